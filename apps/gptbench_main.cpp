@@ -1,0 +1,46 @@
+// gptbench: one program, one subcommand per stage. The work lives in the libraries under src/; this file only
+// parses the command line and turns failures into one error line and an exit code.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+// Commands other issues add are linked only once they exist (weak until then).
+#define GPTBENCH_OPTIONAL_COMMAND(name) \
+  namespace gptbench::cli {             \
+  void name(CLI::App&) __attribute__((weak)); \
+  }
+GPTBENCH_OPTIONAL_COMMAND(add_tokenize_command)
+GPTBENCH_OPTIONAL_COMMAND(add_run_command)
+GPTBENCH_OPTIONAL_COMMAND(add_report_command)
+GPTBENCH_OPTIONAL_COMMAND(add_compare_command)
+GPTBENCH_OPTIONAL_COMMAND(add_calibrate_command)
+GPTBENCH_OPTIONAL_COMMAND(add_export_command)
+
+int main(int argc, char** argv) {
+  namespace cli = gptbench::cli;
+  CLI::App app{"gptbench: how fast, and how accurate, is a GPT-2-family model on each backend and precision"};
+  app.set_version_flag("--version", std::string("gptbench ") + GPTBENCH_VERSION);
+  app.require_subcommand(1);
+  cli::add_info_command(app);
+  cli::add_init_random_command(app);
+  cli::add_perplexity_command(app);
+  for (auto add : {cli::add_tokenize_command, cli::add_run_command, cli::add_report_command, cli::add_compare_command,
+                   cli::add_calibrate_command, cli::add_export_command})
+    if (add != nullptr) add(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const cli::ExitCode& e) {
+    return e.code;
+  } catch (const gptbench::Error& e) {
+    std::fprintf(stderr, "gptbench: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gptbench: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

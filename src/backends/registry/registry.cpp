@@ -1,0 +1,71 @@
+// Maps a BackendSpec to an engine. Optional engines are compiled in only when their module was built
+// (GPTBENCH_WITH_* definitions come from those modules' CMake files).
+#include <algorithm>
+
+#include "backends/backend.h"
+#include "backends/native/native_backend.h"
+#include "common/error.h"
+#include "model/checkpoint.h"
+
+#ifdef GPTBENCH_WITH_ONNXRUNTIME
+#include "backends/onnxruntime/ort_backend.h"
+#endif
+#ifdef GPTBENCH_WITH_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
+
+namespace gptbench {
+
+namespace {
+
+const std::vector<std::string>& cpu_precisions() {
+  static const std::vector<std::string> p = {"fp32"};
+  return p;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string s;
+  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
+  return s;
+}
+
+std::unique_ptr<Backend> create_native(const BackendSpec& spec, const Gpt2Model& model) {
+  if (spec.device == "cuda") {
+#ifdef GPTBENCH_WITH_CUDA
+    return create_cuda_backend(spec, model);
+#else
+    throw Error("backend native/cuda: this build has no CUDA engine (the CUDA toolkit was not found at build time)");
+#endif
+  }
+  if (spec.device != "cpu") throw Error("backend native: unknown device '" + spec.device + "' (cpu, cuda)");
+  NativeCpuOptions options;
+  options.threads = spec.threads;
+  options.precision = spec.precision;
+  if (std::find(cpu_precisions().begin(), cpu_precisions().end(), spec.precision) == cpu_precisions().end())
+    throw Error("backend native/cpu: unsupported precision '" + spec.precision + "' (" + join(cpu_precisions()) + ")");
+  return create_native_cpu_backend(model, options);
+}
+
+}  // namespace
+
+std::vector<std::string> available_backends() {
+  std::vector<std::string> names = {"native"};
+#ifdef GPTBENCH_WITH_ONNXRUNTIME
+  names.push_back("onnxruntime");
+#endif
+  return names;
+}
+
+std::unique_ptr<Backend> create_backend(const BackendSpec& spec, const Gpt2Model& model) {
+  if (spec.name == "native") return create_native(spec, model);
+  if (spec.name == "onnxruntime") {
+#ifdef GPTBENCH_WITH_ONNXRUNTIME
+    return create_onnxruntime_backend(spec, model);
+#else
+    throw Error("backend onnxruntime: not in this build (ONNX Runtime was not found; run scripts/setup.sh)");
+#endif
+  }
+  throw Error("unknown backend '" + spec.name + "' (available: " + join(available_backends()) + ")");
+}
+
+}  // namespace gptbench
