@@ -11,7 +11,6 @@
   namespace gptbench::cli {             \
   void name(CLI::App&) __attribute__((weak)); \
   }
-GPTBENCH_OPTIONAL_COMMAND(add_tokenize_command)
 GPTBENCH_OPTIONAL_COMMAND(add_run_command)
 GPTBENCH_OPTIONAL_COMMAND(add_report_command)
 GPTBENCH_OPTIONAL_COMMAND(add_compare_command)
@@ -26,7 +25,8 @@ int main(int argc, char** argv) {
   cli::add_info_command(app);
   cli::add_init_random_command(app);
   cli::add_perplexity_command(app);
-  for (auto add : {cli::add_tokenize_command, cli::add_run_command, cli::add_report_command, cli::add_compare_command,
+  cli::add_tokenize_command(app);
+  for (auto add : {cli::add_run_command, cli::add_report_command, cli::add_compare_command,
                    cli::add_calibrate_command, cli::add_export_command})
     if (add != nullptr) add(app);
   try {
