@@ -12,8 +12,6 @@
   void name(CLI::App&) __attribute__((weak)); \
   }
 GPTBENCH_OPTIONAL_COMMAND(add_run_command)
-GPTBENCH_OPTIONAL_COMMAND(add_report_command)
-GPTBENCH_OPTIONAL_COMMAND(add_compare_command)
 GPTBENCH_OPTIONAL_COMMAND(add_calibrate_command)
 GPTBENCH_OPTIONAL_COMMAND(add_export_command)
 
@@ -26,8 +24,9 @@ int main(int argc, char** argv) {
   cli::add_init_random_command(app);
   cli::add_perplexity_command(app);
   cli::add_tokenize_command(app);
-  for (auto add : {cli::add_run_command, cli::add_report_command, cli::add_compare_command,
-                   cli::add_calibrate_command, cli::add_export_command})
+  cli::add_report_command(app);
+  cli::add_compare_command(app);
+  for (auto add : {cli::add_run_command, cli::add_calibrate_command, cli::add_export_command})
     if (add != nullptr) add(app);
   try {
     app.parse(argc, argv);
