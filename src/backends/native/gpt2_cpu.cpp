@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <thread>
 
 #include "backends/native/native_backend.h"
 #include "common/error.h"
@@ -175,55 +176,75 @@ class Gpt2Cpu {
 
   // softmax(Q Kᵀ · scale + causal mask) V for every sequence and head, from qkv_ into attn_.
   // Query rows are taken in blocks so each block multiplies only with the keys it may see: about half the
-  // work of a full S×S product for a long prefill.
+  // work of a full S×S product for a long prefill. The (sequence, head) pairs are independent and their
+  // products small, so they are spread over the BLAS's threads, each running single-threaded BLAS calls:
+  // letting OpenBLAS split each small product would cost a thread hand-off per call (tens of thousands
+  // of calls in a GPT-2 124M prefill at batch 8).
   void causal_attention(int layer, int batch, int seq, int pos0, KvCache* cache) {
-    const int C = config_.n_embd, H = config_.n_head, D = config_.head_dim();
-    float scale = config_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(D)) : 1.0f;
-    if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(layer + 1);
-    const int total = pos0 + seq;  // keys visible to the last query
-    constexpr int kQueryBlock = 128;
-    scores_.resize(static_cast<std::size_t>(std::min(seq, kQueryBlock)) * total);
+    const int H = config_.n_head;
+    const int pairs = batch * H;
+    const int threads = std::max(1, std::min(blas_threads_, pairs));
+    if (cache != nullptr) append_to_cache(layer, batch, seq, pos0, *cache);
+    if (threads == 1) {
+      for (int pair = 0; pair < pairs; ++pair) attend(layer, pair / H, pair % H, seq, pos0, cache, scores_);
+      return;
+    }
+    openblas_set_num_threads(1);
+    worker_scores_.resize(static_cast<std::size_t>(threads));
+    std::vector<std::thread> workers;
+    for (int w = 0; w < threads; ++w) {
+      workers.emplace_back([&, w] {
+        for (int pair = w; pair < pairs; pair += threads) attend(layer, pair / H, pair % H, seq, pos0, cache, worker_scores_[w]);
+      });
+    }
+    for (auto& t : workers) t.join();
+    openblas_set_num_threads(blas_threads_);
+  }
 
+  // Copies this call's keys and values into the cache at positions pos0 .. pos0+seq-1.
+  void append_to_cache(int layer, int batch, int seq, int pos0, KvCache& cache) {
+    const int C = config_.n_embd, D = config_.head_dim();
     for (int b = 0; b < batch; ++b) {
-      for (int h = 0; h < H; ++h) {
-        const float* q = qkv_.data() + std::int64_t{b} * seq * 3 * C + h * D;
-        const float* k;
-        const float* v;
-        int ld_kv;
-        if (cache != nullptr) {
-          // Append this call's keys and values at positions pos0.. and attend over the whole cache.
-          float* ck = cache->k.data() + cache->offset(layer, b, h);
-          float* cv = cache->v.data() + cache->offset(layer, b, h);
-          for (int t = 0; t < seq; ++t) {
-            const float* src = q + std::int64_t{t} * 3 * C;
-            std::memcpy(ck + std::int64_t{pos0 + t} * D, src + C, sizeof(float) * D);
-            std::memcpy(cv + std::int64_t{pos0 + t} * D, src + 2 * C, sizeof(float) * D);
-          }
-          k = ck;
-          v = cv;
-          ld_kv = D;
-        } else {
-          k = q + C;
-          v = q + 2 * C;
-          ld_kv = 3 * C;
-        }
-        float* out = attn_.data() + std::int64_t{b} * seq * C + h * D;
-        for (int r0 = 0; r0 < seq; r0 += kQueryBlock) {
-          const int r1 = std::min(seq, r0 + kQueryBlock);
-          const int rows = r1 - r0;
-          const int keys = pos0 + r1;  // the last query of the block sees this many keys
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, D, scale, q + std::int64_t{r0} * 3 * C,
-                      3 * C, k, ld_kv, 0.0f, scores_.data(), keys);
-          for (int i = 0; i < rows; ++i) {
-            float* row = scores_.data() + std::int64_t{i} * keys;
-            const int visible = pos0 + r0 + i + 1;
-            softmax_inplace(row, visible);
-            std::fill(row + visible, row + keys, 0.0f);
-          }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, keys, 1.0f, scores_.data(), keys, v, ld_kv,
-                      0.0f, out + std::int64_t{r0} * C, C);
+      for (int h = 0; h < config_.n_head; ++h) {
+        float* ck = cache.k.data() + cache.offset(layer, b, h);
+        float* cv = cache.v.data() + cache.offset(layer, b, h);
+        for (int t = 0; t < seq; ++t) {
+          const float* row = qkv_.data() + (std::int64_t{b} * seq + t) * 3 * C + h * D;
+          std::memcpy(ck + std::int64_t{pos0 + t} * D, row + C, sizeof(float) * D);
+          std::memcpy(cv + std::int64_t{pos0 + t} * D, row + 2 * C, sizeof(float) * D);
         }
       }
+    }
+  }
+
+  // Attention of one sequence b and head h; `scores` is the caller's scratch buffer.
+  void attend(int layer, int b, int h, int seq, int pos0, const KvCache* cache, std::vector<float>& scores) {
+    const int C = config_.n_embd, D = config_.head_dim();
+    float scale = config_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(D)) : 1.0f;
+    if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(layer + 1);
+    constexpr int kQueryBlock = 128;
+    scores.resize(static_cast<std::size_t>(std::min(seq, kQueryBlock)) * (pos0 + seq));
+
+    const float* q = qkv_.data() + std::int64_t{b} * seq * 3 * C + h * D;
+    // Keys and values: the cache (all positions so far) or, without one, this call's own rows of qkv.
+    const float* k = cache != nullptr ? cache->k.data() + cache->offset(layer, b, h) : q + C;
+    const float* v = cache != nullptr ? cache->v.data() + cache->offset(layer, b, h) : q + 2 * C;
+    const int ld_kv = cache != nullptr ? D : 3 * C;
+    float* out = attn_.data() + std::int64_t{b} * seq * C + h * D;
+    for (int r0 = 0; r0 < seq; r0 += kQueryBlock) {
+      const int r1 = std::min(seq, r0 + kQueryBlock);
+      const int rows = r1 - r0;
+      const int keys = pos0 + r1;  // the last query of the block sees this many keys
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, D, scale, q + std::int64_t{r0} * 3 * C, 3 * C,
+                  k, ld_kv, 0.0f, scores.data(), keys);
+      for (int i = 0; i < rows; ++i) {
+        float* row = scores.data() + std::int64_t{i} * keys;
+        const int visible = pos0 + r0 + i + 1;
+        softmax_inplace(row, visible);
+        std::fill(row + visible, row + keys, 0.0f);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, keys, 1.0f, scores.data(), keys, v, ld_kv, 0.0f,
+                  out + std::int64_t{r0} * C, C);
     }
   }
 
@@ -234,6 +255,8 @@ class Gpt2Cpu {
   std::unique_ptr<Linear> lm_head_;
   // Work buffers, reused across calls (sized for the largest call so far).
   std::vector<float> x_, h_, attn_, proj_, qkv_, fc_, scores_;
+  std::vector<std::vector<float>> worker_scores_;
+  int blas_threads_ = openblas_get_num_threads();
 };
 
 class NativeCpuDecodeSession;
