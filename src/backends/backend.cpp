@@ -42,4 +42,10 @@ void Backend::score_window(std::span<const std::int32_t> ids, int score_from, st
   nll_from_logits(out.logits.data(), vocab, ids, score_from, nll);
 }
 
+void Backend::score_windows(std::span<const std::int32_t> tokens, std::span<const ScoreWindow> windows,
+                            std::vector<double>& nll) {
+  for (const ScoreWindow& w : windows)
+    score_window(tokens.subspan(static_cast<std::size_t>(w.begin), static_cast<std::size_t>(w.length)), w.score_from, nll);
+}
+
 }  // namespace gptbench

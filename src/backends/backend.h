@@ -93,6 +93,17 @@ class Backend {
   // and a log-softmax on the host in double; engines may do it on the device.
   virtual void score_window(std::span<const std::int32_t> ids, int score_from, std::vector<double>& nll);
 
+  // Many windows of one token stream: window i covers tokens[begin, begin+length) and is scored from score_from
+  // (as in score_window). Appends the NLLs window after window. The default calls score_window for each;
+  // engines that score many windows per launch override it.
+  struct ScoreWindow {
+    std::int64_t begin = 0;
+    int length = 0;
+    int score_from = 0;
+  };
+  virtual void score_windows(std::span<const std::int32_t> tokens, std::span<const ScoreWindow> windows,
+                             std::vector<double>& nll);
+
   virtual MemoryStats memory() const { return {}; }
 
   // Seconds the backend spent being created (session creation, weight upload, graph build), for the record.

@@ -1,6 +1,7 @@
 #include "eval/perplexity.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 
 #include "backends/backend.h"
@@ -45,15 +46,18 @@ PerplexityResult evaluate_perplexity(Backend& backend, std::span<const std::int3
   const auto windows = sliding_windows(static_cast<std::int64_t>(tokens.size()), settings.ctx, settings.stride);
   PerplexityResult result;
   result.token_nll.reserve(tokens.size());
-  for (std::size_t i = 0; i < windows.size(); ++i) {
-    const Window& w = windows[i];
-    const std::size_t before = result.token_nll.size();
-    backend.score_window(tokens.subspan(static_cast<std::size_t>(w.begin), static_cast<std::size_t>(w.length)),
-                         w.score_from, result.token_nll);
-    const std::size_t expected = static_cast<std::size_t>(w.length - 1 - w.score_from);
-    if (result.token_nll.size() - before != expected)
-      throw Error("perplexity: backend scored " + std::to_string(result.token_nll.size() - before) + " tokens of a window, expected " + std::to_string(expected));
-    if (progress) progress(static_cast<std::int64_t>(i + 1), static_cast<std::int64_t>(windows.size()));
+  // Windows go to the backend in groups, so engines that batch windows per launch can (and progress is seen).
+  constexpr std::size_t kWindowsPerCall = 16;
+  for (std::size_t i = 0; i < windows.size(); i += kWindowsPerCall) {
+    const std::span<const Window> group =
+        std::span<const Window>(windows).subspan(i, std::min(kWindowsPerCall, windows.size() - i));
+    std::size_t expected = result.token_nll.size();
+    for (const Window& w : group) expected += static_cast<std::size_t>(w.length - 1 - w.score_from);
+    backend.score_windows(tokens, group, result.token_nll);
+    if (result.token_nll.size() != expected)
+      throw Error("perplexity: backend scored " + std::to_string(result.token_nll.size()) + " tokens, expected " +
+                  std::to_string(expected));
+    if (progress) progress(static_cast<std::int64_t>(i + group.size()), static_cast<std::int64_t>(windows.size()));
   }
   result.windows = static_cast<std::int64_t>(windows.size());
   result.scored_tokens = static_cast<std::int64_t>(result.token_nll.size());

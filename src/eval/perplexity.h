@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace gptbench {
+#include "backends/backend.h"
 
-class Backend;
+namespace gptbench {
 
 struct PerplexitySettings {
   int ctx = 1024;
@@ -29,11 +29,9 @@ struct PerplexityResult {
   std::vector<double> token_nll;  // per scored token, in order (kept for agreement statistics)
 };
 
-struct Window {
-  std::int64_t begin = 0;  // first token of the window in the dataset
-  int length = 0;          // tokens in the window
-  int score_from = 0;      // first position (within the window) whose next token is scored
-};
+// begin: first token of the window in the dataset; length: tokens in it; score_from: first position (within the
+// window) whose next token is scored.
+using Window = Backend::ScoreWindow;
 
 // The windows of the method above for n tokens; throws Error when stride > ctx or either is < 1.
 std::vector<Window> sliding_windows(std::int64_t n_tokens, int ctx, int stride);

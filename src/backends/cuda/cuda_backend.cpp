@@ -1,0 +1,193 @@
+// Backend / DecodeSession adapters over the CUDA engine, and the batched perplexity path.
+#include "backends/cuda/cuda_backend.h"
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "backends/cuda/cuda_engine.h"
+#include "common/error.h"
+#include "model/checkpoint.h"
+
+namespace gptbench {
+
+namespace {
+
+using cuda_engine::CallOutput;
+
+void fill_output(CallOutput& call, std::vector<float>& logits, bool want_logits, ForwardOutput& out) {
+  out.top1 = std::move(call.top1);
+  out.checksum = std::accumulate(call.row_sums.begin(), call.row_sums.end(), 0.0);
+  if (want_logits) out.logits = std::move(logits);
+  else out.logits.clear();
+}
+
+class CudaDecodeSession final : public DecodeSession {
+ public:
+  CudaDecodeSession(std::unique_ptr<cuda_engine::DecodeState> state, double* last_ms)
+      : state_(std::move(state)), last_ms_(last_ms) {}
+
+  void prefill(const TokenBatch& prompt, OutputMode mode, ForwardOutput& out) override {
+    if (prompt.batch != state_->batch())
+      throw Error("decode: prompt batch " + std::to_string(prompt.batch) + " differs from the session's " +
+                  std::to_string(state_->batch()));
+    if (static_cast<std::int64_t>(prompt.ids.size()) != static_cast<std::int64_t>(prompt.batch) * prompt.seq)
+      throw Error("decode: prompt ids do not match batch x seq");
+    CallOutput call;
+    std::vector<float> logits;
+    const bool want = mode == OutputMode::kLogits;
+    state_->prefill(prompt.ids.data(), prompt.seq, want ? &logits : nullptr, call);
+    *last_ms_ = call.gpu_ms;
+    fill_output(call, logits, want, out);
+  }
+
+  void step(std::span<const std::int32_t> next_ids, OutputMode mode, ForwardOutput& out) override {
+    if (static_cast<int>(next_ids.size()) != state_->batch())
+      throw Error("decode: step got " + std::to_string(next_ids.size()) + " ids for a batch of " +
+                  std::to_string(state_->batch()));
+    CallOutput call;
+    std::vector<float> logits;
+    const bool want = mode == OutputMode::kLogits;
+    state_->step(next_ids.data(), want ? &logits : nullptr, call);
+    *last_ms_ = call.gpu_ms;
+    fill_output(call, logits, want, out);
+  }
+
+  int position() const override { return state_->position(); }
+
+ private:
+  std::unique_ptr<cuda_engine::DecodeState> state_;
+  double* last_ms_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const BackendSpec& spec, const Gpt2Model& model) : spec_(spec), n_positions_(model.config.n_positions) {
+    const auto start = std::chrono::steady_clock::now();
+    cuda_engine::EngineOptions options;
+    if (!cuda_engine::parse_precision(spec.precision, options.precision)) {
+      if (spec.precision == "int8" || spec.precision == "int8-weight-only")
+        throw Error(spec.label() + ": INT8 is not implemented in the CUDA engine yet");
+      throw Error(spec.label() + ": unknown precision '" + spec.precision + "' (fp32, tf32, fp16, bf16)");
+    }
+    const bool sixteen_bit =
+        options.precision == cuda_engine::Precision::kFp16 || options.precision == cuda_engine::Precision::kBf16;
+    options.gelu_epilogue = option_flag(spec, "gelu_epilogue", sixteen_bit);
+    options.use_graphs = option_flag(spec, "graphs", true);
+    options.gemm_autotune = option_flag(spec, "gemm_autotune", true);
+    options.profile = option_flag(spec, "profile", false);
+    options.skinny_kernels = option_flag(spec, "skinny_kernels", false);
+    if (auto it = spec.options.find("attention_warps"); it != spec.options.end()) {
+      options.attention_warps = std::stoi(it->second);
+      if (options.attention_warps != 0 && options.attention_warps != 1 && options.attention_warps != 4)
+        throw Error(spec.label() + ": option attention_warps must be 0, 1 or 4");
+    }
+    if (auto it = spec.options.find("device"); it != spec.options.end()) options.device = std::stoi(it->second);
+    std::string why;
+    if (!cuda_engine::device_available(&why)) throw Error(spec.label() + ": " + why);
+    engine_ = cuda_engine::make_engine(model.config, model.weights, options);
+    setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  BackendDescription describe() const override {
+    BackendDescription d;
+    d.name = spec_.name;
+    d.device = "cuda";
+    d.precision = spec_.precision;
+    const auto v = cuda_engine::runtime_versions();
+    d.versions["cuda_runtime"] = v.runtime;
+    d.versions["cuda_driver"] = v.driver;
+    d.versions["cublasLt"] = v.cublaslt;
+    d.details["gpu"] = engine_->device_name();
+    d.details["kernels"] = engine_->describe_kernels();
+    d.details["logits_dtype"] = spec_.precision == "fp16" ? "float16" : spec_.precision == "bf16" ? "bfloat16" : "float32";
+    return d;
+  }
+
+  void prefill(const TokenBatch& tokens, OutputMode mode, ForwardOutput& out) override {
+    if (static_cast<std::int64_t>(tokens.ids.size()) != static_cast<std::int64_t>(tokens.batch) * tokens.seq)
+      throw Error("prefill: ids do not match batch x seq");
+    CallOutput call;
+    std::vector<float> logits;
+    const bool want = mode == OutputMode::kLogits;
+    engine_->prefill(tokens.ids.data(), tokens.batch, tokens.seq, want ? &logits : nullptr, call);
+    last_ms_ = call.gpu_ms;
+    fill_output(call, logits, want, out);
+  }
+
+  std::unique_ptr<DecodeSession> start_decode(int batch, int max_tokens) override {
+    return std::make_unique<CudaDecodeSession>(engine_->start_decode(batch, max_tokens), &last_ms_);
+  }
+
+  void score_window(std::span<const std::int32_t> ids, int score_from, std::vector<double>& nll) override {
+    const int seq = static_cast<int>(ids.size());
+    if (seq < 1) return;
+    std::vector<std::int32_t> targets(ids.size(), -1);
+    for (int t = std::max(score_from, 0); t + 1 < seq; ++t) targets[t] = ids[t + 1];
+    std::vector<double> all;
+    engine_->score(ids.data(), targets.data(), 1, seq, all, &last_ms_);
+    for (int t = std::max(score_from, 0); t + 1 < seq; ++t) nll.push_back(all[t]);
+  }
+
+  // Consecutive windows of one length share a launch; the NLL of each scored token is computed on the device,
+  // so only ids go in and NLL values come out.
+  void score_windows(std::span<const std::int32_t> tokens, std::span<const ScoreWindow> windows,
+                     std::vector<double>& nll) override {
+    std::size_t i = 0;
+    while (i < windows.size()) {
+      std::size_t j = i;
+      while (j < windows.size() && windows[j].length == windows[i].length) ++j;
+      const int len = windows[i].length;
+      const int count = static_cast<int>(j - i);
+      batch_ids_.assign(static_cast<std::size_t>(count) * len, 0);
+      batch_targets_.assign(static_cast<std::size_t>(count) * len, -1);
+      for (int w = 0; w < count; ++w) {
+        const ScoreWindow& win = windows[i + w];
+        for (int t = 0; t < len; ++t) batch_ids_[w * len + t] = tokens[win.begin + t];
+        for (int t = win.score_from; t + 1 < len; ++t) batch_targets_[w * len + t] = tokens[win.begin + t + 1];
+      }
+      engine_->score(batch_ids_.data(), batch_targets_.data(), count, len, batch_nll_, &last_ms_);
+      for (int w = 0; w < count; ++w)
+        for (int t = windows[i + w].score_from; t + 1 < len; ++t) nll.push_back(batch_nll_[w * len + t]);
+      i = j;
+    }
+  }
+
+  MemoryStats memory() const override { return {engine_->device_peak_bytes()}; }
+
+  cuda_engine::Engine& engine() { return *engine_; }
+  double last_ms() const { return last_ms_; }
+
+ private:
+  static bool option_flag(const BackendSpec& spec, const std::string& key, bool fallback) {
+    auto it = spec.options.find(key);
+    if (it == spec.options.end()) return fallback;
+    if (it->second == "1" || it->second == "true" || it->second == "on") return true;
+    if (it->second == "0" || it->second == "false" || it->second == "off") return false;
+    throw Error(spec.label() + ": option " + key + " must be 0 or 1, got '" + it->second + "'");
+  }
+
+  BackendSpec spec_;
+  int n_positions_;
+  std::unique_ptr<cuda_engine::Engine> engine_;
+  double last_ms_ = -1.0;
+  std::vector<std::int32_t> batch_ids_, batch_targets_;
+  std::vector<double> batch_nll_;
+};
+
+}  // namespace
+
+bool cuda_device_available(std::string* why) { return cuda_engine::device_available(why); }
+
+std::unique_ptr<Backend> create_cuda_backend(const BackendSpec& spec, const Gpt2Model& model) {
+  return std::make_unique<CudaBackend>(spec, model);
+}
+
+bool is_cuda_backend(const Backend& backend) { return dynamic_cast<const CudaBackend*>(&backend) != nullptr; }
+
+double cuda_last_gpu_ms(const Backend& backend) {
+  auto* b = dynamic_cast<const CudaBackend*>(&backend);
+  return b ? b->last_ms() : -1.0;
+}
+
+}  // namespace gptbench

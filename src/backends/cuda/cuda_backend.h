@@ -1,0 +1,44 @@
+#pragma once
+// The native engine on an NVIDIA GPU ("native/cuda/<precision>"): see cuda_engine.h for how it works and
+// docs/cuda-engine.md for what was verified on which card.
+//
+// Precisions: fp32 (true FP32 GEMMs: CUBLAS_COMPUTE_32F, no TF32), tf32, fp16, bf16 (activations, weights and
+// logits in 16 bits, every accumulation in float). int8 is not part of this engine yet (create throws).
+// BackendSpec::options understood:
+//   "graphs"          "1" (default) CUDA graphs per shape; "0" launches kernel by kernel
+//   "gelu_epilogue"   "1": GELU fused into the c_fc GEMM (default for fp16/bf16); "0": bias epilogue + our GELU
+//                     kernel with the exact tanh formula (default for fp32/tf32)
+//   "gemm_autotune"   "1" (default): time cuBLASLt's candidate algorithms once per GEMM shape and keep the fastest
+//   "attention_warps" "0"/"4" (default): 64-query attention blocks; "1": 16-query blocks
+//   "skinny_kernels"  "1": products of <= 8 token rows (decode) through split-K kernels instead of cuBLASLt;
+//                     "0" (default): verified correct but measured slower so far (docs/cuda-engine.md)
+//   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
+//   "device"          CUDA device index (default 0)
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "backends/backend.h"
+
+namespace gptbench {
+
+struct Gpt2Model;
+
+// True when a CUDA device can run the engine; otherwise *why says what is missing.
+bool cuda_device_available(std::string* why);
+
+// Throws Error for an unsupported precision or model shape, or when no device is available.
+// The weights are copied to the device: the model may be released afterwards.
+std::unique_ptr<Backend> create_cuda_backend(const BackendSpec& spec, const Gpt2Model& model);
+
+// True when `backend` came from create_cuda_backend.
+bool is_cuda_backend(const Backend& backend);
+
+// CUDA-event time in milliseconds of the device work of the last prefill / step / score call on this backend
+// (or on its decode sessions), excluding the host copies of ids and results. -1 for a non-CUDA backend.
+double cuda_last_gpu_ms(const Backend& backend);
+// Perplexity: evaluate_perplexity (eval/perplexity.h) hands this backend groups of windows; it scores each group's
+// windows of equal length in one launch, the NLL computed on the device (CudaBackend::score_windows).
+
+}  // namespace gptbench

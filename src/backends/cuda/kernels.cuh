@@ -1,0 +1,678 @@
+#pragma once
+// Device kernels of the CUDA engine. Activations are of type T (float, half or bfloat16); the residual stream
+// stays in float whatever T is (PyTorch keeps it in T; float costs little and loses nothing). Logits are of
+// type T too (as in PyTorch), read back through float. All reductions accumulate in float (double for sums
+// that become checksums).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+
+#include <cfloat>
+#include <cstdint>
+
+namespace gptbench::cuda_engine::kernels {
+
+template <typename T>
+__device__ __forceinline__ float to_f(T v);
+template <>
+__device__ __forceinline__ float to_f<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ float to_f<__half>(__half v) { return __half2float(v); }
+template <>
+__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T from_f(float v);
+template <>
+__device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// ---- weight conversion ---------------------------------------------------------------------------------------
+template <typename T>
+__global__ void convert_from_float(const float* in, T* out, std::int64_t n) {
+  std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  for (; i < n; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) out[i] = from_f<T>(in[i]);
+}
+
+// ---- embedding: x[row] = wte[id] + wpe[pos0 + s], in float -----------------------------------------------------
+template <typename T>
+__global__ void embed(const int* ids, const T* wte, const T* wpe, float* x, int seq, int C, const int* pos0) {
+  const int row = blockIdx.x;
+  const int s = row % seq;
+  const int p = (pos0 ? *pos0 : 0) + s;
+  const T* e = wte + static_cast<std::int64_t>(ids[row]) * C;
+  const T* q = wpe + static_cast<std::int64_t>(p) * C;
+  float* out = x + static_cast<std::int64_t>(row) * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) out[c] = to_f(e[c]) + to_f(q[c]);
+}
+
+// ---- residual add + LayerNorm: x += delta (when given); out = LN(x) * w + b. One warp per row. ---------------
+template <typename T>
+__global__ void residual_layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows, int C,
+                                   float eps) {
+  const int warps = blockDim.x / 32;
+  const int row = blockIdx.x * warps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  float* xr = x + static_cast<std::int64_t>(row) * C;
+  float sum = 0.f;
+  if (delta) {
+    const T* dr = delta + static_cast<std::int64_t>(row) * C;
+    for (int c = lane; c < C; c += 32) {
+      const float v = xr[c] + to_f(dr[c]);
+      xr[c] = v;
+      sum += v;
+    }
+  } else {
+    for (int c = lane; c < C; c += 32) sum += xr[c];
+  }
+  const float mean = warp_sum(sum) / C;
+  float var = 0.f;
+  for (int c = lane; c < C; c += 32) {
+    const float d = xr[c] - mean;
+    var += d * d;
+  }
+  const float rstd = rsqrtf(warp_sum(var) / C + eps);
+  T* orow = out + static_cast<std::int64_t>(row) * C;
+  for (int c = lane; c < C; c += 32) orow[c] = from_f<T>((xr[c] - mean) * rstd * w[c] + b[c]);
+}
+
+// ---- GELU (when not fused into the GEMM epilogue) --------------------------------------------------------------
+template <typename T, bool kTanh>
+__global__ void gelu_inplace(T* x, std::int64_t n) {
+  std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  for (; i < n; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const float v = to_f(x[i]);
+    float g;
+    if (kTanh) {
+      g = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    } else {
+      g = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
+    }
+    x[i] = from_f<T>(g);
+  }
+}
+
+// ---- causal attention, tensor cores (half / bfloat16) ---------------------------------------------------------
+// Flash-attention style: a block holds 16*WARPS queries of one (batch, head); it walks key tiles of 64,
+// S = Q K^T on tensor cores (WMMA), online softmax in float per query row, O += P V on tensor cores.
+// Each warp owns 16 query rows and their running max / sum / output in shared memory; only the K/V tile
+// loads are shared by the block. q/k/v point at the first element of head 0 of row 0 for this batch's
+// first token; rows are `row_stride` elements apart (3C inside the fused qkv buffer).
+constexpr int kKeyTile = 64;
+
+template <typename T, int D, int WARPS>
+struct FlashSmem {
+  static constexpr int kQ = 16 * WARPS;
+  static constexpr int kLdT = D + 8;      // T rows (16 bytes of padding against bank conflicts)
+  static constexpr int kLdS = kKeyTile + 4;  // float score rows
+  static constexpr int kLdP = kKeyTile + 8;  // T probability rows
+  static constexpr int kLdO = D + 4;      // float output rows
+  static constexpr int round(int bytes) { return (bytes + 127) / 128 * 128; }
+  static constexpr int q_off = 0;
+  static constexpr int k_off = q_off + round(kQ * kLdT * static_cast<int>(sizeof(T)));
+  static constexpr int v_off = k_off + round(kKeyTile * kLdT * static_cast<int>(sizeof(T)));
+  static constexpr int s_off = v_off + round(kKeyTile * kLdT * static_cast<int>(sizeof(T)));
+  static constexpr int p_off = s_off + round(WARPS * 16 * kLdS * 4);
+  static constexpr int o_off = p_off + round(WARPS * 16 * kLdP * static_cast<int>(sizeof(T)));
+  static constexpr int bytes = o_off + round(WARPS * 16 * kLdO * 4);
+};
+
+template <typename T, int D, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) flash_attention_wmma(const T* __restrict__ qkv, T* __restrict__ out,
+                                                                    int seq, int heads, int row_stride, int out_stride,
+                                                                    float scale_log2) {
+  using namespace nvcuda;
+  using L = FlashSmem<T, D, WARPS>;
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* Qs = reinterpret_cast<T*>(smem + L::q_off);
+  T* Ks = reinterpret_cast<T*>(smem + L::k_off);
+  T* Vs = reinterpret_cast<T*>(smem + L::v_off);
+  float* Ss = reinterpret_cast<float*>(smem + L::s_off);
+  T* Ps = reinterpret_cast<T*>(smem + L::p_off);
+  float* Os = reinterpret_cast<float*>(smem + L::o_off);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int bh = blockIdx.y;
+  const int b = bh / heads, h = bh % heads;
+  const int C = heads * D;
+  const T* q_base = qkv + static_cast<std::int64_t>(b) * seq * row_stride + h * D;
+  const T* k_base = q_base + C;
+  const T* v_base = q_base + 2 * C;
+  const int q0 = blockIdx.x * L::kQ;
+  constexpr int kVec = 16 / sizeof(T);  // elements per 16-byte load
+  constexpr int kChunks = D / kVec;
+
+  // Q tile (zeros past the end of the sequence).
+  for (int i = threadIdx.x; i < L::kQ * kChunks; i += WARPS * 32) {
+    const int r = i / kChunks, c = (i % kChunks) * kVec;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (q0 + r < seq) v = *reinterpret_cast<const uint4*>(q_base + static_cast<std::int64_t>(q0 + r) * row_stride + c);
+    *reinterpret_cast<uint4*>(Qs + r * L::kLdT + c) = v;
+  }
+  float* Ow = Os + warp * 16 * L::kLdO;
+  float* Sw = Ss + warp * 16 * L::kLdS;
+  T* Pw = Ps + warp * 16 * L::kLdP;
+  for (int i = lane; i < 16 * L::kLdO; i += 32) Ow[i] = 0.f;
+  __syncthreads();
+
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> qf[D / 16];
+  for (int kk = 0; kk < D / 16; ++kk) wmma::load_matrix_sync(qf[kk], Qs + warp * 16 * L::kLdT + kk * 16, L::kLdT);
+
+  // Softmax bookkeeping: lane pairs share a row (row = lane/2, half = lane%2 takes 32 of the 64 key columns).
+  const int r = lane >> 1, half = lane & 1;
+  const int qi = q0 + warp * 16 + r;
+  float m_run = -INFINITY, l_run = 0.f;
+  const int warp_last_q = q0 + warp * 16 + 15;
+
+  const int q_end = min(seq, q0 + L::kQ);
+  for (int k0 = 0; k0 < q_end; k0 += kKeyTile) {
+    __syncthreads();  // previous tile fully consumed
+    for (int i = threadIdx.x; i < kKeyTile * kChunks; i += WARPS * 32) {
+      const int rr = i / kChunks, c = (i % kChunks) * kVec;
+      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+      if (k0 + rr < seq) {
+        const std::int64_t off = static_cast<std::int64_t>(k0 + rr) * row_stride + c;
+        kv = *reinterpret_cast<const uint4*>(k_base + off);
+        vv = *reinterpret_cast<const uint4*>(v_base + off);
+      }
+      *reinterpret_cast<uint4*>(Ks + rr * L::kLdT + c) = kv;
+      *reinterpret_cast<uint4*>(Vs + rr * L::kLdT + c) = vv;
+    }
+    __syncthreads();
+    if (warp_last_q < k0) continue;  // every key of this tile is in this warp's future
+
+    // S = Q K^T for this warp's 16 rows x 64 keys.
+    for (int ni = 0; ni < kKeyTile / 16; ++ni) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> sf;
+      wmma::fill_fragment(sf, 0.f);
+      for (int kk = 0; kk < D / 16; ++kk) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> kf;
+        wmma::load_matrix_sync(kf, Ks + ni * 16 * L::kLdT + kk * 16, L::kLdT);
+        wmma::mma_sync(sf, qf[kk], kf, sf);
+      }
+      wmma::store_matrix_sync(Sw + ni * 16, sf, L::kLdS, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // Online softmax over this tile (base-2 exponent; scale_log2 = softmax scale * log2(e)).
+    float s[32];
+    float m_tile = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const int col = half * 32 + j;
+      const int kj = k0 + col;
+      s[j] = (kj <= qi && kj < seq) ? Sw[r * L::kLdS + col] * scale_log2 : -INFINITY;
+      m_tile = fmaxf(m_tile, s[j]);
+    }
+    m_tile = fmaxf(m_tile, __shfl_xor_sync(0xffffffffu, m_tile, 1));
+    const float m_new = fmaxf(m_run, m_tile);
+    const bool empty = (m_new == -INFINITY);
+    const float alpha = empty ? 1.f : exp2f(m_run - m_new);
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const float p = empty ? 0.f : exp2f(s[j] - m_new);
+      sum += p;
+      Pw[r * L::kLdP + half * 32 + j] = from_f<T>(p);
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    l_run = l_run * alpha + sum;
+    m_run = m_new;
+    for (int d = half * (D / 2); d < (half + 1) * (D / 2); ++d) Ow[r * L::kLdO + d] *= alpha;
+    __syncwarp();
+
+    // O += P V.
+    for (int ni = 0; ni < D / 16; ++ni) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> of;
+      wmma::load_matrix_sync(of, Ow + ni * 16, L::kLdO, wmma::mem_row_major);
+      for (int kk = 0; kk < kKeyTile / 16; ++kk) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> pf;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> vf;
+        wmma::load_matrix_sync(pf, Pw + kk * 16, L::kLdP);
+        wmma::load_matrix_sync(vf, Vs + kk * 16 * L::kLdT + ni * 16, L::kLdT);
+        wmma::mma_sync(of, pf, vf, of);
+      }
+      wmma::store_matrix_sync(Ow + ni * 16, of, L::kLdO, wmma::mem_row_major);
+    }
+    __syncwarp();
+  }
+  __syncwarp();
+  if (qi < seq) {
+    const float inv = 1.f / l_run;
+    T* o = out + (static_cast<std::int64_t>(b) * seq + qi) * out_stride + h * D;
+    for (int d = half * (D / 2); d < (half + 1) * (D / 2); ++d) o[d] = from_f<T>(Ow[r * L::kLdO + d] * inv);
+  }
+}
+
+// ---- causal attention on CUDA cores (float; any T) --------------------------------------------------------------
+// One thread per query, K/V tiles of 32 keys in shared memory, online softmax per tile of keys.
+template <typename T, int D>
+__global__ void __launch_bounds__(64) flash_attention_simple(const T* __restrict__ qkv, T* __restrict__ out, int seq,
+                                                              int heads, int row_stride, int out_stride,
+                                                              float scale_log2) {
+  constexpr int kQ = 64, kK = 32;
+  __shared__ float Ks[kK][D];
+  __shared__ float Vs[kK][D];
+  const int bh = blockIdx.y;
+  const int b = bh / heads, h = bh % heads;
+  const int C = heads * D;
+  const T* q_base = qkv + static_cast<std::int64_t>(b) * seq * row_stride + h * D;
+  const T* k_base = q_base + C;
+  const T* v_base = q_base + 2 * C;
+  const int qi = blockIdx.x * kQ + threadIdx.x;
+  float q[D], acc[D];
+#pragma unroll
+  for (int d = 0; d < D; ++d) {
+    q[d] = qi < seq ? to_f(q_base[static_cast<std::int64_t>(qi) * row_stride + d]) * scale_log2 : 0.f;
+    acc[d] = 0.f;
+  }
+  float m_run = -INFINITY, l_run = 0.f;
+  const int k_end = min(seq, (blockIdx.x + 1) * kQ);
+  for (int k0 = 0; k0 < k_end; k0 += kK) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < kK * D; i += kQ) {
+      const int rr = i / D, d = i % D;
+      const bool ok = k0 + rr < seq;
+      const std::int64_t off = static_cast<std::int64_t>(k0 + rr) * row_stride + d;
+      Ks[rr][d] = ok ? to_f(k_base[off]) : 0.f;
+      Vs[rr][d] = ok ? to_f(v_base[off]) : 0.f;
+    }
+    __syncthreads();
+    float s[kK];
+    float m_tile = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < kK; ++j) {
+      float dot = 0.f;
+#pragma unroll
+      for (int d = 0; d < D; ++d) dot += q[d] * Ks[j][d];
+      s[j] = (k0 + j <= qi && k0 + j < seq) ? dot : -INFINITY;
+      m_tile = fmaxf(m_tile, s[j]);
+    }
+    const float m_new = fmaxf(m_run, m_tile);
+    if (m_new == -INFINITY) continue;
+    const float alpha = exp2f(m_run - m_new);
+    l_run *= alpha;
+#pragma unroll
+    for (int d = 0; d < D; ++d) acc[d] *= alpha;
+#pragma unroll
+    for (int j = 0; j < kK; ++j) {
+      const float p = exp2f(s[j] - m_new);
+      l_run += p;
+#pragma unroll
+      for (int d = 0; d < D; ++d) acc[d] += p * Vs[j][d];
+    }
+    m_run = m_new;
+  }
+  if (qi < seq) {
+    const float inv = 1.f / l_run;
+    T* o = out + (static_cast<std::int64_t>(b) * seq + qi) * out_stride + h * D;
+#pragma unroll
+    for (int d = 0; d < D; ++d) o[d] = from_f<T>(acc[d] * inv);
+  }
+}
+
+// ---- KV cache ---------------------------------------------------------------------------------------------------
+// Cache layout per layer: [batch][max_tokens][2C] (the K row, then the V row). Copies the k and v parts of
+// qkv rows [batch*seq, 3C] to positions pos0 + s.
+template <typename T>
+__global__ void append_kv(const T* qkv, T* cache, int seq, int C, int max_tokens, const int* pos0) {
+  const int row = blockIdx.x;
+  const int b = row / seq, s = row % seq;
+  const int t = (pos0 ? *pos0 : 0) + s;
+  const T* src = qkv + static_cast<std::int64_t>(row) * 3 * C + C;
+  T* dst = cache + (static_cast<std::int64_t>(b) * max_tokens + t) * 2 * C;
+  for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) dst[c] = src[c];
+}
+
+// Attention of one new query per sequence over the cache positions [0, *pos]. Grid (heads, batch), 128 threads.
+// Groups of D/VEC threads share a key (16-byte loads); scores live in shared memory (max_tokens floats).
+template <typename T, int D>
+__global__ void __launch_bounds__(128) decode_attention(const T* __restrict__ qkv, const T* __restrict__ cache,
+                                                         T* __restrict__ out, int C, int max_tokens, const int* pos,
+                                                         float scale_log2) {
+  constexpr int kVec = 16 / sizeof(T);
+  constexpr int kTpk = D / kVec;         // threads per key
+  constexpr int kKeys = 128 / kTpk;      // keys in flight
+  extern __shared__ float scores[];      // [max_tokens]
+  __shared__ float partial[kKeys][D];
+  __shared__ float red[4];
+  const int h = blockIdx.x, b = blockIdx.y;
+  const int n = *pos + 1;
+  const int g = threadIdx.x / kTpk, part = threadIdx.x % kTpk;
+  const T* q = qkv + static_cast<std::int64_t>(b) * 3 * C + h * D + part * kVec;
+  float qv[kVec];
+  {
+    uint4 raw = *reinterpret_cast<const uint4*>(q);
+    const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) qv[i] = to_f(e[i]) * scale_log2;
+  }
+  const T* kb = cache + static_cast<std::int64_t>(b) * max_tokens * 2 * C + h * D + part * kVec;
+  float m_local = -INFINITY;
+  // The trip count is the same for every lane (t0 steps), so the full-mask shuffles never miss a lane.
+  for (int t0 = 0; t0 < n; t0 += kKeys) {
+    const int t = t0 + g;
+    float dot = 0.f;
+    if (t < n) {
+      uint4 raw = *reinterpret_cast<const uint4*>(kb + static_cast<std::int64_t>(t) * 2 * C);
+      const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) dot += qv[i] * to_f(e[i]);
+    }
+#pragma unroll
+    for (int o = kTpk / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    if (t < n) {
+      if (part == 0) scores[t] = dot;
+      m_local = fmaxf(m_local, dot);
+    }
+  }
+  // block max
+  m_local = warp_max(m_local);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = m_local;
+  __syncthreads();
+  const float m = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  __syncthreads();
+  float l_local = 0.f;
+  for (int t = threadIdx.x; t < n; t += 128) {
+    const float p = exp2f(scores[t] - m);
+    scores[t] = p;
+    l_local += p;
+  }
+  l_local = warp_sum(l_local);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = l_local;
+  __syncthreads();
+  const float l = red[0] + red[1] + red[2] + red[3];
+  float acc[kVec];
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) acc[i] = 0.f;
+  const T* vb = kb + C;
+  for (int t = g; t < n; t += kKeys) {
+    uint4 raw = *reinterpret_cast<const uint4*>(vb + static_cast<std::int64_t>(t) * 2 * C);
+    const T* e = reinterpret_cast<const T*>(&raw);
+    const float p = scores[t];
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) acc[i] += p * to_f(e[i]);
+  }
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) partial[g][part * kVec + i] = acc[i];
+  __syncthreads();
+  for (int d = threadIdx.x; d < D; d += 128) {
+    float total = 0.f;
+    for (int k = 0; k < kKeys; ++k) total += partial[k][d];
+    out[static_cast<std::int64_t>(b) * C + h * D + d] = from_f<T>(total / l);
+  }
+}
+
+// h_last[b] = h[b*seq + seq-1]
+template <typename T>
+__global__ void gather_last(const T* h, T* h_last, int seq, int C) {
+  const int b = blockIdx.x;
+  const T* src = h + (static_cast<std::int64_t>(b) * seq + seq - 1) * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) h_last[static_cast<std::int64_t>(b) * C + c] = src[c];
+}
+
+// ---- per-row results over logits [rows, ld] (first `vocab` columns) ----------------------------------------------
+__device__ __forceinline__ void better(float& v, int& i, float v2, int i2) {
+  if (v2 > v || (v2 == v && i2 < i)) {
+    v = v2;
+    i = i2;
+  }
+}
+
+// top1 (lowest id wins ties) and the row's sum in double. 256 threads per row.
+template <typename LT>
+__global__ void __launch_bounds__(256) row_summary(const LT* logits, int vocab, int ld, int* top1, double* row_sum) {
+  const int row = blockIdx.x;
+  const LT* x = logits + static_cast<std::int64_t>(row) * ld;
+  float best = -INFINITY;
+  int best_i = 0x7fffffff;
+  double sum = 0.0;
+  for (int v = threadIdx.x; v < vocab; v += 256) {
+    const float f = to_f(x[v]);
+    sum += f;
+    if (f > best) {  // within a thread ids rise, so strict '>' keeps the lowest
+      best = f;
+      best_i = v;
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, best_i, o);
+    better(best, best_i, ob, oi);
+  }
+  __shared__ double s_sum[8];
+  __shared__ float s_best[8];
+  __shared__ int s_idx[8];
+  const int w = threadIdx.x / 32;
+  if (threadIdx.x % 32 == 0) {
+    s_sum[w] = sum;
+    s_best[w] = best;
+    s_idx[w] = best_i;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0.0;
+    float bv = -INFINITY;
+    int bi = 0x7fffffff;
+    for (int i = 0; i < 8; ++i) {
+      total += s_sum[i];
+      better(bv, bi, s_best[i], s_idx[i]);
+    }
+    row_sum[row] = total;
+    top1[row] = bi == 0x7fffffff ? 0 : bi;  // all-NaN rows report id 0, like the host's scan
+  }
+}
+
+// NLL of targets[row] (skipped: < 0 → 0): log-sum-exp in float with an online max, then minus the target's logit.
+template <typename LT>
+__global__ void __launch_bounds__(256) row_nll(const LT* logits, int vocab, int ld, const int* targets, double* nll) {
+  const int row = blockIdx.x;
+  const int target = targets[row];
+  if (target < 0) {
+    if (threadIdx.x == 0) nll[row] = 0.0;
+    return;
+  }
+  const LT* x = logits + static_cast<std::int64_t>(row) * ld;
+  float m = -INFINITY, s = 0.f;
+  for (int v = threadIdx.x; v < vocab; v += 256) {
+    const float f = to_f(x[v]);
+    if (f > m) {
+      s = s * __expf(m - f) + 1.f;
+      m = f;
+    } else {
+      s += __expf(f - m);
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const float om = __shfl_xor_sync(0xffffffffu, m, o);
+    const float os = __shfl_xor_sync(0xffffffffu, s, o);
+    const float nm = fmaxf(m, om);
+    s = (m == -INFINITY ? 0.f : s * __expf(m - nm)) + (om == -INFINITY ? 0.f : os * __expf(om - nm));
+    m = nm;
+  }
+  __shared__ float sm[8], ss[8];
+  const int w = threadIdx.x / 32;
+  if (threadIdx.x % 32 == 0) {
+    sm[w] = m;
+    ss[w] = s;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float M = -INFINITY;
+    for (int i = 0; i < 8; ++i) M = fmaxf(M, sm[i]);
+    double S = 0.0;
+    for (int i = 0; i < 8; ++i)
+      if (sm[i] != -INFINITY) S += static_cast<double>(ss[i]) * exp(static_cast<double>(sm[i] - M));
+    nll[row] = log(S) + M - static_cast<double>(to_f(x[target]));
+  }
+}
+
+// logits [rows, ld] of LT -> float [rows, vocab]
+template <typename LT>
+__global__ void logits_to_float(const LT* logits, int vocab, int ld, float* out) {
+  const int row = blockIdx.x;
+  const LT* x = logits + static_cast<std::int64_t>(row) * ld;
+  float* o = out + static_cast<std::int64_t>(row) * vocab;
+  for (int v = threadIdx.x; v < vocab; v += blockDim.x) o[v] = to_f(x[v]);
+}
+
+// ---- skinny products (<= 8 token rows: decode steps) -----------------------------------------------------------
+// cuBLASLt tiles an [8 x 768] x [768 x 768] product into a handful of CTAs, which leaves most SMs idle while the
+// weights stream in. These kernels split K across blocks instead: every block reads a 64-row slab of W
+// (Conv1D layout [K, M]) for 32*VEC columns, writes float partial sums, and a second kernel adds the slabs,
+// the bias and the activation.
+constexpr int kSkinnyRows = 8;
+constexpr int kSkinnyChunk = 64;
+
+template <typename T>
+__global__ void __launch_bounds__(256) skinny_gemm_partial(const T* __restrict__ x, const T* __restrict__ W,
+                                                            float* __restrict__ partial, int N, int K, int M) {
+  constexpr int kVec = 16 / sizeof(T);
+  constexpr int kCols = 32 * kVec;
+  __shared__ float xs[kSkinnyRows][kSkinnyChunk];
+  __shared__ float red[8][kCols];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int col0 = blockIdx.x * kCols + lane * kVec;
+  const int k0 = blockIdx.y * kSkinnyChunk;
+  const int kn = min(kSkinnyChunk, K - k0);
+  for (int i = threadIdx.x; i < kSkinnyRows * kSkinnyChunk; i += 256) {
+    const int n = i / kSkinnyChunk, k = i % kSkinnyChunk;
+    xs[n][k] = (n < N && k < kn) ? to_f(x[static_cast<std::int64_t>(n) * K + k0 + k]) : 0.f;
+  }
+  __syncthreads();
+  float acc[kSkinnyRows][kVec];
+#pragma unroll
+  for (int n = 0; n < kSkinnyRows; ++n)
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) acc[n][i] = 0.f;
+  if (col0 < M) {
+    for (int k = warp; k < kn; k += 8) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(W + static_cast<std::int64_t>(k0 + k) * M + col0);
+      const T* w = reinterpret_cast<const T*>(&raw);
+      float wf[kVec];
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) wf[i] = to_f(w[i]);
+#pragma unroll
+      for (int n = 0; n < kSkinnyRows; ++n) {
+        const float xv = xs[n][k];
+#pragma unroll
+        for (int i = 0; i < kVec; ++i) acc[n][i] += xv * wf[i];
+      }
+    }
+  }
+#pragma unroll
+  for (int n = 0; n < kSkinnyRows; ++n) {
+    if (n < N) {  // N is the same for the whole block: the barriers below are reached by every thread
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) red[warp][lane * kVec + i] = acc[n][i];
+      __syncthreads();
+      for (int c = threadIdx.x; c < kCols; c += 256) {
+        float sum = 0.f;
+#pragma unroll
+        for (int w = 0; w < 8; ++w) sum += red[w][c];
+        const int col = blockIdx.x * kCols + c;
+        if (col < M) partial[(static_cast<std::int64_t>(blockIdx.y) * N + n) * M + col] = sum;
+      }
+      __syncthreads();
+    }
+  }
+}
+
+// y[n][m] = act(bias[m] + sum over slabs); kAct: 0 none, 1 GELU (tanh form), 2 GELU (erf form)
+template <typename T, int kAct>
+__global__ void skinny_gemm_finish(const float* __restrict__ partial, int slabs, const T* __restrict__ bias,
+                                   T* __restrict__ y, int N, int M) {
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= N * M) return;
+  const int m = idx % M;
+  float v = bias ? to_f(bias[m]) : 0.f;
+  for (int s = 0; s < slabs; ++s) v += partial[static_cast<std::int64_t>(s) * N * M + idx];
+  if (kAct == 1) v = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+  if (kAct == 2) v = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
+  y[idx] = from_f<T>(v);
+}
+
+// logits[n][v] = h[n] . E[v] for the (tied) LM head E [Vp, C]: one warp per vocabulary row, h in shared memory.
+template <typename T>
+__global__ void __launch_bounds__(256) skinny_lm_head(const T* __restrict__ h, const T* __restrict__ E,
+                                                       T* __restrict__ logits, int N, int C, int Vp) {
+  extern __shared__ float hs[];  // [N][C]
+  for (int i = threadIdx.x; i < N * C; i += 256) hs[i] = to_f(h[i]);
+  __syncthreads();
+  constexpr int kVec = 16 / sizeof(T);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int v = blockIdx.x * 8 + warp;
+  if (v >= Vp) return;
+  float acc[kSkinnyRows];
+#pragma unroll
+  for (int n = 0; n < kSkinnyRows; ++n) acc[n] = 0.f;
+  const T* row = E + static_cast<std::int64_t>(v) * C;
+  for (int c = lane * kVec; c < C; c += 32 * kVec) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(row + c);
+    const T* e = reinterpret_cast<const T*>(&raw);
+    float ef[kVec];
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) ef[i] = to_f(e[i]);
+#pragma unroll
+    for (int n = 0; n < kSkinnyRows; ++n) {
+      if (n < N) {
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < kVec; ++i) s += hs[n * C + c + i] * ef[i];
+        acc[n] += s;
+      }
+    }
+  }
+#pragma unroll
+  for (int n = 0; n < kSkinnyRows; ++n) {
+    if (n < N) {
+      const float s = warp_sum(acc[n]);
+      if (lane == 0) logits[static_cast<std::int64_t>(n) * Vp + v] = from_f<T>(s);
+    }
+  }
+}
+
+// The residual add + LayerNorm of residual_layernorm, where the delta is still in split-K slabs (a skinny
+// product's partial sums, [slabs][rows][C]) plus its bias: saves the separate finishing kernel per product.
+template <typename T>
+__global__ void residual_layernorm_slabs(float* x, const float* __restrict__ partial, int slabs,
+                                         const T* __restrict__ bias, const float* w, const float* b, T* out, int rows,
+                                         int C, float eps) {
+  const int warps = blockDim.x / 32;
+  const int row = blockIdx.x * warps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  float* xr = x + static_cast<std::int64_t>(row) * C;
+  float sum = 0.f;
+  for (int c = lane; c < C; c += 32) {
+    float v = xr[c] + to_f(bias[c]);
+    for (int s = 0; s < slabs; ++s) v += partial[(static_cast<std::int64_t>(s) * rows + row) * C + c];
+    xr[c] = v;
+    sum += v;
+  }
+  const float mean = warp_sum(sum) / C;
+  float var = 0.f;
+  for (int c = lane; c < C; c += 32) {
+    const float d = xr[c] - mean;
+    var += d * d;
+  }
+  const float rstd = rsqrtf(warp_sum(var) / C + eps);
+  T* orow = out + static_cast<std::int64_t>(row) * C;
+  for (int c = lane; c < C; c += 32) orow[c] = from_f<T>((xr[c] - mean) * rstd * w[c] + b[c]);
+}
+
+}  // namespace gptbench::cuda_engine::kernels

@@ -1,0 +1,342 @@
+// The CUDA engine against a double-precision host forward pass of a small random GPT-2, plus its host helpers.
+// GPU tests skip (with the reason) on machines without a CUDA device, e.g. CI.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "backends/cuda/cuda_backend.h"
+#include "eval/perplexity.h"
+#include "backends/cuda/cuda_engine.h"
+#include "common/error.h"
+#include "model/checkpoint.h"
+
+namespace gptbench {
+namespace {
+
+using cuda_engine::float_to_bf16_bits;
+using cuda_engine::float_to_half_bits;
+
+float bits_to_float(std::uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+TEST(CudaHost, PaddedVocabIsAMultipleOf128) {
+  EXPECT_EQ(cuda_engine::padded_vocab(50257), 50304);
+  EXPECT_EQ(cuda_engine::padded_vocab(1000), 1024);
+  EXPECT_EQ(cuda_engine::padded_vocab(128), 128);
+}
+
+TEST(CudaHost, HalfConversionRoundsToNearestEven) {
+  EXPECT_EQ(float_to_half_bits(1.0f), 0x3C00);
+  EXPECT_EQ(float_to_half_bits(-2.0f), 0xC000);
+  EXPECT_EQ(float_to_half_bits(0.1f), 0x2E66);
+  EXPECT_EQ(float_to_half_bits(65504.0f), 0x7BFF);
+  EXPECT_EQ(float_to_half_bits(65520.0f), 0x7C00);  // rounds up to infinity
+  EXPECT_EQ(float_to_half_bits(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
+  EXPECT_EQ(float_to_half_bits(std::ldexp(1.0f, -25)), 0x0000);  // tie to even: zero
+  EXPECT_EQ(float_to_half_bits(std::ldexp(3.0f, -25)), 0x0002);  // 1.5 steps: tie to even: 2
+  EXPECT_EQ(float_to_half_bits(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // halfway: to even
+  EXPECT_EQ(float_to_half_bits(1.0f + std::ldexp(3.0f, -11)), 0x3C02);  // halfway: to even (up)
+  EXPECT_EQ(float_to_half_bits(bits_to_float(0x7fc00000u)) & 0x7e00, 0x7e00);  // NaN stays NaN
+}
+
+TEST(CudaHost, Bf16ConversionRoundsToNearestEven) {
+  EXPECT_EQ(float_to_bf16_bits(1.0f), 0x3F80);
+  EXPECT_EQ(float_to_bf16_bits(0.1f), 0x3DCD);
+  EXPECT_EQ(float_to_bf16_bits(bits_to_float(0x3F808000u)), 0x3F80);  // tie, even stays
+  EXPECT_EQ(float_to_bf16_bits(bits_to_float(0x3F818000u)), 0x3F82);  // tie, odd rounds up
+}
+
+TEST(CudaHost, PrecisionNames) {
+  cuda_engine::Precision p;
+  for (const char* name : {"fp32", "tf32", "fp16", "bf16"}) {
+    ASSERT_TRUE(cuda_engine::parse_precision(name, p));
+    EXPECT_STREQ(cuda_engine::precision_name(p), name);
+  }
+  EXPECT_FALSE(cuda_engine::parse_precision("int4", p));
+}
+
+// ---- a small random model and a double-precision reference forward -----------------------------------------------
+Gpt2Model small_model(int n_head, std::uint32_t seed) {
+  Gpt2Model m;
+  m.config.n_layer = 2;
+  m.config.n_head = n_head;
+  m.config.n_embd = 128;
+  m.config.n_positions = 128;
+  m.config.vocab_size = 1000;
+  m.weights = allocate_weights(m.config);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0.f, 1.f);
+  for_each_tensor(m.weights, [&](const std::string& name, Tensor& t) {
+    const bool ln = name.find("ln_") != std::string::npos;
+    const bool bias = name.size() > 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    for (float& v : t.data) v = ln && !bias ? 1.f + 0.1f * n(rng) : (bias ? 0.02f : 0.08f) * n(rng);
+  });
+  return m;
+}
+
+std::vector<double> layernorm(const std::vector<double>& x, const Tensor& w, const Tensor& b) {
+  const std::size_t C = x.size();
+  double mean = 0, var = 0;
+  for (double v : x) mean += v;
+  mean /= C;
+  for (double v : x) var += (v - mean) * (v - mean);
+  var /= C;
+  std::vector<double> out(C);
+  for (std::size_t c = 0; c < C; ++c) out[c] = (x[c] - mean) / std::sqrt(var + 1e-5) * w.data[c] + b.data[c];
+  return out;
+}
+
+// y = x W + b for every row; W [in, out].
+std::vector<std::vector<double>> linear(const std::vector<std::vector<double>>& x, const Tensor& W, const Tensor& b) {
+  const std::int64_t in = W.shape[0], out = W.shape[1];
+  std::vector<std::vector<double>> y(x.size(), std::vector<double>(out));
+  for (std::size_t r = 0; r < x.size(); ++r)
+    for (std::int64_t o = 0; o < out; ++o) {
+      double s = b.data[o];
+      for (std::int64_t i = 0; i < in; ++i) s += x[r][i] * W.data[i * out + o];
+      y[r][o] = s;
+    }
+  return y;
+}
+
+// logits [seq, V] of one sequence
+std::vector<double> reference_logits(const Gpt2Model& m, const std::vector<std::int32_t>& ids) {
+  const auto& cfg = m.config;
+  const int S = static_cast<int>(ids.size()), C = cfg.n_embd, H = cfg.n_head, D = cfg.head_dim(), V = cfg.vocab_size;
+  std::vector<std::vector<double>> x(S, std::vector<double>(C));
+  for (int s = 0; s < S; ++s)
+    for (int c = 0; c < C; ++c) x[s][c] = m.weights.wte.data[ids[s] * C + c] + m.weights.wpe.data[s * C + c];
+  for (const auto& l : m.weights.layers) {
+    std::vector<std::vector<double>> h(S);
+    for (int s = 0; s < S; ++s) h[s] = layernorm(x[s], l.ln_1_weight, l.ln_1_bias);
+    auto qkv = linear(h, l.c_attn_weight, l.c_attn_bias);
+    std::vector<std::vector<double>> att(S, std::vector<double>(C));
+    for (int hd = 0; hd < H; ++hd)
+      for (int i = 0; i < S; ++i) {
+        std::vector<double> p(i + 1);
+        double mx = -1e300;
+        for (int j = 0; j <= i; ++j) {
+          double dot = 0;
+          for (int d = 0; d < D; ++d) dot += qkv[i][hd * D + d] * qkv[j][C + hd * D + d];
+          p[j] = dot / std::sqrt(static_cast<double>(D));
+          mx = std::max(mx, p[j]);
+        }
+        double sum = 0;
+        for (double& v : p) sum += (v = std::exp(v - mx));
+        for (int d = 0; d < D; ++d) {
+          double o = 0;
+          for (int j = 0; j <= i; ++j) o += p[j] / sum * qkv[j][2 * C + hd * D + d];
+          att[i][hd * D + d] = o;
+        }
+      }
+    auto y = linear(att, l.attn_proj_weight, l.attn_proj_bias);
+    for (int s = 0; s < S; ++s)
+      for (int c = 0; c < C; ++c) x[s][c] += y[s][c];
+    for (int s = 0; s < S; ++s) h[s] = layernorm(x[s], l.ln_2_weight, l.ln_2_bias);
+    auto f = linear(h, l.c_fc_weight, l.c_fc_bias);
+    for (auto& row : f)
+      for (double& v : row) v = 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    auto y2 = linear(f, l.mlp_proj_weight, l.mlp_proj_bias);
+    for (int s = 0; s < S; ++s)
+      for (int c = 0; c < C; ++c) x[s][c] += y2[s][c];
+  }
+  std::vector<double> logits(static_cast<std::size_t>(S) * V);
+  for (int s = 0; s < S; ++s) {
+    auto h = layernorm(x[s], m.weights.ln_f_weight, m.weights.ln_f_bias);
+    for (int v = 0; v < V; ++v) {
+      double dot = 0;
+      for (int c = 0; c < C; ++c) dot += h[c] * m.weights.wte.data[v * C + c];
+      logits[static_cast<std::size_t>(s) * V + v] = dot;
+    }
+  }
+  return logits;
+}
+
+std::vector<std::int32_t> random_ids(int n, int vocab, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> d(0, vocab - 1);
+  std::vector<std::int32_t> ids(n);
+  for (auto& v : ids) v = d(rng);
+  return ids;
+}
+
+std::unique_ptr<Backend> cuda_backend(const Gpt2Model& m, const std::string& precision,
+                                      std::map<std::string, std::string> options = {}) {
+  BackendSpec spec;
+  spec.device = "cuda";
+  spec.precision = precision;
+  spec.options = std::move(options);
+  return create_cuda_backend(spec, m);
+}
+
+struct Errors {
+  double max_rel = 0, rel_norm = 0;
+};
+Errors compare(const std::vector<float>& got, const std::vector<double>& ref) {
+  double max_abs = 0, max_ref = 0, sq = 0, ref_sq = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double d = got[i] - ref[i];
+    max_abs = std::max(max_abs, std::fabs(d));
+    max_ref = std::max(max_ref, std::fabs(ref[i]));
+    sq += d * d;
+    ref_sq += ref[i] * ref[i];
+  }
+  return {max_abs / max_ref, std::sqrt(sq / ref_sq)};
+}
+
+#define REQUIRE_DEVICE()                                                      \
+  do {                                                                        \
+    std::string why;                                                          \
+    if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why; \
+  } while (0)
+
+TEST(CudaEngine, CreationWithoutDeviceIsAClearError) {
+  std::string why;
+  if (cuda_device_available(&why)) GTEST_SKIP() << "a device is present; this test is for machines without one";
+  const Gpt2Model m = small_model(2, 1);
+  try {
+    cuda_backend(m, "fp32");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("native/cuda/fp32"), std::string::npos) << e.what();
+  }
+}
+
+class CudaEngineAccuracy : public ::testing::TestWithParam<int> {};  // param: number of heads (D = 128/heads)
+
+TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(GetParam(), 7);
+  const int B = 2, S = 80;  // S not a multiple of the 64-key tile
+  const auto ids = random_ids(B * S, m.config.vocab_size, 3);
+  std::vector<double> ref;
+  for (int b = 0; b < B; ++b) {
+    auto r = reference_logits(m, std::vector<std::int32_t>(ids.begin() + b * S, ids.begin() + (b + 1) * S));
+    ref.insert(ref.end(), r.begin(), r.end());
+  }
+  const std::map<std::string, std::pair<double, double>> limits = {
+      {"fp32", {1e-4, 1e-5}}, {"tf32", {2e-2, 5e-3}}, {"fp16", {2e-2, 5e-3}}, {"bf16", {1e-1, 3e-2}}};
+  for (const auto& [precision, limit] : limits) {
+    auto backend = cuda_backend(m, precision);
+    ForwardOutput out;
+    backend->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, out);
+    ASSERT_EQ(out.logits.size(), ref.size());
+    const Errors e = compare(out.logits, ref);
+    EXPECT_LE(e.max_rel, limit.first) << precision;
+    EXPECT_LE(e.rel_norm, limit.second) << precision;
+    EXPECT_GT(e.rel_norm, 0.0) << precision << ": identical to double precision is not believable";
+    // summary outputs agree with the logits
+    ForwardOutput summary;
+    backend->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, summary);
+    double sum = 0;
+    for (float v : out.logits) sum += v;
+    EXPECT_NEAR(summary.checksum, sum, 1e-6 * std::max(1.0, std::fabs(sum)) + 1e-3) << precision;
+    ForwardOutput host;
+    summarize_logits(out.logits.data(), B * S, m.config.vocab_size, host);
+    EXPECT_EQ(summary.top1, host.top1) << precision;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HeadDims, CudaEngineAccuracy, ::testing::Values(2, 4));
+
+TEST(CudaEngine, DecodeStepsMatchPrefill) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(2, 11);
+  const int B = 3, S = 40, prompt = 30;
+  const auto ids = random_ids(B * S, m.config.vocab_size, 5);
+  // skinny_kernels=1: the split-K product kernels for <= 8 rows (off by default), checked the same way.
+  for (const char* skinny : {"0", "1"})
+  for (const char* precision : {"fp32", "fp16"}) {
+    SCOPED_TRACE(std::string(precision) + " skinny_kernels=" + skinny);
+    auto backend = cuda_backend(m, precision, {{"skinny_kernels", skinny}});
+    ForwardOutput full;
+    backend->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, full);
+    auto session = backend->start_decode(B, S);
+    TokenBatch p{B, prompt, {}};
+    for (int b = 0; b < B; ++b) p.ids.insert(p.ids.end(), ids.begin() + b * S, ids.begin() + b * S + prompt);
+    ForwardOutput out;
+    session->prefill(p, OutputMode::kLogits, out);
+    const int V = m.config.vocab_size;
+    const double tol = std::string(precision) == "fp32" ? 1e-4 : 2e-2;
+    auto check_rows = [&](int pos) {
+      double max_abs = 0, max_ref = 0;
+      for (int b = 0; b < B; ++b)
+        for (int v = 0; v < V; ++v) {
+          const float r = full.logits[(static_cast<std::size_t>(b) * S + pos) * V + v];
+          max_abs = std::max(max_abs, static_cast<double>(std::fabs(out.logits[b * V + v] - r)));
+          max_ref = std::max(max_ref, static_cast<double>(std::fabs(r)));
+        }
+      EXPECT_LE(max_abs / max_ref, tol) << precision << " position " << pos;
+    };
+    check_rows(prompt - 1);
+    for (int pos = prompt; pos < S; ++pos) {
+      std::vector<std::int32_t> next;
+      for (int b = 0; b < B; ++b) next.push_back(ids[b * S + pos]);
+      session->step(next, OutputMode::kLogits, out);
+      EXPECT_EQ(session->position(), pos + 1);
+      check_rows(pos);
+    }
+    std::vector<std::int32_t> one_more(B, 0);
+    EXPECT_THROW(session->step(one_more, OutputMode::kSummary, out), Error);  // the cache is full
+  }
+}
+
+TEST(CudaEngine, BatchedPerplexityEqualsPerWindowScoring) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(4, 13);
+  const auto ids = random_ids(700, m.config.vocab_size, 9);
+  auto backend = cuda_backend(m, "fp32");
+  PerplexitySettings s;
+  s.ctx = 128;
+  s.stride = 64;
+  const auto batched = evaluate_perplexity(*backend, ids, s, m.config.n_positions);
+  EXPECT_EQ(batched.scored_tokens, 699);
+  // the default path: one window per call through score_window, then the host's sum
+  std::vector<double> nll;
+  std::int64_t prev_end = 0, windows = 0;
+  for (std::int64_t begin = 0; begin < 700; begin += s.stride) {
+    const std::int64_t end = std::min<std::int64_t>(begin + s.ctx, 700);
+    const int len = static_cast<int>(end - begin);
+    backend->score_window(std::span<const std::int32_t>(ids.data() + begin, len),
+                          begin == 0 ? 0 : len - static_cast<int>(end - prev_end) - 1, nll);
+    prev_end = end;
+    ++windows;
+    if (end == 700) break;
+  }
+  EXPECT_EQ(batched.windows, windows);
+  ASSERT_EQ(nll.size(), batched.token_nll.size());
+  for (std::size_t i = 0; i < nll.size(); ++i) ASSERT_NEAR(nll[i], batched.token_nll[i], 1e-5) << i;
+  // and against the host log-softmax of the first window's logits
+  ForwardOutput out;
+  backend->prefill(TokenBatch{1, s.ctx, std::vector<std::int32_t>(ids.begin(), ids.begin() + s.ctx)},
+                   OutputMode::kLogits, out);
+  std::vector<double> host;
+  nll_from_logits(out.logits.data(), m.config.vocab_size, std::span<const std::int32_t>(ids.data(), s.ctx), 0, host);
+  for (std::size_t i = 0; i < host.size(); ++i) ASSERT_NEAR(host[i], batched.token_nll[i], 1e-4) << i;
+  EXPECT_GT(batched.ppl, 1.0);
+}
+
+TEST(CudaEngine, BadInputsAreErrors) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(2, 17);
+  EXPECT_THROW(cuda_backend(m, "int8"), Error);
+  EXPECT_THROW(cuda_backend(m, "fp64"), Error);
+  auto backend = cuda_backend(m, "fp16");
+  ForwardOutput out;
+  EXPECT_THROW(backend->prefill(TokenBatch{1, 2, {5, 1000}}, OutputMode::kSummary, out), Error);  // id >= vocab
+  EXPECT_THROW(backend->prefill(TokenBatch{1, 129, std::vector<std::int32_t>(129, 1)}, OutputMode::kSummary, out),
+               Error);  // longer than n_positions
+  EXPECT_THROW(backend->start_decode(1, 129), Error);
+  const auto d = backend->describe();
+  EXPECT_EQ(d.device, "cuda");
+  EXPECT_FALSE(d.details.at("gpu").empty());
+  EXPECT_GT(backend->memory().device_peak_bytes, 0);
+}
+
+}  // namespace
+}  // namespace gptbench
