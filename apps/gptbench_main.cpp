@@ -13,7 +13,6 @@
   }
 GPTBENCH_OPTIONAL_COMMAND(add_run_command)
 GPTBENCH_OPTIONAL_COMMAND(add_calibrate_command)
-GPTBENCH_OPTIONAL_COMMAND(add_export_command)
 
 int main(int argc, char** argv) {
   namespace cli = gptbench::cli;
@@ -26,7 +25,8 @@ int main(int argc, char** argv) {
   cli::add_tokenize_command(app);
   cli::add_report_command(app);
   cli::add_compare_command(app);
-  for (auto add : {cli::add_run_command, cli::add_calibrate_command, cli::add_export_command})
+  cli::add_export_command(app);
+  for (auto add : {cli::add_run_command, cli::add_calibrate_command})
     if (add != nullptr) add(app);
   try {
     app.parse(argc, argv);

@@ -37,7 +37,7 @@ void add_perplexity_command(CLI::App& app) {
   cmd->add_option("--device", opts->spec.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", opts->spec.precision, "fp32, tf32, fp16, bf16, int8, int8-weight-only")->capture_default_str();
   cmd->add_option("--threads", opts->spec.threads, "Threads (0: library default)")->capture_default_str();
-  cmd->add_option("--option", opts->spec.options, "Backend option key=value (repeatable)")->delimiter(',');
+  cmd->add_option("--option", opts->spec.options, "Backend option as two words, KEY VALUE (repeatable), e.g. --option calibration_cache FILE");
   cmd->add_option("--expect", opts->expect, "Fail unless the model is this known model (e.g. gpt2)");
   cmd->add_flag("--json", opts->json, "Print JSON (keys ppl, ppl_stderr, scored_tokens, nll_sum, ...)");
   cmd->callback([opts] {
