@@ -1,8 +1,9 @@
 // Native CPU engine: prefill latency on gpt2-tiny-wt2 and on the GPT-2 124M shape (random weights), against the
-// BLAS's own single-precision GEMM rate on the same machine. Run: build/benchmarks/bench_native
-// (OPENBLAS_CORETYPE, when set in the environment, pins OpenBLAS's kernel; the figures name the kernel in use).
+// GEMM libraries' own single-precision rates on the same machine. Run: build/benchmarks/bench_native
+// (OPENBLAS_CORETYPE, when set in the environment, pins OpenBLAS's kernel; the context names the kernels in use).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <fstream>
 #include <random>
@@ -67,8 +68,10 @@ void prefill(benchmark::State& state, const Gpt2Model& model) {
 void BM_PrefillTiny(benchmark::State& state) { prefill(state, tiny_model()); }
 void BM_PrefillGpt2_124M(benchmark::State& state) { prefill(state, gpt2_random()); }
 
-// The BLAS's own rate on the matrix products that dominate a GPT-2 124M prefill at 1024 tokens.
-void BM_BlasSgemm(benchmark::State& state) {
+// The libraries' own rates on the matrix products that dominate a GPT-2 124M prefill at 1024 tokens: oneDNN
+// (the engine's weight products) and OpenBLAS (its attention products).
+template <bool kOneDnn>
+void BM_Sgemm(benchmark::State& state) {
   const int M = static_cast<int>(state.range(0)), N = static_cast<int>(state.range(1)), K = static_cast<int>(state.range(2));
   std::vector<float> a(static_cast<std::size_t>(M) * K, 0.5f), b(static_cast<std::size_t>(K) * N, 0.25f), c(static_cast<std::size_t>(M) * N);
   std::mt19937 rng(3);
@@ -76,7 +79,10 @@ void BM_BlasSgemm(benchmark::State& state) {
   for (auto& x : a) x = u(rng);
   for (auto& x : b) x = u(rng);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+    if constexpr (kOneDnn)
+      dnnl_sgemm('N', 'N', M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
     benchmark::DoNotOptimize(c.data());
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -96,7 +102,8 @@ void BM_PerplexityWindowTiny(benchmark::State& state) {
   }
 }
 
-BENCHMARK(BM_BlasSgemm)->Args({1024, 768, 768})->Args({1024, 2304, 768})->Args({1024, 3072, 768})->Args({1024, 768, 3072})->Args({2048, 2048, 2048})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Sgemm<true>)->Name("BM_OneDnnSgemm")->Args({1024, 768, 768})->Args({1024, 2304, 768})->Args({1024, 3072, 768})->Args({1024, 768, 3072})->Args({1024, 50257, 768})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Sgemm<false>)->Name("BM_OpenBlasSgemm")->Args({1024, 768, 768})->Args({1024, 2304, 768})->Args({1024, 3072, 768})->Args({1024, 768, 3072})->Args({1024, 50257, 768})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PrefillTiny)->Args({1, 128})->Args({8, 128})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PrefillGpt2_124M)->Args({1, 128})->Args({8, 128})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_PerplexityWindowTiny)->Unit(benchmark::kMillisecond)->UseRealTime();

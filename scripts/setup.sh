@@ -9,7 +9,7 @@ build_dir=${GPTBENCH_BUILD_DIR:-$here/build}
 debian_packages=(
   build-essential cmake ninja-build pkg-config
   libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
-  libpcre2-dev libopenblas-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libpcre2-dev libopenblas-dev libdnnl-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-dev libprotobuf-dev protobuf-compiler gnuplot-nox
 )
 

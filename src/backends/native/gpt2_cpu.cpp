@@ -9,12 +9,14 @@
 // One class serves prefill (logits for every position), decode (a KV cache, logits for the newest position)
 // and perplexity scoring (logits only for the positions being scored).
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <thread>
 
 #include "backends/native/native_backend.h"
@@ -28,17 +30,31 @@ char* openblas_get_config(void);
 char* openblas_get_corename(void);
 int openblas_get_num_threads(void);
 void openblas_set_num_threads(int num_threads);
+// OpenMP, oneDNN's threading runtime (libgomp, linked through oneDNN).
+int omp_get_max_threads(void);
+void omp_set_num_threads(int num_threads);
 }
 
 namespace gptbench {
 
 std::string blas_description() {
-  return std::string(openblas_get_config()) + " (core: " + openblas_get_corename() +
-         ", threads: " + std::to_string(openblas_get_num_threads()) + ")";
+  const dnnl_version_t* v = dnnl_version();
+  static const std::map<dnnl_cpu_isa_t, const char*> isa_names = {
+      {dnnl_cpu_isa_sse41, "sse4.1"}, {dnnl_cpu_isa_avx, "avx"}, {dnnl_cpu_isa_avx2, "avx2"},
+      {dnnl_cpu_isa_avx512_core, "avx512_core"}, {dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni"},
+      {dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16"}, {dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx"},
+      {dnnl_cpu_isa_avx2_vnni, "avx2_vnni"}};
+  const auto isa = isa_names.find(dnnl_get_effective_cpu_isa());
+  return "weights: oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + " sgemm (isa " + (isa != isa_names.end() ? isa->second : "other") + ", " +
+         std::to_string(omp_get_max_threads()) + " threads); attention: " + openblas_get_config() + " (core " +
+         openblas_get_corename() + ", " + std::to_string(openblas_get_num_threads()) + " threads)";
 }
 
 void set_blas_threads(int threads) {
-  if (threads > 0) openblas_set_num_threads(threads);
+  if (threads <= 0) return;
+  openblas_set_num_threads(threads);
+  omp_set_num_threads(threads);  // oneDNN's threads
 }
 
 namespace {
@@ -276,9 +292,11 @@ class NativeCpuBackend final : public Backend {
     d.device = "cpu";
     d.precision = options_.precision;
     d.versions["openblas"] = openblas_get_config();
+    const dnnl_version_t* v = dnnl_version();
+    d.versions["onednn"] = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
     d.details["blas"] = blas_description();
     d.details["matmul"] = engine_->linear_kinds();
-    d.details["attention"] = "FP32, causal, query blocks of 128 through sgemm";
+    d.details["attention"] = "FP32, causal, query blocks of 128 through OpenBLAS sgemm, (sequence, head) pairs over the threads";
     if (options_.precision != "fp32")
       d.floating_point_ops = {"token and position embeddings", "LayerNorm", "attention (Q·Kᵀ, softmax, ·V)",
                               "gelu_new", "residual additions", "log-softmax"};

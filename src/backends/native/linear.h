@@ -17,10 +17,10 @@ class Linear {
   virtual void forward(const float* x, std::int64_t rows, float* y) const = 0;
   virtual std::int64_t in_features() const = 0;
   virtual std::int64_t out_features() const = 0;
-  virtual std::string kind() const = 0;  // "fp32-blas", "int8-w8a8", "int8-weight-only"
+  virtual std::string kind() const = 0;  // "fp32-onednn-sgemm", "int8-w8a8", "int8-weight-only"
 };
 
-// FP32 through the BLAS (cblas_sgemm). `weight` is [in, out] unless transposed_weight, where it is [out, in]
+// FP32 through oneDNN's sgemm. `weight` is [in, out] unless transposed_weight, where it is [out, in]
 // (the tied LM head: logits = x · wteᵀ). bias may be null. The Linear keeps pointers: the tensors must outlive it.
 std::unique_ptr<Linear> make_fp32_linear(const Tensor& weight, const Tensor* bias, bool transposed_weight = false);
 

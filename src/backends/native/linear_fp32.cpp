@@ -1,4 +1,4 @@
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <cstring>
 
@@ -26,13 +26,14 @@ class Fp32BlasLinear final : public Linear {
       for (std::int64_t r = 0; r < rows; ++r) std::memcpy(y + r * out_, bias_->ptr(), sizeof(float) * out_);
       beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, transposed_ ? CblasTrans : CblasNoTrans, static_cast<int>(rows),
-                static_cast<int>(out_), static_cast<int>(in_), 1.0f, x, static_cast<int>(in_), weight_.ptr(),
-                static_cast<int>(transposed_ ? in_ : out_), beta, y, static_cast<int>(out_));
+    // oneDNN's sgemm (row-major): y = x · W (+ y), W read as stored, transposed for the tied LM head.
+    const dnnl_status_t status = dnnl_sgemm('N', transposed_ ? 'T' : 'N', rows, out_, in_, 1.0f, x, in_, weight_.ptr(),
+                                            transposed_ ? in_ : out_, beta, y, out_);
+    if (status != dnnl_success) throw Error("oneDNN sgemm failed with status " + std::to_string(status));
   }
   std::int64_t in_features() const override { return in_; }
   std::int64_t out_features() const override { return out_; }
-  std::string kind() const override { return "fp32-blas"; }
+  std::string kind() const override { return "fp32-onednn-sgemm"; }
 
  private:
   const Tensor& weight_;
