@@ -6,14 +6,6 @@
 #include "cli/commands.h"
 #include "common/error.h"
 
-// Commands other issues add are linked only once they exist (weak until then).
-#define GPTBENCH_OPTIONAL_COMMAND(name) \
-  namespace gptbench::cli {             \
-  void name(CLI::App&) __attribute__((weak)); \
-  }
-GPTBENCH_OPTIONAL_COMMAND(add_run_command)
-GPTBENCH_OPTIONAL_COMMAND(add_calibrate_command)
-
 int main(int argc, char** argv) {
   namespace cli = gptbench::cli;
   CLI::App app{"gptbench: how fast, and how accurate, is a GPT-2-family model on each backend and precision"};
@@ -26,8 +18,8 @@ int main(int argc, char** argv) {
   cli::add_report_command(app);
   cli::add_compare_command(app);
   cli::add_export_command(app);
-  for (auto add : {cli::add_run_command, cli::add_calibrate_command})
-    if (add != nullptr) add(app);
+  cli::add_run_command(app);
+  cli::add_calibrate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

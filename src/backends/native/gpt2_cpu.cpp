@@ -297,9 +297,8 @@ class NativeCpuBackend final : public Backend {
     d.details["blas"] = blas_description();
     d.details["matmul"] = engine_->linear_kinds();
     d.details["attention"] = "FP32, causal, query blocks of 128 through OpenBLAS sgemm, (sequence, head) pairs over the threads";
-    if (options_.precision != "fp32")
-      d.floating_point_ops = {"token and position embeddings", "LayerNorm", "attention (Q·Kᵀ, softmax, ·V)",
-                              "gelu_new", "residual additions", "log-softmax"};
+    if (!options_.matmul_kernels.empty()) d.details["matmul_kernels"] = options_.matmul_kernels;
+    d.floating_point_ops = options_.floating_point_ops;
     return d;
   }
 

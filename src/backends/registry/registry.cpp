@@ -6,6 +6,8 @@
 #include "backends/native/native_backend.h"
 #include "common/error.h"
 #include "model/checkpoint.h"
+#include "quant/calibration_cache.h"
+#include "quant/int8_linear.h"
 
 #ifdef GPTBENCH_WITH_ONNXRUNTIME
 #include "backends/onnxruntime/ort_backend.h"
@@ -19,8 +21,30 @@ namespace gptbench {
 namespace {
 
 const std::vector<std::string>& cpu_precisions() {
-  static const std::vector<std::string> p = {"fp32"};
+  static const std::vector<std::string> p = {"fp32", "int8", "int8-weight-only"};
   return p;
+}
+
+// INT8 on the native CPU engine: the projections run through quant/'s kernels. W8A8 needs the activation scales
+// of a calibration cache made for this very model; weight-only needs none.
+void use_int8_linears(const BackendSpec& spec, const Gpt2Model& model, NativeCpuOptions& options) {
+  const bool weight_only = spec.precision == "int8-weight-only";
+  CalibrationTable table;
+  if (!weight_only) {
+    auto it = spec.options.find("calibration_cache");
+    if (it == spec.options.end())
+      throw Error("backend " + spec.label() + ": needs option calibration_cache (a .calib file from `gptbench calibrate`)");
+    const CalibrationCache cache = read_calibration_cache(it->second);
+    if (cache.provenance.model_sha256 != model.identity.weights_sha256())
+      fail_file(it->second, "calibrated for another model (weights sha256 " + cache.provenance.model_sha256.substr(0, 12) +
+                                "…, this model's " + model.identity.weights_sha256().substr(0, 12) + "…)");
+    table = cache.table;
+  }
+  Int8LinearOptions int8_options;
+  int8_options.threads = spec.threads;
+  options.linear_factory = make_int8_linear_factory(table, weight_only, int8_options);
+  options.floating_point_ops = int8_floating_point_ops();
+  options.matmul_kernels = int8_kernel_description(int8_options);
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -43,6 +67,7 @@ std::unique_ptr<Backend> create_native(const BackendSpec& spec, const Gpt2Model&
   options.precision = spec.precision;
   if (std::find(cpu_precisions().begin(), cpu_precisions().end(), spec.precision) == cpu_precisions().end())
     throw Error("backend native/cpu: unsupported precision '" + spec.precision + "' (" + join(cpu_precisions()) + ")");
+  if (spec.precision != "fp32") use_int8_linears(spec, model, options);
   return create_native_cpu_backend(model, options);
 }
 

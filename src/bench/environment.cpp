@@ -1,0 +1,275 @@
+#include "bench/environment.h"
+
+#include <cblas.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "backends/backend.h"
+#include "bench/gpu_monitor.h"
+#include "bench/statistics.h"
+
+#ifndef GPTBENCH_VERSION
+#define GPTBENCH_VERSION "unknown"
+#endif
+#ifndef GPTBENCH_BUILD_TYPE
+#define GPTBENCH_BUILD_TYPE "unknown"
+#endif
+#ifndef GPTBENCH_SOURCE_DIR
+#define GPTBENCH_SOURCE_DIR "."
+#endif
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GPTBENCH_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define GPTBENCH_SANITIZED 1
+#endif
+#endif
+
+namespace gptbench::bench {
+
+namespace {
+
+std::string run_command(const std::string& command) {
+  std::string out;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) return out;
+  char buffer[256];
+  while (std::fgets(buffer, sizeof(buffer), pipe.get()) != nullptr) out += buffer;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::int64_t proc_status_kib(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::size_t length = std::strlen(field);
+  while (std::getline(in, line)) {
+    if (line.compare(0, length, field) == 0 && line.size() > length && line[length] == ':') {
+      std::istringstream ss(line.substr(length + 1));
+      std::int64_t kib = -1;
+      ss >> kib;
+      return kib;
+    }
+  }
+  return -1;
+}
+
+bool build_type_optimised() {
+  const std::string type = GPTBENCH_BUILD_TYPE;
+  return type == "Release" || type == "RelWithDebInfo" || type == "MinSizeRel";
+}
+
+}  // namespace
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(colon + 1);
+        name.erase(0, name.find_first_not_of(" \t"));
+        return name;
+      }
+    }
+  }
+  return "unknown";
+}
+
+int cpu_thread_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+std::vector<std::string> build_warnings() {
+  std::vector<std::string> w;
+  if (!build_type_optimised())
+    w.push_back(fmt::format("build is not optimised (CMAKE_BUILD_TYPE={})", GPTBENCH_BUILD_TYPE));
+#ifndef NDEBUG
+  w.push_back("assertions are enabled (NDEBUG not defined)");
+#endif
+#ifdef GPTBENCH_SANITIZED
+  w.push_back("built with a sanitizer: timings are not representative");
+#endif
+  return w;
+}
+
+nlohmann::json environment_provenance() {
+  nlohmann::json p;
+  p["tool_version"] = GPTBENCH_VERSION;
+  const std::string source = GPTBENCH_SOURCE_DIR;
+  std::string revision = run_command("git -C '" + source + "' rev-parse --short=12 HEAD 2>/dev/null");
+  p["git_revision"] = revision.empty() ? "unknown" : revision;
+  p["git_dirty"] =
+      revision.empty()
+          ? nlohmann::json(nullptr)
+          : nlohmann::json(
+                !run_command("git -C '" + source + "' status --porcelain --untracked-files=no 2>/dev/null | head -c 1")
+                     .empty());
+  p["build_type"] = GPTBENCH_BUILD_TYPE;
+  p["build_optimised"] = build_warnings().empty();
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  p["host"] = host;
+  struct utsname u {};
+  p["os"] = uname(&u) == 0 ? fmt::format("{} {}", u.sysname, u.release) : std::string("unknown");
+  p["cpu_model"] = cpu_model_name();
+  p["cpu_threads"] = cpu_thread_count();
+  p["gpu"] = nlohmann::json::array();
+  for (const auto& g : gpu_inventory())
+    p["gpu"].push_back({{"name", g.name}, {"driver", g.driver}, {"memory_bytes", g.memory_bytes}});
+  return p;
+}
+
+bool reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  if (!out) return false;
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+std::int64_t peak_rss_bytes() {
+  auto kib = proc_status_kib("VmHWM");
+  return kib < 0 ? -1 : kib * 1024;
+}
+
+std::int64_t current_rss_bytes() {
+  auto kib = proc_status_kib("VmRSS");
+  return kib < 0 ? -1 : kib * 1024;
+}
+
+nlohmann::json measure_cpu_ceilings(int threads) {
+  using clock = std::chrono::steady_clock;
+  nlohmann::json j;
+  const int previous_threads = openblas_get_num_threads();
+  const int used_threads = threads > 0 ? threads : previous_threads;
+  openblas_set_num_threads(used_threads);
+  {
+    // 2048^3 sgemm: large enough to reach the BLAS's peak, small enough (17 GFLOP) to take ~0.1 s per call.
+    const int n = 2048;
+    std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size(), 0.0f);
+    double best = 1e30;
+    for (int i = 0; i < 4; ++i) {  // the first call warms up threads and pages
+      auto t0 = clock::now();
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(),
+                  n);
+      double s = std::chrono::duration<double>(clock::now() - t0).count();
+      if (i > 0) best = std::min(best, s);
+    }
+    const double flops = 2.0 * n * static_cast<double>(n) * n;
+    j["peak_gflops_fp32"] = flops / best / 1e9;
+    const char* core = openblas_get_corename();
+    j["peak_source"] = fmt::format("measured: OpenBLAS sgemm {}^3, {} threads, kernel {}, best of 3", n, used_threads,
+                                   core ? core : "unknown");
+  }
+  openblas_set_num_threads(previous_threads);
+  {
+    const std::size_t bytes = std::size_t{256} << 20;
+    std::vector<char> src(bytes, 1), dst(bytes, 0);
+    double best = 1e30;
+    for (int i = 0; i < 4; ++i) {
+      auto t0 = clock::now();
+      std::memcpy(dst.data(), src.data(), bytes);
+      double s = std::chrono::duration<double>(clock::now() - t0).count();
+      if (i > 0) best = std::min(best, s);
+      src[static_cast<std::size_t>(i) * 4096] = dst[bytes - 1];  // keep the copies observable
+    }
+    j["bandwidth_gb_s"] = 2.0 * static_cast<double>(bytes) / best / 1e9;
+    j["bandwidth_source"] = "measured: 256 MiB memcpy, bytes read + written, one thread, best of 3";
+  }
+  return j;
+}
+
+nlohmann::json gpu_datasheet(const std::string& gpu_name) {
+  // Dense (no sparsity) peak rates in TFLOP/s / TOPS and HBM bandwidth in GB/s from NVIDIA's datasheets.
+  struct Entry {
+    const char* match;  // substring of the NVML name
+    double fp32, tf32, fp16, bf16, int8, bandwidth;
+  };
+  static const Entry table[] = {
+      {"H200", 67, 495, 989, 989, 1979, 4800},
+      {"H100 NVL", 60, 418, 835, 835, 1671, 3900},
+      {"H100 PCIe", 51, 378, 756, 756, 1513, 2000},
+      {"H100", 67, 495, 989, 989, 1979, 3350},  // SXM5 80GB HBM3
+      {"A100-SXM4-80GB", 19.5, 156, 312, 312, 624, 2039},
+      {"A100 80GB PCIe", 19.5, 156, 312, 312, 624, 1935},
+      {"A100", 19.5, 156, 312, 312, 624, 1555},
+      {"L40S", 91.6, 183, 362, 362, 733, 864},
+      {"L4", 30.3, 60, 121, 121, 242, 300},
+      {"A10", 31.2, 62.5, 125, 125, 250, 600},
+      {"T4", 8.1, 0, 65, 0, 130, 320},
+  };
+  for (const auto& e : table) {
+    if (gpu_name.find(e.match) == std::string::npos) continue;
+    nlohmann::json peak = {{"fp32", e.fp32}, {"fp16", e.fp16}, {"int8", e.int8}};
+    if (e.tf32 > 0) peak["tf32"] = e.tf32;
+    if (e.bf16 > 0) peak["bf16"] = e.bf16;
+    return {{"name", gpu_name},
+            {"peak_tflops", peak},
+            {"bandwidth_gb_s", e.bandwidth},
+            {"source", std::string("datasheet table (dense), matched '") + e.match + "'"}};
+  }
+  return nullptr;
+}
+
+namespace {
+
+// A backend that does nothing, to time the harness around a call.
+class EmptyBackend final : public Backend {
+ public:
+  BackendDescription describe() const override { return {}; }
+  void prefill(const TokenBatch&, OutputMode, ForwardOutput& out) override { out.checksum += 0.0; }
+  std::unique_ptr<DecodeSession> start_decode(int, int) override { return nullptr; }
+};
+
+}  // namespace
+
+nlohmann::json measure_harness_overhead() {
+  using clock = std::chrono::steady_clock;
+  constexpr int kSamples = 20000;
+  std::unique_ptr<Backend> backend = std::make_unique<EmptyBackend>();
+  Backend* volatile target = backend.get();  // volatile: keep the virtual call from being devirtualised away
+  TokenBatch tokens;
+  ForwardOutput out;
+  std::vector<double> call_ms(kSamples);
+  for (int i = 0; i < kSamples; ++i) {
+    auto t0 = clock::now();
+    target->prefill(tokens, OutputMode::kSummary, out);
+    auto t1 = clock::now();
+    call_ms[i] = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  }
+  std::vector<double> read_ns(kSamples);
+  double resolution_ns = 1e30;
+  for (int i = 0; i < kSamples; ++i) {
+    auto t0 = clock::now();
+    auto t1 = clock::now();
+    double d = std::chrono::duration<double, std::nano>(t1 - t0).count();
+    read_ns[i] = d;
+    if (d > 0) resolution_ns = std::min(resolution_ns, d);
+  }
+  nlohmann::json j;
+  j["empty_call_ms_median"] = percentile(call_ms, 50);
+  j["empty_call_ms_p99"] = percentile(call_ms, 99);
+  j["clock_resolution_ns"] = resolution_ns;
+  j["clock_read_ns_median"] = percentile(read_ns, 50);
+  j["samples"] = kSamples;
+  j["clock"] = "std::chrono::steady_clock";
+  return j;
+}
+
+}  // namespace gptbench::bench
