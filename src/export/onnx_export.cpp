@@ -249,9 +249,15 @@ void build_gpt2_graph(const Gpt2Model& model, const OnnxExportOptions& options, 
   const std::string total_len = g.op("Add", {past_len, seq_len}, "total_len");
   const std::string positions = g.op("Range", {past_len, total_len, one}, "position_ids");
 
-  const std::string wte = g.weight("transformer.wte.weight", w.wte);
+  // The float wte initializer is written on first use: an embedding hook (INT8) may make it unnecessary.
+  std::string wte;
+  auto wte_initializer = [&] {
+    if (wte.empty()) wte = g.weight("transformer.wte.weight", w.wte);
+    return wte;
+  };
+  std::string tok = options.embedding_hook ? options.embedding_hook(w.wte, "input_ids", g) : std::string();
+  if (tok.empty()) tok = g.op("Gather", {wte_initializer(), "input_ids"}, "embed.tokens", {{"axis", std::int64_t{0}}});
   const std::string wpe = g.weight("transformer.wpe.weight", w.wpe);
-  const std::string tok = g.op("Gather", {wte, "input_ids"}, "embed.tokens", {{"axis", std::int64_t{0}}});
   const std::string pos = g.op("Gather", {wpe, positions}, "embed.positions", {{"axis", std::int64_t{0}}});
   std::string x = g.op("Add", {tok, pos}, "embed");
 
@@ -327,7 +333,7 @@ void build_gpt2_graph(const Gpt2Model& model, const OnnxExportOptions& options, 
   site.transposed_weight = true;
   if (w.lm_head.data.empty()) site.existing_weight_initializer = wte;
   if (!(options.matmul_hook && options.matmul_hook(site, g))) {
-    const std::string head_weight = w.lm_head.data.empty() ? wte : g.weight("lm_head.weight", w.lm_head);
+    const std::string head_weight = w.lm_head.data.empty() ? wte_initializer() : g.weight("lm_head.weight", w.lm_head);
     const std::string rows = g.op("Reshape", {final_norm, g.int64s("const.rows_shape", {-1, C})}, "lm_head.rows");
     const std::string row_logits = g.op("Gemm", {rows, head_weight}, "lm_head.Gemm", {{"transB", std::int64_t{1}}});
     const std::string out_shape =
@@ -420,7 +426,10 @@ OnnxExportResult export_onnx(const Gpt2Model& model, const OnnxExportOptions& op
   OnnxDataType compute;
   if (options.precision == "fp32") compute = OnnxDataType::kFloat32;
   else if (options.precision == "fp16") compute = OnnxDataType::kFloat16;
-  else throw Error("export: precision '" + options.precision + "' is not supported (fp32 | fp16)");
+  else if (options.precision == "int8" && options.matmul_hook) compute = OnnxDataType::kFloat32;  // QDQ around float32
+  else if (options.precision == "int8")
+    throw Error("export: precision 'int8' needs a calibration table (export_onnx_int8_qdq in export/onnx_qdq.h)");
+  else throw Error("export: precision '" + options.precision + "' is not supported (fp32 | fp16 | int8)");
   if (options.external_data != "auto" && options.external_data != "always" && options.external_data != "never")
     throw Error("export: external_data '" + options.external_data + "' must be auto, always or never");
   if (options.opset < 17) throw Error("export: opset " + std::to_string(options.opset) + " is below 17 (LayerNormalization)");

@@ -17,6 +17,8 @@
 //         stash, attention, GELU, logits); `input_ids` stays int64 and `logits` is float16. This is the graph a
 //         GPU execution provider runs in half precision. On ONNX Runtime's CPU provider, operators without a
 //         float16 kernel get float32 casts inserted around them by ONNX Runtime itself (see docs/onnx.md).
+//   int8  a float32 graph whose matrix products are QuantizeLinear/DequantizeLinear groups over int8 weights,
+//         written by the hooks of export/onnx_qdq.h (export_onnx_int8_qdq); an error without them.
 //
 // Every file is validated before it is returned: onnx::checker::check_model (full model check) followed by
 // strict shape inference. Models whose weights exceed 2 GB (protobuf's limit) are written with external data
@@ -66,7 +68,8 @@ struct OnnxMatMulSite {
   const Tensor* bias = nullptr;  // null for the LM head
   bool transposed_weight = false;
   // The tied LM head: the name of the embedding initializer already in the graph (in the compute type), which a
-  // hook may read instead of storing the matrix a second time. Empty for the other sites.
+  // hook may read instead of storing the matrix a second time. Empty for the other sites, and when an embedding
+  // hook replaced the float matrix.
   std::string existing_weight_initializer;
 };
 
@@ -75,13 +78,21 @@ struct OnnxMatMulSite {
 // default MatMul (+ Add) with the weight as an initializer.
 using OnnxMatMulHook = std::function<bool(const OnnxMatMulSite& site, OnnxGraphWriter& graph)>;
 
+// Called once for the token embedding, before any matrix product: returns the name of the [batch, seq, C]
+// tensor (compute type) it wrote from `input_ids` (int64 [batch, seq]) and `wte` [vocab, C], or "" for the
+// default Gather on a float wte initializer. When both hooks take over wte (INT8 QDQ), the float matrix is not
+// stored at all.
+using OnnxEmbeddingHook =
+    std::function<std::string(const Tensor& wte, const std::string& input_ids, OnnxGraphWriter& graph)>;
+
 struct OnnxExportOptions {
-  std::string precision = "fp32";  // fp32 | fp16
+  std::string precision = "fp32";  // fp32 | fp16 | int8 (float32 graph; needs the QDQ hooks: export/onnx_qdq.h)
   bool with_past = false;          // decoder-with-past variant
   int opset = 17;
   // "auto": external data only when the weights exceed 2 GB; "always" / "never" force it.
   std::string external_data = "auto";
   OnnxMatMulHook matmul_hook;      // empty: plain MatMul for every projection
+  OnnxEmbeddingHook embedding_hook;  // empty: Gather on the float wte initializer
   std::string producer = "gptbench";
 };
 

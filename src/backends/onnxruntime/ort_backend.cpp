@@ -17,9 +17,12 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/hash.h"
 #include "export/half.h"
 #include "export/onnx_export.h"
+#include "export/onnx_qdq.h"
 #include "model/checkpoint.h"
+#include "quant/calibration_cache.h"
 
 #ifndef GPTBENCH_ORT_DEFAULT_LIBRARY
 #define GPTBENCH_ORT_DEFAULT_LIBRARY "libonnxruntime.so.1"
@@ -124,6 +127,32 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return s + "]";
 }
 
+// ---- INT8: the calibration cache ---------------------------------------------------------------------------
+
+// The activation scales an INT8 graph is exported with: option calibration_cache, made for this very model.
+struct Int8Calibration {
+  std::string path;
+  std::string sha256;  // of the cache file: part of the exported graph's cache key
+  CalibrationTable table;
+};
+
+Int8Calibration read_int8_calibration(const BackendSpec& spec, const Gpt2Model& model) {
+  const std::string path = option(spec, "calibration_cache", "");
+  if (path.empty())
+    throw Error("backend " + spec.label() +
+                ": needs option calibration_cache (a .calib file from `gptbench calibrate` for this model)");
+  Int8Calibration c;
+  c.path = path;
+  const CalibrationCache cache = read_calibration_cache(path);  // Error naming the file when missing or malformed
+  const std::string sha = model.identity.weights_sha256();
+  if (cache.provenance.model_sha256 != sha)
+    fail_file(path, "calibrated for another model (" + cache.provenance.model + ", weights sha256 " +
+                        cache.provenance.model_sha256.substr(0, 12) + "…; this model's " + sha.substr(0, 12) + "…)");
+  c.sha256 = sha256_file(path);
+  c.table = cache.table;
+  return c;
+}
+
 // ---- the exported graph cache ------------------------------------------------------------------------------
 
 struct GraphFile {
@@ -141,7 +170,8 @@ std::int64_t file_bytes_with_data(const std::string& path) {
 }
 
 // The model's graph for this precision, exported once into the cache and reused while the key matches.
-GraphFile graph_for(const Gpt2Model& model, const BackendSpec& spec, bool with_past) {
+// INT8 graphs (`int8` non-null) are QDQ exports keyed by the weights and the calibration cache's sha256.
+GraphFile graph_for(const Gpt2Model& model, const BackendSpec& spec, bool with_past, const Int8Calibration* int8) {
   GraphFile g;
   const std::string given = option(spec, with_past ? "past_model_path" : "model_path", "");
   if (!given.empty()) {
@@ -154,13 +184,16 @@ GraphFile graph_for(const Gpt2Model& model, const BackendSpec& spec, bool with_p
   const std::string dir = option(spec, "cache_dir", "artifacts/onnx");
   std::string name = model.identity.name.empty() ? "model" : model.identity.name;
   std::replace(name.begin(), name.end(), '/', '_');
-  g.path = dir + "/" + name + "_" + spec.precision + (with_past ? "_with_past" : "") + ".onnx";
+  // INT8: one file per calibration cache (its hash in the name), so caches of several methods coexist.
+  const std::string calibration_tag = int8 ? "_" + int8->sha256.substr(0, 12) : "";
+  g.path = dir + "/" + name + "_" + spec.precision + calibration_tag + (with_past ? "_with_past" : "") + ".onnx";
   const std::string sha = model.identity.weights_sha256();
-  const nlohmann::json key = {{"weights_sha256", sha},
-                              {"parameters", model.identity.parameters},
-                              {"precision", spec.precision},
-                              {"with_past", with_past},
-                              {"format", 1}};
+  nlohmann::json key = {{"weights_sha256", sha},
+                        {"parameters", model.identity.parameters},
+                        {"precision", spec.precision},
+                        {"with_past", with_past},
+                        {"format", 1}};
+  if (int8) key["calibration_sha256"] = int8->sha256;
   const std::string key_path = g.path + ".key.json";
   std::error_code ec;
   if (!sha.empty() && fs::exists(g.path, ec) && fs::exists(key_path, ec)) {
@@ -180,7 +213,8 @@ GraphFile graph_for(const Gpt2Model& model, const BackendSpec& spec, bool with_p
   OnnxExportOptions options;
   options.precision = spec.precision;
   options.with_past = with_past;
-  const OnnxExportResult r = export_onnx(model, options, g.path);
+  const OnnxExportResult r =
+      int8 ? export_onnx_int8_qdq(model, int8->table, options, g.path) : export_onnx(model, options, g.path);
   g.bytes = r.bytes;
   g.export_seconds = r.seconds;
   g.origin = "exported";
@@ -394,8 +428,9 @@ class OrtBackend final : public Backend {
   OrtBackend(const BackendSpec& spec, const Gpt2Model& model) : library_(ort_library()), spec_(spec), model_(model) {
     library_path_ = library_.path;
     library_version_ = library_.version;
-    if (spec.precision != "fp32" && spec.precision != "fp16")
-      throw Error("onnxruntime: precision '" + spec.precision + "' is not supported (fp32 | fp16)");
+    if (spec.precision != "fp32" && spec.precision != "fp16" && spec.precision != "int8")
+      throw Error("onnxruntime: precision '" + spec.precision + "' is not supported (fp32 | fp16 | int8)");
+    if (spec.precision == "int8") int8_ = std::make_unique<Int8Calibration>(read_int8_calibration(spec, model));
     settings_.level = optimization_level(option(spec, "graph_optimization", "all"));
     level_name_ = option(spec, "graph_optimization", "all");
     settings_.threads = spec.threads;
@@ -422,7 +457,7 @@ class OrtBackend final : public Backend {
     } else if (spec.device != "cpu") {
       throw Error("onnxruntime: device '" + spec.device + "' is not supported (cpu | cuda)");
     }
-    prefill_ = open_session(graph_for(model, spec, false), model.config, false, settings_);
+    prefill_ = open_session(graph_for(model, spec, false, int8_.get()), model.config, false, settings_);
     setup_seconds = prefill_.create_seconds;
   }
 
@@ -461,6 +496,12 @@ class OrtBackend final : public Backend {
     if (past_) {
       d.details["decode_model_path"] = past_->graph.path;
       d.details["decode_session_create_seconds"] = fmt_double(past_->create_seconds);
+    }
+    if (int8_) {
+      d.details["calibration_cache"] = int8_->path;
+      d.details["calibration_method"] = int8_->table.method;
+      d.floating_point_ops = onnx_int8_floating_point_ops();
+      d.artifacts.push_back(Artifact{"onnx-int8-qdq", prefill_.graph.path, prefill_.graph.bytes, "int8"});
     }
     if (spec_.precision == "fp16" && !settings_.cuda)
       d.floating_point_ops.push_back(
@@ -534,7 +575,7 @@ class OrtBackend final : public Backend {
     if (!past_) {
       // Created on first use: most runs never decode, and the with-past graph is a second copy of the weights.
       past_ = std::make_unique<SessionBundle>(
-          open_session(graph_for(model_, spec_, true), model_.config, true, SessionSettings{settings_.level, settings_.threads, settings_.cuda, false, "", settings_.allow_spinning}));
+          open_session(graph_for(model_, spec_, true, int8_.get()), model_.config, true, SessionSettings{settings_.level, settings_.threads, settings_.cuda, false, "", settings_.allow_spinning}));
     }
     return std::make_unique<OrtDecodeSession>(*this, *past_->session, past_->activation_type, batch, max_tokens);
   }
@@ -603,6 +644,7 @@ class OrtBackend final : public Backend {
   bool cuda_offered_ = false;
   std::string cuda_note_;
   SessionSettings settings_;
+  std::unique_ptr<Int8Calibration> int8_;  // precision int8 only
   SessionBundle prefill_;
   std::unique_ptr<SessionBundle> past_;
   Ort::MemoryInfo cpu_ = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);

@@ -11,6 +11,9 @@
 //   save_optimized      path: keep ONNX Runtime's optimised graph there (initializers in <path>.data)
 //   optimized_graph_stats  1 (default): record node counts by op type of the optimised graph in describe()
 //   allow_spinning      0 | 1: ONNX Runtime's intra-op threads spin-wait between runs (its default: 1)
+//   calibration_cache   precision int8 (required): a .calib file made for this model (its model_sha256 must be
+//                       the weights' sha256); the graph is the QDQ export of export/onnx_qdq.h, cached under
+//                       cache_dir/<model>_int8_<calibration sha256, 12 hex>.onnx
 // BackendSpec::threads sets the intra-op thread count (0: ONNX Runtime's default); device cpu | cuda (cuda needs
 // an ONNX Runtime with the CUDA execution provider; describe() says when the library is CPU only).
 //
