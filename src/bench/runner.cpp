@@ -615,6 +615,8 @@ RunOutcome run_experiment(const RunConfig& config, const RunOptions& options) {
           log("cell " + cell.id() + " failed: " + records.front()["error"].get<std::string>());
         }
         for (const auto& r : records) bench_out.append(r);
+        // Keep the summary current, so a run that is cut short still has one for the cells it finished.
+        write_file_atomic(run_dir + "/processed/latency_summary.csv", latency_summary_csv(cells, read_jsonl(bench_path)));
         (ok ? outcome.cells_ok : outcome.cells_failed) += 1;
         ++done;
         ++measured;
