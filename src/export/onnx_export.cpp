@@ -16,7 +16,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
-#include "export/half.h"
+#include "common/float16.h"
 #include "model/checkpoint.h"
 
 namespace gptbench {

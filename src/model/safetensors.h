@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/float16.h"
 #include "common/mapped_file.h"
 
 namespace gptbench {
@@ -55,9 +56,5 @@ struct TensorToWrite {
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors, DType dtype,
                        const std::map<std::string, std::string>& metadata = {});
 
-float half_to_float(std::uint16_t h);
-std::uint16_t float_to_half(float f);  // round to nearest even
-float bf16_to_float(std::uint16_t b);
-std::uint16_t float_to_bf16(float f);  // round to nearest even
 
 }  // namespace gptbench

@@ -10,7 +10,7 @@
 
 #include "../test_support.h"
 #include "common/error.h"
-#include "export/half.h"
+#include "common/float16.h"
 #include "export/onnx_export.h"
 #include "model/checkpoint.h"
 #include "onnx_test_support.h"

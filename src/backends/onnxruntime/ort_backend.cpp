@@ -18,7 +18,7 @@
 
 #include "common/error.h"
 #include "common/hash.h"
-#include "export/half.h"
+#include "common/float16.h"
 #include "export/onnx_export.h"
 #include "export/onnx_qdq.h"
 #include "model/checkpoint.h"
