@@ -27,6 +27,7 @@
 #include "common/paths.h"
 #include "eval/dataset.h"
 #include "eval/perplexity.h"
+#include "eval/calibrate_native.h"
 #include "quant/agreement.h"
 #include "quant/calibration_driver.h"
 #include "tokenizer/gpt2_tokenizer.h"
@@ -169,8 +170,6 @@ DatasetTokens default_dataset_loader(const Gpt2Model& model, const std::string& 
 CalibrationOutcome default_calibrator(const Gpt2Model& model, const CalibrationSpec& spec, int threads,
                                       const std::function<void(const std::string&)>& log) {
   CalibrationRequest request;
-  request.model_name = model.identity.name;
-  request.model_sha256 = model.identity.weights_sha256();
   request.dataset_path = spec.dataset;
   request.samples = spec.samples;
   request.batch = spec.batch;
@@ -179,31 +178,8 @@ CalibrationOutcome default_calibrator(const Gpt2Model& model, const CalibrationS
   request.percentile = spec.percentile;
   request.out_dir = spec.out_dir;
   request.allow_eval_text = spec.allow_eval_text;
-  const Gpt2Tokenizer tokenizer(model.vocab_path, model.merges_path);
-  const TokenizeText tokenize = [&](const std::string& text, const std::string& source) {
-    return tokenizer.encode(text, false, source);
-  };
-  // The FP32 engine takes its observer at creation; it forwards to whichever collector is current.
-  std::unique_ptr<Backend> backend;
-  auto current = std::make_shared<ActivationObserver>();
-  const ObservedForward forward = [&](const std::vector<std::int32_t>& ids, int batch, int seq,
-                                      const ActivationObserver& observer) {
-    *current = observer;
-    if (!backend) {
-      NativeCpuOptions o;
-      o.threads = threads;
-      o.observer = [current](const std::string& name, const float* x, std::int64_t rows, std::int64_t cols) {
-        if (*current) (*current)(name, x, rows, cols);
-      };
-      backend = create_native_cpu_backend(model, o);
-    }
-    TokenBatch tokens{batch, seq, ids};
-    ForwardOutput out;
-    backend->prefill(tokens, OutputMode::kSummary, out);
-    *current = nullptr;
-  };
   std::ostringstream messages;
-  const CalibrationArtifacts a = ensure_calibration(request, tokenize, forward, messages);
+  const CalibrationArtifacts a = calibrate_with_native_engine(model, request, threads, messages);
   std::istringstream lines(messages.str());
   for (std::string line; std::getline(lines, line);)
     if (!line.empty()) log("calibration: " + line);

@@ -11,6 +11,7 @@
 
 #include "backends/native/native_backend.h"
 #include "cli/commands.h"
+#include "eval/calibrate_native.h"
 #include "cli/model_json.h"
 #include "common/error.h"
 #include "common/paths.h"
@@ -50,37 +51,10 @@ void add_calibrate_command(CLI::App& app) {
     if (r.seq > model.config.n_positions)
       throw Error(fmt::format("--seq {} exceeds the model's n_positions ({}, {}/config.json)", r.seq,
                               model.config.n_positions, model.identity.directory));
-    r.model_name = model.identity.name;
-    r.model_sha256 = model.identity.weights_sha256();
     if (model.identity.untrained)
       std::fprintf(stderr, "calibrate: warning: %s is untrained (random weights); its ranges mean nothing\n",
                    model.identity.name.c_str());
-
-    const Gpt2Tokenizer tokenizer(model.vocab_path, model.merges_path);
-    const TokenizeText tokenize = [&](const std::string& text, const std::string& source) {
-      return tokenizer.encode(text, false, source);
-    };
-    // The engine takes its observer at creation; it forwards to whichever collector is current.
-    std::unique_ptr<Backend> backend;
-    auto current = std::make_shared<ActivationObserver>();
-    const ObservedForward forward = [&](const std::vector<std::int32_t>& ids, int batch, int seq,
-                                        const ActivationObserver& observer) {
-      *current = observer;
-      if (!backend) {
-        NativeCpuOptions o;
-        o.threads = opts->threads;
-        o.observer = [current](const std::string& name, const float* x, std::int64_t rows, std::int64_t cols) {
-          if (*current) (*current)(name, x, rows, cols);
-        };
-        backend = create_native_cpu_backend(model, o);
-      }
-      TokenBatch tokens{batch, seq, ids};
-      ForwardOutput out;
-      backend->prefill(tokens, OutputMode::kSummary, out);
-      *current = nullptr;
-    };
-
-    const CalibrationArtifacts a = ensure_calibration(r, tokenize, forward, std::cerr);
+    const CalibrationArtifacts a = calibrate_with_native_engine(model, r, opts->threads, std::cerr);
     if (a.evaluation_text)
       std::fprintf(stderr, "calibrate: warning: %s is the evaluation text (allowed by --allow-eval-text)\n",
                    r.dataset_path.c_str());
