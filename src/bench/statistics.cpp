@@ -5,16 +5,13 @@
 #include <limits>
 #include <stdexcept>
 
+#include "common/stats.h"
+
 namespace gptbench::bench {
 
 double percentile_sorted(std::span<const double> sorted, double p) {
   if (sorted.empty()) throw std::invalid_argument("percentile of an empty sample");
-  if (sorted.size() == 1) return sorted[0];
-  const double position = (static_cast<double>(sorted.size()) - 1.0) * std::clamp(p, 0.0, 100.0) / 100.0;
-  const auto lower = static_cast<std::size_t>(std::floor(position));
-  const std::size_t upper = std::min(lower + 1, sorted.size() - 1);
-  const double fraction = position - static_cast<double>(lower);
-  return sorted[lower] + fraction * (sorted[upper] - sorted[lower]);
+  return stats::percentile_sorted(sorted, p);
 }
 
 double percentile(std::vector<double> values, double p) {
@@ -25,19 +22,8 @@ double percentile(std::vector<double> values, double p) {
 double median(std::vector<double> values) { return percentile(std::move(values), 50.0); }
 
 double student_t_975(std::int64_t df) {
-  // Exact table for small samples (where the choice matters most), Cornish-Fisher expansion beyond
-  // (error < 1e-4 for df > 30).
-  static const double table[] = {0,      12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646,
-                                 2.3060, 2.2622,  2.2281, 2.2010, 2.1788, 2.1604, 2.1448, 2.1314,
-                                 2.1199, 2.1098,  2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687,
-                                 2.0639, 2.0595,  2.0555, 2.0518, 2.0484, 2.0452, 2.0423};
   if (df < 1) throw std::invalid_argument("student_t_975: df must be >= 1");
-  if (df <= 30) return table[df];
-  const double z = 1.959963984540054;
-  const double n = static_cast<double>(df);
-  const double z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z;
-  return z + (z3 + z) / (4 * n) + (5 * z5 + 16 * z3 + 3 * z) / (96 * n * n) +
-         (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * n * n * n);
+  return stats::student_t_quantile(0.975, static_cast<double>(df));
 }
 
 SampleSummary summarize(std::span<const double> values) {

@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "checks/roofline.h"
-#include "checks/stats.h"
+#include "common/stats.h"
 #include "common/paths.h"
 
 namespace gptbench {

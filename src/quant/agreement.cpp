@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/stats.h"
 
 namespace gptbench {
 namespace {
@@ -58,11 +59,7 @@ nlohmann::json percentiles_json(const Percentiles& p) {
 }  // namespace
 
 double percentile_of_sorted(const std::vector<double>& v, double percentile) {
-  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const double pos = percentile / 100.0 * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const std::size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+  return stats::percentile_sorted(v, percentile);
 }
 
 Percentiles percentiles_of(std::vector<double> v) {

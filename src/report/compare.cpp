@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "checks/run_data.h"
-#include "checks/stats.h"
+#include "common/stats.h"
 
 namespace gptbench {
 namespace {

@@ -13,7 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "checks/stats.h"
+#include "common/stats.h"
 #include "common/paths.h"
 
 namespace gptbench::synth {

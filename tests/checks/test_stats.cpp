@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "checks/stats.h"
+#include "common/stats.h"
 
 using namespace gptbench;
 

@@ -1,6 +1,7 @@
 #pragma once
-// The small amount of statistics the gates, the report and `compare` need: summaries of samples, Student-t
-// intervals and Welch's test. Written out here (no statistics library in Debian's C++ set) and tested on known values.
+// The small amount of statistics the runner, the gates, the report, `compare` and the agreement figures need:
+// summaries of samples, percentiles, Student-t intervals and Welch's test. Written out here (no statistics library
+// in Debian's C++ set) and tested on known values (tests/checks/test_stats.cpp).
 #include <span>
 #include <vector>
 
@@ -10,6 +11,8 @@ double mean(std::span<const double> x);
 double stddev(std::span<const double> x);           // sample (n - 1) standard deviation; 0 for n < 2
 double median(std::vector<double> x);               // NaN for an empty sample
 double percentile(std::vector<double> x, double p);  // linear interpolation, p in [0, 100]
+// The same on an already sorted sample (NaN when empty).
+double percentile_sorted(std::span<const double> sorted, double p);
 
 // Student-t distribution with df degrees of freedom.
 double student_t_two_sided_p(double t, double df);     // P(|T| >= |t|)

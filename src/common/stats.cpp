@@ -1,4 +1,4 @@
-#include "checks/stats.h"
+#include "common/stats.h"
 
 #include <algorithm>
 #include <cmath>
@@ -67,8 +67,12 @@ double stddev(std::span<const double> x) {
 double median(std::vector<double> x) { return percentile(std::move(x), 50.0); }
 
 double percentile(std::vector<double> x, double p) {
-  if (x.empty()) return kNaN;
   std::sort(x.begin(), x.end());
+  return percentile_sorted(x, p);
+}
+
+double percentile_sorted(std::span<const double> x, double p) {
+  if (x.empty()) return kNaN;
   double pos = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(x.size() - 1);
   auto lo = static_cast<std::size_t>(std::floor(pos));
   std::size_t hi = std::min(lo + 1, x.size() - 1);
