@@ -9,6 +9,7 @@
 // One class serves prefill (logits for every position), decode (a KV cache, logits for the newest position)
 // and perplexity scoring (logits only for the positions being scored).
 #include <cblas.h>
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
@@ -17,7 +18,6 @@
 #include <cstring>
 #include <limits>
 #include <map>
-#include <thread>
 
 #include "backends/native/native_backend.h"
 #include "common/error.h"
@@ -30,9 +30,6 @@ char* openblas_get_config(void);
 char* openblas_get_corename(void);
 int openblas_get_num_threads(void);
 void openblas_set_num_threads(int num_threads);
-// OpenMP, oneDNN's threading runtime (libgomp, linked through oneDNN).
-int omp_get_max_threads(void);
-void omp_set_num_threads(int num_threads);
 }
 
 namespace gptbench {
@@ -47,14 +44,15 @@ std::string blas_description() {
   const auto isa = isa_names.find(dnnl_get_effective_cpu_isa());
   return "weights: oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
          std::to_string(v->patch) + " sgemm (isa " + (isa != isa_names.end() ? isa->second : "other") + ", " +
-         std::to_string(omp_get_max_threads()) + " threads); attention: " + openblas_get_config() + " (core " +
-         openblas_get_corename() + ", " + std::to_string(openblas_get_num_threads()) + " threads)";
+         std::to_string(omp_get_max_threads()) + " OpenMP threads); attention: " + openblas_get_config() + " (core " +
+         openblas_get_corename() + "), one (sequence, head) pair per OpenMP thread";
 }
 
 void set_blas_threads(int threads) {
-  if (threads <= 0) return;
-  openblas_set_num_threads(threads);
-  omp_set_num_threads(threads);  // oneDNN's threads
+  // OpenBLAS only ever runs inside the engine's OpenMP loops, one small product per thread: its own threads
+  // would only spin against OpenMP's.
+  openblas_set_num_threads(1);
+  if (threads > 0) omp_set_num_threads(threads);  // the engine's and oneDNN's threads
 }
 
 namespace {
@@ -63,6 +61,7 @@ void layer_norm(const float* x, const Tensor& weight, const Tensor& bias, float 
                 std::int64_t C, float* out) {
   const float* w = weight.ptr();
   const float* b = bias.ptr();
+#pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
     float* yr = out + r * C;
@@ -147,7 +146,8 @@ class Gpt2Cpu {
 
       layer_norm(x_.data(), lw.ln_2_weight, lw.ln_2_bias, eps, rows, C, h_.data());
       run_linear(p + "mlp.c_fc", *lin.c_fc, h_.data(), rows, fc_.data());
-      gelu_new_inplace(fc_.data(), rows * I);
+#pragma omp parallel for schedule(static)
+      for (std::int64_t r = 0; r < rows; ++r) gelu_new_inplace(fc_.data() + r * I, I);
       run_linear(p + "mlp.c_proj", *lin.mlp_proj, fc_.data(), rows, proj_.data());
       add_inplace(x_.data(), proj_.data(), rows * C);
     }
@@ -169,6 +169,7 @@ class Gpt2Cpu {
   }
 
   static void add_inplace(float* x, const float* y, std::int64_t n) {
+#pragma omp parallel for simd schedule(static)
     for (std::int64_t i = 0; i < n; ++i) x[i] += y[i];
   }
 
@@ -191,30 +192,18 @@ class Gpt2Cpu {
   }
 
   // softmax(Q Kᵀ · scale + causal mask) V for every sequence and head, from qkv_ into attn_.
-  // Query rows are taken in blocks so each block multiplies only with the keys it may see: about half the
-  // work of a full S×S product for a long prefill. The (sequence, head) pairs are independent and their
-  // products small, so they are spread over the BLAS's threads, each running single-threaded BLAS calls:
-  // letting OpenBLAS split each small product would cost a thread hand-off per call (tens of thousands
-  // of calls in a GPT-2 124M prefill at batch 8).
+  // The (sequence, head) pairs are independent and their products small, so they are spread over OpenMP's
+  // threads — the same threads oneDNN's weight products use, so the two never compete for the cores — each
+  // making single-threaded OpenBLAS calls (letting a BLAS split every small product would cost a thread
+  // hand-off per call: tens of thousands of calls in a GPT-2 124M prefill at batch 8).
   void causal_attention(int layer, int batch, int seq, int pos0, KvCache* cache) {
     const int H = config_.n_head;
     const int pairs = batch * H;
-    const int threads = std::max(1, std::min(blas_threads_, pairs));
     if (cache != nullptr) append_to_cache(layer, batch, seq, pos0, *cache);
-    if (threads == 1) {
-      for (int pair = 0; pair < pairs; ++pair) attend(layer, pair / H, pair % H, seq, pos0, cache, scores_);
-      return;
-    }
-    openblas_set_num_threads(1);
-    worker_scores_.resize(static_cast<std::size_t>(threads));
-    std::vector<std::thread> workers;
-    for (int w = 0; w < threads; ++w) {
-      workers.emplace_back([&, w] {
-        for (int pair = w; pair < pairs; pair += threads) attend(layer, pair / H, pair % H, seq, pos0, cache, worker_scores_[w]);
-      });
-    }
-    for (auto& t : workers) t.join();
-    openblas_set_num_threads(blas_threads_);
+    worker_scores_.resize(static_cast<std::size_t>(omp_get_max_threads()));
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int pair = 0; pair < pairs; ++pair)
+      attend(layer, pair / H, pair % H, seq, pos0, cache, worker_scores_[static_cast<std::size_t>(omp_get_thread_num())]);
   }
 
   // Copies this call's keys and values into the cache at positions pos0 .. pos0+seq-1.
@@ -271,8 +260,7 @@ class Gpt2Cpu {
   std::unique_ptr<Linear> lm_head_;
   // Work buffers, reused across calls (sized for the largest call so far).
   std::vector<float> x_, h_, attn_, proj_, qkv_, fc_, scores_;
-  std::vector<std::vector<float>> worker_scores_;
-  int blas_threads_ = openblas_get_num_threads();
+  std::vector<std::vector<float>> worker_scores_;  // one scratch buffer per OpenMP thread
 };
 
 class NativeCpuDecodeSession;
@@ -296,7 +284,7 @@ class NativeCpuBackend final : public Backend {
     d.versions["onednn"] = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
     d.details["blas"] = blas_description();
     d.details["matmul"] = engine_->linear_kinds();
-    d.details["attention"] = "FP32, causal, query blocks of 128 through OpenBLAS sgemm, (sequence, head) pairs over the threads";
+    d.details["attention"] = "FP32, causal, query blocks of 128 through OpenBLAS sgemm, (sequence, head) pairs over OpenMP threads";
     if (!options_.matmul_kernels.empty()) d.details["matmul_kernels"] = options_.matmul_kernels;
     d.floating_point_ops = options_.floating_point_ops;
     return d;
