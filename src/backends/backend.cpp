@@ -8,12 +8,13 @@
 
 namespace gptbench {
 
-void summarize_logits(const float* logits, std::int64_t rows, std::int64_t vocab, ForwardOutput& out) {
+void summarize_logits(const float* logits, std::int64_t rows, std::int64_t vocab, ForwardOutput& out,
+                      bool openmp_threads) {
   out.top1.resize(static_cast<std::size_t>(rows));
-  // Rows in parallel (a batch-8 prefill has 51 M logits); the row sums are added in row order afterwards, so
-  // the checksum does not depend on the thread count.
+  // Rows in parallel where the caller runs on OpenMP (a batch-8 prefill has 51 M logits); the row sums are added
+  // in row order afterwards, so the checksum does not depend on the thread count.
   std::vector<double> row_sums(static_cast<std::size_t>(rows));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (openmp_threads)
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* row = logits + r * vocab;
     out.top1[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(argmax_of(row, vocab));

@@ -110,8 +110,10 @@ class Backend {
   double setup_seconds = 0.0;
 };
 
-// Fills top1 and checksum from logits [rows, vocab].
-void summarize_logits(const float* logits, std::int64_t rows, std::int64_t vocab, ForwardOutput& out);
+// Fills top1 and checksum from logits [rows, vocab]. openmp_threads: spread the rows over OpenMP's threads — only
+// for engines that run on OpenMP themselves (elsewhere its idle workers would spin against the engine's threads).
+void summarize_logits(const float* logits, std::int64_t rows, std::int64_t vocab, ForwardOutput& out,
+                      bool openmp_threads = false);
 
 // Adds the NLL of targets ids[t+1] for t in [score_from, seq-1) from logits [seq, vocab], log-softmax in double.
 void nll_from_logits(const float* logits, std::int64_t vocab, std::span<const std::int32_t> ids, int score_from,

@@ -298,7 +298,7 @@ class NativeCpuBackend final : public Backend {
     std::vector<float>& logits = mode == OutputMode::kLogits ? out.logits : logits_;
     logits.resize(static_cast<std::size_t>(rows * V));
     engine_->lm_head(hidden, rows, logits.data());
-    summarize_logits(logits.data(), rows, V, out);
+    summarize_logits(logits.data(), rows, V, out, /*openmp_threads=*/true);
     if (mode == OutputMode::kSummary) out.logits.clear();
   }
 
@@ -373,7 +373,7 @@ class NativeCpuDecodeSession final : public DecodeSession {
     std::vector<float>& logits = mode == OutputMode::kLogits ? out.logits : logits_;
     logits.resize(static_cast<std::size_t>(batch_ * V));
     engine_.lm_head(hidden, batch_, logits.data());
-    summarize_logits(logits.data(), batch_, V, out);
+    summarize_logits(logits.data(), batch_, V, out, /*openmp_threads=*/true);
     if (mode == OutputMode::kSummary) out.logits.clear();
   }
 
