@@ -18,7 +18,6 @@
 #include "model/weights.h"
 #include "quant/int8_gemm.h"
 #include "quant/int8_linear.h"
-#include "quant/thread_pool.h"
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" char* openblas_get_config(void);

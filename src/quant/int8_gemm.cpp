@@ -3,13 +3,13 @@
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* placeholders); not our code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "common/error.h"
-#include "quant/thread_pool.h"
 
 namespace gptbench {
 namespace {
@@ -467,14 +467,15 @@ void gemm_w8a8_u8(const std::uint8_t* xq, std::int64_t rows, const PackedW8A8& w
   std::vector<float> bias_buf;
   const Epilogue e{column_scale.data(), w.compensation.data(), padded_bias(bias, w.out, padded, bias_buf)};
   const TaskGrid grid = make_grid(rows, w.panels, threads);
-  int8_thread_pool().parallel_for(grid.count(), threads, [&](std::int64_t t) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (std::int64_t t = 0; t < grid.count(); ++t) {
     const std::int64_t p = t / grid.row_blocks, rb = t % grid.row_blocks;
     const std::int64_t r0 = rb * grid.row_block, r1 = std::min(rows, r0 + grid.row_block);
     if (isa == Int8Isa::kAvx512Vnni)
       w8a8_task_avx512(xq, r0, r1, w, p, e, y);
     else
       w8a8_task_avx2(xq, r0, r1, w, p, e, y);
-  });
+  }
 }
 
 void gemm_w8a8(const float* x, std::int64_t rows, const PackedW8A8& w, float activation_scale, const float* bias,
@@ -499,14 +500,22 @@ void gemm_weight_only(const float* x, std::int64_t rows, const PackedWeightOnly&
   auto& s = scratch();
   const float* b = padded_bias(bias, w.out, padded, s.bias);
   const TaskGrid grid = make_grid(rows, w.panels, threads);
-  int8_thread_pool().parallel_for(grid.count(), threads, [&](std::int64_t t) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (std::int64_t t = 0; t < grid.count(); ++t) {
     const std::int64_t p = t / grid.row_blocks, rb = t % grid.row_blocks;
     const std::int64_t r0 = rb * grid.row_block, r1 = std::min(rows, r0 + grid.row_block);
     if (isa == Int8Isa::kAvx512Vnni)
       weight_only_task_avx512(x, r0, r1, w, p, w.scales.data(), b, y);
     else
       weight_only_task_avx2(x, r0, r1, w, p, w.scales.data(), b, y);
-  });
+  }
+}
+
+// The INT8 kernels run on OpenMP, like oneDNN and the rest of the native engine: one set of threads, none
+// spinning against another's.
+int resolve_int8_threads(int requested) {
+  const int max = omp_get_max_threads();
+  return requested <= 0 || requested > max ? max : requested;
 }
 
 }  // namespace gptbench

@@ -22,6 +22,9 @@ Int8Isa best_int8_isa();              // what this CPU runs (kAvx512Vnni or kAvx
 std::string int8_isa_name(Int8Isa isa);  // "avx512-vnni", "avx2"
 bool int8_isa_supported(Int8Isa isa);
 
+// OpenMP threads a kernel uses when asked for `requested` (<= 0: all of them).
+int resolve_int8_threads(int requested);
+
 // Output columns per packed panel: four 16-lane int32/float vectors.
 inline constexpr int kInt8PanelWidth = 64;
 

@@ -1,7 +1,6 @@
 #include "quant/int8_linear.h"
 
 #include "common/error.h"
-#include "quant/thread_pool.h"
 
 namespace gptbench {
 namespace {
