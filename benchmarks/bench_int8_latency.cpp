@@ -27,6 +27,7 @@
 #include "backends/backend.h"
 #include "backends/native/native_backend.h"
 #include "model/checkpoint.h"
+#include "model/random_init.h"
 #include "quant/calibration.h"
 #include "quant/calibration_cache.h"
 #ifdef GPTBENCH_WITH_ONNXRUNTIME
@@ -63,32 +64,8 @@ const fs::path& work_dir() {
   return dir;
 }
 
-// GPT-2-like random weights (uniform, std 0.02; LayerNorm 1; biases 0): speed only, the outputs mean nothing.
-Gpt2Model random_gpt2_124m() {
-  Gpt2Model m;
-  gpt2_shape_by_name("gpt2", m.config);
-  m.config.untrained = true;
-  m.weights = allocate_weights(m.config);
-  std::uint64_t state = 0x9E3779B97F4A7C15ull;
-  for_each_tensor(m.weights, [&](const std::string& name, Tensor& t) {
-    const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-    const bool norm = name.find("ln_") != std::string::npos;
-    for (auto& v : t.data) {
-      if (bias || norm) {
-        v = norm && !bias ? 1.0f : 0.0f;
-        continue;
-      }
-      state ^= state << 13;
-      state ^= state >> 7;
-      state ^= state << 17;
-      v = static_cast<float>((static_cast<double>(state >> 11) / 9007199254740992.0 - 0.5) * 0.0692820323);
-    }
-  });
-  m.identity.name = "gpt2-124M-random";
-  m.identity.parameters = m.weights.parameter_count();
-  m.identity.untrained = true;
-  return m;
-}
+// GPT-2 124M shape, random weights (model/random_init.h): speed only, the outputs mean nothing.
+Gpt2Model random_gpt2_124m() { return make_random_model("gpt2"); }
 
 const Gpt2Model& model() {
   static const Gpt2Model m = random_gpt2_124m();

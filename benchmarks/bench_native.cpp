@@ -12,6 +12,7 @@
 #include "backends/native/native_backend.h"
 #include "common/paths.h"
 #include "model/checkpoint.h"
+#include "model/random_init.h"
 
 namespace gptbench {
 namespace {
@@ -23,21 +24,7 @@ const Gpt2Model& tiny_model() {
 
 // GPT-2 124M shape with GPT-2's random initialisation, built in memory (no 500 MB file needed).
 const Gpt2Model& gpt2_random() {
-  static const Gpt2Model m = [] {
-    Gpt2Model model;
-    gpt2_shape_by_name("gpt2", model.config);
-    model.weights = allocate_weights(model.config);
-    std::mt19937 rng(42);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
-    for_each_tensor(model.weights, [&](const std::string& name, Tensor& t) {
-      if (name.find("ln_") != std::string::npos && name.find("weight") != std::string::npos)
-        std::fill(t.data.begin(), t.data.end(), 1.0f);
-      else if (name.find("bias") == std::string::npos)
-        for (auto& v : t.data) v = normal(rng);
-    });
-    model.identity.parameters = model.weights.parameter_count();
-    return model;
-  }();
+  static const Gpt2Model m = make_random_model("gpt2");
   return m;
 }
 

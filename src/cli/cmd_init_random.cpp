@@ -1,11 +1,9 @@
 // gptbench init-random: a checkpoint of an exact GPT-2-family shape with random weights, so speed can be measured
 // on the real 124M shape where the trained weights cannot be downloaded. Marked untrained in config.json, so every
 // report made from it says its accuracy figures mean nothing.
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -13,34 +11,9 @@
 #include "common/error.h"
 #include "common/paths.h"
 #include "model/checkpoint.h"
+#include "model/random_init.h"
 
 namespace gptbench::cli {
-
-namespace {
-
-// GPT-2's initialisation (as transformers does it): N(0, 0.02) for matrices and embeddings, the residual
-// projections scaled by 1/sqrt(2·n_layer), zero biases, LayerNorm weights 1.
-void randomize(const Gpt2Config& config, Gpt2Weights& w, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const float residual_std = 0.02f / std::sqrt(2.0f * static_cast<float>(config.n_layer));
-  for_each_tensor(w, [&](const std::string& name, Tensor& t) {
-    auto ends_with = [&](const char* s) {
-      const std::string suffix(s);
-      return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (ends_with(".bias")) {
-      std::fill(t.data.begin(), t.data.end(), 0.0f);
-    } else if (name.find("ln_") != std::string::npos) {
-      std::fill(t.data.begin(), t.data.end(), 1.0f);
-    } else {
-      const bool residual = ends_with("attn.c_proj.weight") || ends_with("mlp.c_proj.weight");
-      std::normal_distribution<float> normal(0.0f, residual ? residual_std : 0.02f);
-      for (auto& v : t.data) v = normal(rng);
-    }
-  });
-}
-
-}  // namespace
 
 void add_init_random_command(CLI::App& app) {
   struct Options {
@@ -64,7 +37,7 @@ void add_init_random_command(CLI::App& app) {
     if (!gpt2_shape_by_name(opts->shape, config)) throw Error("--shape: unknown shape '" + opts->shape + "'");
     config.untrained = true;
     Gpt2Weights weights = allocate_weights(config);
-    randomize(config, weights, opts->seed);
+    randomize_weights(config, weights, opts->seed);
     save_model(config, weights, opts->out, opts->dtype);
     const std::string from = opts->tokenizer_from.empty() ? default_model_dir() : opts->tokenizer_from;
     for (const char* f : {"vocab.json", "merges.txt"}) {

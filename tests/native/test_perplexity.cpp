@@ -11,6 +11,7 @@
 #include "eval/dataset.h"
 #include "eval/perplexity.h"
 #include "model/checkpoint.h"
+#include "model/random_init.h"
 #include "tokenizer/gpt2_tokenizer.h"
 
 namespace gptbench {
@@ -99,19 +100,7 @@ TEST(Perplexity, OtherSettingsAgreeWithADirectComputation) {
 }
 
 TEST(Perplexity, UntrainedModelScoresNearTheVocabularySize) {
-  Gpt2Config c;
-  ASSERT_TRUE(gpt2_shape_by_name("gpt2-tiny-wt2", c));
-  Gpt2Model model;
-  model.config = c;
-  model.weights = allocate_weights(c);
-  std::mt19937 rng(1);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  for_each_tensor(model.weights, [&](const std::string& name, Tensor& t) {
-    if (name.find("ln_") != std::string::npos && name.find("weight") != std::string::npos)
-      std::fill(t.data.begin(), t.data.end(), 1.0f);
-    else if (name.find("bias") == std::string::npos)
-      for (auto& v : t.data) v = normal(rng);
-  });
+  const Gpt2Model model = make_random_model("gpt2-tiny-wt2", 1);
   const Gpt2Tokenizer tokenizer = load_tokenizer(testing::tiny_model_dir());
   const TokenizedDataset data = load_dataset(testing::wikitext_test_path(), tokenizer);
   auto backend = create_native_cpu_backend(model, {});

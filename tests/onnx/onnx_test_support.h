@@ -10,6 +10,7 @@
 
 #include "../test_support.h"
 #include "model/checkpoint.h"
+#include "model/random_init.h"
 
 namespace gptbench::test {
 
@@ -18,35 +19,9 @@ inline const Gpt2Model& tiny_model() {
   return model;
 }
 
-// GPT-2-like statistics without the cost of a normal sampler: uniform with std 0.02 for matrices and
-// embeddings, LayerNorm weights 1, biases 0. Deterministic (fixed seed).
-inline void fill_random(Gpt2Weights& w, std::uint64_t seed) {
-  std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
-  for_each_tensor(w, [&](const std::string& name, Tensor& t) {
-    const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-    const bool norm = name.find("ln_") != std::string::npos;
-    for (auto& v : t.data) {
-      if (bias) { v = 0.0f; continue; }
-      if (norm) { v = 1.0f; continue; }
-      state ^= state << 13; state ^= state >> 7; state ^= state << 17;  // xorshift64
-      const double u = static_cast<double>(state >> 11) / 9007199254740992.0;  // [0, 1)
-      v = static_cast<float>((u - 0.5) * 0.0692820323);  // uniform, std 0.02
-    }
-  });
-}
-
 inline Gpt2Model make_random_model(const std::string& shape_name, const std::string& name) {
-  Gpt2Model m;
-  if (!gpt2_shape_by_name(shape_name, m.config)) throw std::runtime_error("unknown shape " + shape_name);
-  m.config.untrained = true;
-  m.weights = allocate_weights(m.config);
-  fill_random(m.weights, 124);
+  Gpt2Model m = gptbench::make_random_model(shape_name, 124);
   m.identity.name = name;
-  m.identity.source = "in-memory random " + shape_name;
-  m.identity.parameters = m.weights.parameter_count();
-  m.identity.config_parameters = m.config.parameter_count();
-  m.identity.storage_dtype = "F32";
-  m.identity.untrained = true;
   return m;
 }
 
