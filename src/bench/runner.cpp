@@ -358,6 +358,7 @@ RunOutcome run_experiment(const RunConfig& config, const RunOptions& options) {
       log("note: no datasheet ceilings for GPU '" + g.name + "'");
     }
     manifest["hardware"] = hardware;
+    write_manifest("running");  // so a run cut short still tells the report its ceilings
 
     // --- Resume: keep the records of complete cells (and finished perplexity evaluations), drop the rest.
     std::set<std::string> complete_cells;
