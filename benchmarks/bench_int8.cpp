@@ -9,12 +9,12 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
-#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench/environment.h"
 #include "model/weights.h"
 #include "quant/int8_gemm.h"
 #include "quant/int8_linear.h"
@@ -158,14 +158,6 @@ const char* mode_name(Mode mode) {
   return "?";
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
 const bool registered = [] {
   const Mode modes[] = {Mode::kFp32, Mode::kW8A8Vnni, Mode::kW8A8Avx2, Mode::kWeightOnlyAvx512,
                         Mode::kWeightOnlyAvx2};
@@ -193,7 +185,7 @@ const bool registered = [] {
 
 int main(int argc, char** argv) {
   openblas_set_num_threads(kThreads);
-  benchmark::AddCustomContext("cpu_model", cpu_model());
+  benchmark::AddCustomContext("cpu_model", gptbench::bench::cpu_model_name());
   benchmark::AddCustomContext("openblas", openblas_get_config());
   benchmark::AddCustomContext("int8_isa_auto", gptbench::int8_isa_name(gptbench::best_int8_isa()));
   benchmark::AddCustomContext("threads", std::to_string(kThreads));

@@ -26,6 +26,7 @@
 
 #include "backends/backend.h"
 #include "backends/native/native_backend.h"
+#include "bench/environment.h"
 #include "model/checkpoint.h"
 #include "model/random_init.h"
 #include "quant/calibration.h"
@@ -42,14 +43,6 @@ namespace fs = std::filesystem;
 int threads() {
   const char* env = std::getenv("GPTBENCH_THREADS");
   return env ? std::atoi(env) : 2;
-}
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
 }
 
 std::string load_average() {
@@ -188,7 +181,7 @@ std::vector<std::string> engines() {
 }
 
 void register_cases() {
-  benchmark::AddCustomContext("cpu", cpu_name());
+  benchmark::AddCustomContext("cpu", bench::cpu_model_name());
   benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
   benchmark::AddCustomContext("threads", std::to_string(threads()));
   benchmark::AddCustomContext("model", "random GPT-2 124M shape (in memory)");
@@ -215,7 +208,7 @@ void register_cases() {
 void print_summary(const std::string& load_at_start) {
   std::printf("\nINT8 vs FP32 prefill latency, random GPT-2 124M shape, %d threads, on %s (load average at start: "
               "%s; at end: %s)\n",
-              threads(), cpu_name().c_str(), load_at_start.c_str(), load_average().c_str());
+              threads(), bench::cpu_model_name().c_str(), load_at_start.c_str(), load_average().c_str());
   std::printf("%-12s %-10s %12s %12s %9s\n", "engine", "shape", "fp32 ms", "int8 ms", "speed-up");
   for (const char* shape : {"B1xS128", "B8xS128"}) {
     for (const auto& engine : engines()) {
@@ -232,7 +225,7 @@ void print_summary(const std::string& load_at_start) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   const std::string load_at_start = load_average();
-  std::printf("# cpu: %s, load average at start: %s\n", cpu_name().c_str(), load_at_start.c_str());
+  std::printf("# cpu: %s, load average at start: %s\n", bench::cpu_model_name().c_str(), load_at_start.c_str());
   register_cases();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

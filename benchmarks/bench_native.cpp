@@ -5,11 +5,11 @@
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 
-#include <fstream>
 #include <random>
 #include <thread>
 
 #include "backends/native/native_backend.h"
+#include "bench/environment.h"
 #include "common/paths.h"
 #include "model/checkpoint.h"
 #include "model/random_init.h"
@@ -101,12 +101,7 @@ BENCHMARK(BM_PerplexityWindowTiny)->Unit(benchmark::kMillisecond)->UseRealTime()
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::AddCustomContext("blas", gptbench::blas_description());
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);)
-    if (line.rfind("model name", 0) == 0) {
-      benchmark::AddCustomContext("cpu_model", line.substr(line.find(':') + 2));
-      break;
-    }
+  benchmark::AddCustomContext("cpu_model", gptbench::bench::cpu_model_name());
   benchmark::AddCustomContext("hardware_threads", std::to_string(std::thread::hardware_concurrency()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -11,7 +11,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +19,7 @@
 #include "backends/backend.h"
 #include "backends/native/native_backend.h"
 #include "common/paths.h"
+#include "bench/environment.h"
 #include "model/checkpoint.h"
 #include "model/random_init.h"
 #ifdef GPTBENCH_WITH_ONNXRUNTIME
@@ -34,14 +34,6 @@ using namespace gptbench;
 int threads() {
   const char* env = std::getenv("GPTBENCH_THREADS");
   return env ? std::atoi(env) : 2;
-}
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
 }
 
 // GPT-2 124M shape, random weights (model/random_init.h): speed only, the outputs mean nothing.
@@ -139,7 +131,7 @@ void register_cases() {
 #else
   std::printf("# this build has no ONNX Runtime backend: native only\n");
 #endif
-  benchmark::AddCustomContext("cpu", cpu_name());
+  benchmark::AddCustomContext("cpu", bench::cpu_model_name());
   benchmark::AddCustomContext("threads", std::to_string(threads()));
   benchmark::AddCustomContext("blas", blas_description());
 
