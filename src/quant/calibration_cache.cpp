@@ -160,6 +160,15 @@ CalibrationCache read_calibration_cache(const std::string& path) {
   return parse_calibration_cache(read_text_file(path), path);
 }
 
+CalibrationCache read_calibration_cache_for_model(const std::string& path, const std::string& model_weights_sha256) {
+  CalibrationCache cache = read_calibration_cache(path);
+  if (cache.provenance.model_sha256 != model_weights_sha256)
+    fail_file(path, "calibrated for another model (" + cache.provenance.model + ", weights sha256 " +
+                        short_hash(cache.provenance.model_sha256) + "; this model's " +
+                        short_hash(model_weights_sha256) + ")");
+  return cache;
+}
+
 std::string calibration_mismatch(const CalibrationProvenance& cached, const CalibrationProvenance& wanted) {
   auto differ = [](const std::string& what, const std::string& a, const std::string& b) {
     return what + " differs (cache " + a + ", now " + b + ")";

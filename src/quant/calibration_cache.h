@@ -57,6 +57,9 @@ std::string format_calibration_cache(const CalibrationCache& cache);
 CalibrationCache parse_calibration_cache(const std::string& text, const std::string& source);  // Error: "<source>: …"
 void write_calibration_cache(const std::string& path, const CalibrationCache& cache);
 CalibrationCache read_calibration_cache(const std::string& path);
+// The cache an INT8 engine runs with: read_calibration_cache, then Error naming the file unless it was made for
+// the weights whose sha256 is `model_weights_sha256` (ModelIdentity::weights_sha256).
+CalibrationCache read_calibration_cache_for_model(const std::string& path, const std::string& model_weights_sha256);
 
 // "" when a cache of provenance `cached` may stand for `wanted`, else the first difference, e.g.
 // "model_sha256 differs (cache 1a2b3c4d…, now 5e6f7a8b…)".

@@ -143,11 +143,8 @@ Int8Calibration read_int8_calibration(const BackendSpec& spec, const Gpt2Model& 
                 ": needs option calibration_cache (a .calib file from `gptbench calibrate` for this model)");
   Int8Calibration c;
   c.path = path;
-  const CalibrationCache cache = read_calibration_cache(path);  // Error naming the file when missing or malformed
-  const std::string sha = model.identity.weights_sha256();
-  if (cache.provenance.model_sha256 != sha)
-    fail_file(path, "calibrated for another model (" + cache.provenance.model + ", weights sha256 " +
-                        cache.provenance.model_sha256.substr(0, 12) + "…; this model's " + sha.substr(0, 12) + "…)");
+  // Error naming the file when missing, malformed or made for other weights.
+  const CalibrationCache cache = read_calibration_cache_for_model(path, model.identity.weights_sha256());
   c.sha256 = sha256_file(path);
   c.table = cache.table;
   return c;

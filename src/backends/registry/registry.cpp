@@ -34,11 +34,7 @@ void use_int8_linears(const BackendSpec& spec, const Gpt2Model& model, NativeCpu
     auto it = spec.options.find("calibration_cache");
     if (it == spec.options.end())
       throw Error("backend " + spec.label() + ": needs option calibration_cache (a .calib file from `gptbench calibrate`)");
-    const CalibrationCache cache = read_calibration_cache(it->second);
-    if (cache.provenance.model_sha256 != model.identity.weights_sha256())
-      fail_file(it->second, "calibrated for another model (weights sha256 " + cache.provenance.model_sha256.substr(0, 12) +
-                                "…, this model's " + model.identity.weights_sha256().substr(0, 12) + "…)");
-    table = cache.table;
+    table = read_calibration_cache_for_model(it->second, model.identity.weights_sha256()).table;
   }
   Int8LinearOptions int8_options;
   int8_options.threads = spec.threads;
