@@ -1,0 +1,318 @@
+// attention_lab: causal prefill attention kernels side by side (after llm.c's dev/cuda).
+//
+//   v1  flash_attention_wmma<T, D, 4>        the engine's kernel: WMMA, O and scores in shared memory
+//   v2  flash_attention_mma<T, D, 4>         mma.sync m16n8k16, FA2 register-resident (64 queries / block)
+//   v3  flash_attention_mma<T, D, 1>         same, 16 queries / block (more blocks for small shapes)
+//   v4  flash_attention_mma<T, D, 4, 32>     same as v2 with key tiles of 32
+//
+// Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
+// with cudaEvents. Usage:
+//   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50]
+//     --quick      skip the big shapes (B8xS512, B32xS128, B1xS1024)
+//     --json FILE  append one JSON line per (version, shape) to FILE
+//     --version N  run only version N (1..4)
+//     --min-ms X   time each (version, shape) for at least X ms (default 50)
+// Exits non-zero if any check fails.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "backends/cuda/attention_mma.cuh"
+#include "backends/cuda/kernels.cuh"
+
+namespace k = gptbench::cuda_engine::kernels;
+
+#define CUDA_CHECK(x)                                                                               \
+  do {                                                                                              \
+    cudaError_t err_ = (x);                                                                         \
+    if (err_ != cudaSuccess) {                                                                      \
+      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorName(err_), __FILE__, __LINE__, \
+                   cudaGetErrorString(err_));                                                       \
+      std::exit(2);                                                                                 \
+    }                                                                                               \
+  } while (0)
+
+namespace {
+
+constexpr int kHeads = 12;
+
+template <typename T>
+float host_to_f(T v);
+template <>
+float host_to_f<__half>(__half v) { return __half2float(v); }
+template <>
+float host_to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+T host_from_f(float v);
+template <>
+__half host_from_f<__half>(float v) { return __float2half_rn(v); }
+template <>
+__nv_bfloat16 host_from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <typename T>
+const char* type_name();
+template <>
+const char* type_name<__half>() { return "half"; }
+template <>
+const char* type_name<__nv_bfloat16>() { return "bf16"; }
+
+// ---- launchers of the versions ----------------------------------------------------------------------------
+template <typename T, int D, int WARPS>
+void launch_wmma(const T* qkv, T* out, int batch, int seq, int heads, float sl2, cudaStream_t stream) {
+  using Lay = k::FlashSmem<T, D, WARPS>;
+  auto kernel = k::flash_attention_wmma<T, D, WARPS>;
+  static bool configured = false;  // per instantiation
+  if (!configured) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Lay::bytes));
+    configured = true;
+  }
+  const int C = heads * D;
+  dim3 grid((seq + Lay::kQ - 1) / Lay::kQ, batch * heads);
+  kernel<<<grid, WARPS * 32, Lay::bytes, stream>>>(qkv, out, seq, heads, 3 * C, C, sl2);
+}
+
+template <typename T, int D>
+void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, float sl2, cudaStream_t stream) {
+  const int C = heads * D;
+  switch (v) {
+    case 1: launch_wmma<T, D, 4>(qkv, out, batch, seq, heads, sl2, stream); break;
+    case 2: k::launch_flash_attention_mma<T, D, 4>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    case 3: k::launch_flash_attention_mma<T, D, 1>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    case 4: k::launch_flash_attention_mma<T, D, 4, 32>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    default: std::fprintf(stderr, "bad version %d\n", v); std::exit(2);
+  }
+}
+constexpr int kVersions = 4;
+const char* version_name(int v) {
+  switch (v) {
+    case 1: return "wmma_w4";
+    case 2: return "mma_w4_kt64";
+    case 3: return "mma_w1_kt64";
+    case 4: return "mma_w4_kt32";
+    default: return "?";
+  }
+}
+
+// ---- CPU reference --------------------------------------------------------------------------------------------
+// qkv: float copies of the T-rounded inputs. out[b*seq + i][h*D + d].
+void reference(const std::vector<float>& qkv, std::vector<double>& out, int batch, int seq, int heads, int D,
+               double scale) {
+  const int C = heads * D, rs = 3 * C;
+  out.assign(static_cast<size_t>(batch) * seq * C, 0.0);
+  const int jobs = batch * heads;
+  const int nthreads = std::max(1, std::min<int>(jobs, static_cast<int>(std::thread::hardware_concurrency())));
+  auto work = [&](int tid) {
+    std::vector<double> p(seq), acc(D);
+    for (int job = tid; job < jobs; job += nthreads) {
+      const int b = job / heads, h = job % heads;
+      const float* base = qkv.data() + static_cast<size_t>(b) * seq * rs;
+      for (int i = 0; i < seq; ++i) {
+        const float* q = base + static_cast<size_t>(i) * rs + h * D;
+        double m = -INFINITY;
+        for (int j = 0; j <= i; ++j) {
+          const float* kr = base + static_cast<size_t>(j) * rs + C + h * D;
+          double s = 0;
+          for (int d = 0; d < D; ++d) s += static_cast<double>(q[d]) * kr[d];
+          p[j] = s * scale;
+          m = std::max(m, p[j]);
+        }
+        double l = 0;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int j = 0; j <= i; ++j) {
+          const double e = std::exp(p[j] - m);
+          l += e;
+          const float* vr = base + static_cast<size_t>(j) * rs + 2 * C + h * D;
+          for (int d = 0; d < D; ++d) acc[d] += e * vr[d];
+        }
+        double* o = out.data() + (static_cast<size_t>(b) * seq + i) * C + h * D;
+        for (int d = 0; d < D; ++d) o[d] = acc[d] / l;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < nthreads; ++t) pool.emplace_back(work, t);
+  for (auto& th : pool) th.join();
+}
+
+struct Options {
+  bool quick = false;
+  int only_version = 0;
+  double min_ms = 50.0;
+  std::string json;
+};
+
+struct Shape {
+  int B, S, D;
+  bool bf16;
+  bool big;
+};
+
+FILE* g_json = nullptr;
+std::string g_gpu;
+int g_failures = 0;
+
+template <typename T, int D>
+void run_shape(const Shape& sh, const Options& opt) {
+  const int B = sh.B, S = sh.S, H = kHeads, C = H * D, rs = 3 * C;
+  const size_t n_in = static_cast<size_t>(B) * S * rs, n_out = static_cast<size_t>(B) * S * C;
+  // Random inputs: q, k ~ N(0, 1.3^2) so that scores (q.k / sqrt(D)) have std ~1.7; v ~ N(0, 1).
+  std::mt19937 rng(1234u + 7u * B + 131u * S + D);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<T> h_in(n_in);
+  std::vector<float> h_in_f(n_in);
+  for (size_t r = 0; r < static_cast<size_t>(B) * S; ++r)
+    for (int c = 0; c < rs; ++c) {
+      const float x = nd(rng) * (c < 2 * C ? 1.3f : 1.f);
+      const T tv = host_from_f<T>(x);
+      h_in[r * rs + c] = tv;
+      h_in_f[r * rs + c] = host_to_f<T>(tv);
+    }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const float sl2 = static_cast<float>(scale * 1.4426950408889634);
+  std::vector<double> ref;
+  reference(h_in_f, ref, B, S, H, D, scale);
+
+  T *d_in = nullptr, *d_out = nullptr;
+  CUDA_CHECK(cudaMalloc(&d_in, n_in * sizeof(T)));
+  CUDA_CHECK(cudaMalloc(&d_out, n_out * sizeof(T)));
+  CUDA_CHECK(cudaMemcpy(d_in, h_in.data(), n_in * sizeof(T), cudaMemcpyHostToDevice));
+  cudaStream_t stream;
+  CUDA_CHECK(cudaStreamCreate(&stream));
+  cudaEvent_t e0, e1;
+  CUDA_CHECK(cudaEventCreate(&e0));
+  CUDA_CHECK(cudaEventCreate(&e1));
+
+  constexpr bool is_bf16 = std::is_same_v<T, __nv_bfloat16>;
+  const double tol = is_bf16 ? 2e-2 : 2e-3;  // abs, for |ref| <= 1; relative beyond
+  const double flops = 4.0 * B * H * D * static_cast<double>(S) * (S + 1) / 2.0;
+  std::vector<T> h_out(n_out);
+
+  for (int v = 1; v <= kVersions; ++v) {
+    if (opt.only_version && v != opt.only_version) continue;
+    // Correctness: fill the output with NaN bytes so unwritten rows show up.
+    CUDA_CHECK(cudaMemsetAsync(d_out, 0xff, n_out * sizeof(T), stream));
+    run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    CUDA_CHECK(cudaMemcpy(h_out.data(), d_out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
+    double max_abs = 0.0, max_scaled = 0.0;
+    size_t bad_at = n_out;
+    for (size_t i = 0; i < n_out; ++i) {
+      const double got = host_to_f<T>(h_out[i]);
+      double err = std::fabs(got - ref[i]);
+      if (std::isnan(err)) err = INFINITY;  // unwritten (NaN-filled) or NaN output
+      const double scaled = err / std::max(1.0, std::fabs(ref[i]));
+      max_abs = std::max(max_abs, err);
+      max_scaled = std::max(max_scaled, scaled);
+      if (scaled > tol && bad_at == n_out) bad_at = i;
+    }
+    const bool pass = max_scaled <= tol;
+    if (!pass) {
+      ++g_failures;
+      const size_t row = bad_at / C, col = bad_at % C;
+      std::printf("  FAIL detail: first bad element b=%zu s=%zu h=%zu d=%zu got=%g ref=%g\n", row / S, row % S,
+                  col / D, col % D, static_cast<double>(host_to_f<T>(h_out[bad_at])), ref[bad_at]);
+    }
+
+    // Timing: warm-up, then at least min_ms of back-to-back launches.
+    for (int i = 0; i < 5; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
+    CUDA_CHECK(cudaEventRecord(e0, stream));
+    for (int i = 0; i < 10; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
+    CUDA_CHECK(cudaEventRecord(e1, stream));
+    CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0.f;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    const int iters = std::clamp(static_cast<int>(opt.min_ms / std::max(1e-3, ms / 10.0)), 20, 20000);
+    CUDA_CHECK(cudaEventRecord(e0, stream));
+    for (int i = 0; i < iters; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
+    CUDA_CHECK(cudaEventRecord(e1, stream));
+    CUDA_CHECK(cudaEventSynchronize(e1));
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    const double us = 1000.0 * ms / iters;
+    const double tflops = flops / (us * 1e-6) / 1e12;
+
+    std::printf("%-5s B%-3d S%-5d D%-3d | v%d %-12s | %10.2f us %8.2f TFLOP/s | max_abs %.3e  %s\n",
+                type_name<T>(), B, S, D, v, version_name(v), us, tflops, max_abs, pass ? "PASS" : "FAIL");
+    std::fflush(stdout);
+    if (g_json) {
+      std::fprintf(g_json,
+                   "{\"lab\":\"attention\",\"gpu\":\"%s\",\"version\":%d,\"name\":\"%s\",\"dtype\":\"%s\","
+                   "\"B\":%d,\"S\":%d,\"H\":%d,\"D\":%d,\"us\":%.3f,\"tflops\":%.3f,\"iters\":%d,"
+                   "\"max_abs_err\":%.6e,\"tol\":%.1e,\"pass\":%s}\n",
+                   g_gpu.c_str(), v, version_name(v), type_name<T>(), B, S, H, D, us, tflops, iters,
+                   max_abs, tol, pass ? "true" : "false");
+      std::fflush(g_json);
+    }
+  }
+
+  CUDA_CHECK(cudaEventDestroy(e0));
+  CUDA_CHECK(cudaEventDestroy(e1));
+  CUDA_CHECK(cudaStreamDestroy(stream));
+  CUDA_CHECK(cudaFree(d_in));
+  CUDA_CHECK(cudaFree(d_out));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") opt.quick = true;
+    else if (a == "--json" && i + 1 < argc) opt.json = argv[++i];
+    else if (a == "--version" && i + 1 < argc) opt.only_version = std::atoi(argv[++i]);
+    else if (a == "--min-ms" && i + 1 < argc) opt.min_ms = std::atof(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: %s [--quick] [--json FILE] [--version N] [--min-ms X]\n", argv[0]);
+      return 2;
+    }
+  }
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  g_gpu = prop.name;
+  std::printf("attention_lab on %s (%d SMs), heads %d, causal; tolerance: half 2e-3, bf16 2e-2 (abs, x|ref| "
+              "when |ref| > 1)\n",
+              prop.name, prop.multiProcessorCount, kHeads);
+  if (!opt.json.empty()) {
+    g_json = std::fopen(opt.json.c_str(), "a");
+    if (!g_json) {
+      std::fprintf(stderr, "cannot open %s\n", opt.json.c_str());
+      return 2;
+    }
+  }
+
+  const std::vector<Shape> shapes = {
+      // half, D 64
+      {1, 128, 64, false, false}, {1, 512, 64, false, false}, {8, 128, 64, false, false},
+      {8, 512, 64, false, true}, {32, 128, 64, false, true}, {1, 1024, 64, false, true},
+      {2, 77, 64, false, false}, {1, 1, 64, false, false},
+      // half, D 32
+      {8, 512, 32, false, true}, {2, 77, 32, false, false},
+      // bf16
+      {1, 128, 64, true, false}, {8, 512, 64, true, true}, {2, 77, 64, true, false}, {2, 77, 32, true, false},
+  };
+  for (const Shape& sh : shapes) {
+    if (opt.quick && sh.big) continue;
+    if (sh.bf16) {
+      if (sh.D == 64) run_shape<__nv_bfloat16, 64>(sh, opt);
+      else run_shape<__nv_bfloat16, 32>(sh, opt);
+    } else {
+      if (sh.D == 64) run_shape<__half, 64>(sh, opt);
+      else run_shape<__half, 32>(sh, opt);
+    }
+  }
+  if (g_json) std::fclose(g_json);
+  std::printf("%s (%d failure%s)\n", g_failures ? "FAILED" : "ALL PASS", g_failures, g_failures == 1 ? "" : "s");
+  return g_failures ? 1 : 0;
+}

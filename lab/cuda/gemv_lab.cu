@@ -1,0 +1,674 @@
+// Kernel lab for the decode-step matrix-vector kernels (src/backends/cuda/gemv.cuh), after llm.c's dev/cuda.
+//
+//   v0  cublasGemmEx fp16 TN (W [N][K] row-major = column-major [K][N], op T), bare product: no LayerNorm,
+//       bias or epilogue (the unfused engine ran those as separate kernels; see the chain timing)
+//   v1  launch_gemv (the engine's choice of configuration)
+//   v2  1 column / warp, 4 chunks in flight / lane, 8 warps / block
+//   v3  1 column / warp, 4 chunks, 4 warps
+//   v4  2 columns / warp, 2 chunks each, 4 warps
+//   v5  2 columns / warp, 2 chunks each, 8 warps
+//   v6  4 columns / warp, 1 chunk each, 4 warps
+//   v7  1 column / warp, 8 chunks, 4 warps
+//
+// Check: CPU reference in double from the same T-rounded inputs (LayerNorm prologue, bias, GELU, residual add,
+// KV-cache scatter at pos = 3 of max_tokens = 7), for T = half, float, bfloat16 and rows 1, 2, 3, 4, 5, 8.
+// Error = max |gpu - ref| / max |ref| over the written outputs; tolerances: T outputs half 4e-3 (fp16 rounding is
+// 4.9e-4 of a value), bfloat16 1.6e-2 (3.9e-3), float 1e-3 (fast-math tanh / rsqrt); the float residual stream
+// 1e-4. Every element that must not be written (rows >= rows, the padding columns of y, the rest of the cache,
+// resid rows >= rows) must keep its sentinel exactly. Exit status 1 on any failure.
+// Timing (T = half, rows 1, 2, 4, 8): a CUDA graph of --iters launches replayed 3 times after a warm-up; the
+// weights rotate through >= 256 MB of copies so that every call reads them from HBM as a real decode step
+// does (GPT-2 124M is 250 MB of fp16 weights, more than L2). Prints us / call and GB/s of weight bytes.
+// Chain: one transformer layer's four products for rows 1 and 8 (weights rotating over >= 256 MB of layers):
+// v0 = the unfused engine path (residual_layernorm, GEMM qkv, append_kv, GEMM proj, residual_layernorm,
+// GEMM fc, gelu_inplace, GEMM mproj; no bias) vs the 4 fused kernels of each version.
+//
+// Build: nvcc -std=c++20 -O3 --use_fast_math -lineinfo -arch=sm_90 -I src lab/cuda/gemv_lab.cu -o gemv_lab
+//        -lcublasLt -lcublas
+// Run:   ./gemv_lab [--iters N] [--json FILE] [--check-only]
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "backends/cuda/gemv.cuh"
+#include "backends/cuda/kernels.cuh"
+
+using namespace gptbench::cuda_engine::kernels;
+
+#define CK(call)                                                                                      \
+  do {                                                                                                \
+    cudaError_t e_ = (call);                                                                          \
+    if (e_ != cudaSuccess) {                                                                          \
+      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, \
+                   #call);                                                                            \
+      std::exit(2);                                                                                   \
+    }                                                                                                 \
+  } while (0)
+#define CB(call)                                                                               \
+  do {                                                                                         \
+    cublasStatus_t s_ = (call);                                                                \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                         \
+      std::fprintf(stderr, "cuBLAS error %d at %s:%d: %s\n", int(s_), __FILE__, __LINE__, #call); \
+      std::exit(2);                                                                            \
+    }                                                                                          \
+  } while (0)
+
+namespace {
+
+// ---- host-side T conversions ----------------------------------------------------------------------------------
+template <typename T>
+T h_from(float v);
+template <>
+float h_from<float>(float v) { return v; }
+template <>
+__half h_from<__half>(float v) { return __float2half_rn(v); }
+template <>
+__nv_bfloat16 h_from<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <typename T>
+float h_to(T v);
+template <>
+float h_to<float>(float v) { return v; }
+template <>
+float h_to<__half>(__half v) { return __half2float(v); }
+template <>
+float h_to<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T>
+float h_round(float v) { return h_to<T>(h_from<T>(v)); }
+
+template <typename T>
+const char* tname();
+template <>
+const char* tname<float>() { return "float"; }
+template <>
+const char* tname<__half>() { return "half"; }
+template <>
+const char* tname<__nv_bfloat16>() { return "bf16"; }
+
+struct Rng {
+  std::uint64_t s;
+  explicit Rng(std::uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  float uni() {  // [-1, 1)
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>((s >> 40) * (1.0 / 16777216.0)) * 2.f - 1.f;
+  }
+};
+
+template <typename T>
+__global__ void fill_hash(T* p, std::size_t n, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    std::uint32_t h = static_cast<std::uint32_t>(i) * 2654435761u ^ seed ^ static_cast<std::uint32_t>(i >> 32);
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = from_f<T>((static_cast<float>(h >> 8) * (1.f / 16777216.f) - 0.5f) * 0.06f);
+  }
+}
+
+template <typename T>
+T* dev_upload(const std::vector<T>& h) {
+  T* d = nullptr;
+  CK(cudaMalloc(&d, std::max<std::size_t>(h.size(), 1) * sizeof(T)));
+  if (!h.empty()) CK(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return d;
+}
+template <typename T>
+std::vector<T> dev_download(const T* d, std::size_t n) {
+  std::vector<T> h(n);
+  CK(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+  return h;
+}
+
+struct Shape {
+  const char* name;
+  int K, N;
+  GemvIn in;
+  GemvOut out;
+  bool bias;
+  bool timed;
+};
+const Shape kShapes[] = {
+    {"qkv", 768, 2304, GemvIn::kLayerNorm, GemvOut::kStoreKV, true, true},
+    {"proj", 768, 768, GemvIn::kPlain, GemvOut::kResidualAdd, true, true},
+    {"fc", 768, 3072, GemvIn::kLayerNorm, GemvOut::kGeluTanh, true, true},
+    {"mproj", 3072, 768, GemvIn::kPlain, GemvOut::kResidualAdd, true, true},
+    {"lm_head", 768, 50304, GemvIn::kLayerNorm, GemvOut::kStore, false, true},
+    {"fc_erf", 768, 3072, GemvIn::kLayerNorm, GemvOut::kGeluErf, true, false},   // check only
+    {"qkv_odd", 520, 1560, GemvIn::kLayerNorm, GemvOut::kStoreKV, true, false},  // K/8 not a multiple of 32
+    {"plain_st", 1024, 1001, GemvIn::kPlain, GemvOut::kStore, false, false},    // odd N, plain + store
+};
+constexpr int kMaxTokens = 7, kPos = 3;
+constexpr float kSentinel = -7.25f;
+
+template <typename T>
+using LaunchFn = void (*)(const GemvArgs&, GemvIn, GemvOut, int, cudaStream_t);
+struct Variant {
+  const char* name;
+  int cols, chunks, warps;  // cols 0: launch_gemv
+};
+const Variant kVariants[] = {{"v1", 0, 0, 0}, {"v2", 1, 4, 8}, {"v3", 1, 4, 4}, {"v4", 2, 2, 4},
+                             {"v5", 2, 2, 8}, {"v6", 4, 1, 4}, {"v7", 1, 8, 4}};
+constexpr int kNumVariants = sizeof(kVariants) / sizeof(kVariants[0]);
+
+template <typename T>
+void launch_variant(int v, const GemvArgs& a, GemvIn in, GemvOut out, cudaStream_t s) {
+  const Variant& var = kVariants[v];
+  if (var.cols == 0) return launch_gemv<T>(a, in, out, s);
+  if (var.cols == 1 && var.chunks == 4) return launch_gemv_config<T, 1, 4>(a, in, out, var.warps, s);
+  if (var.cols == 2 && var.chunks == 2) return launch_gemv_config<T, 2, 2>(a, in, out, var.warps, s);
+  if (var.cols == 4 && var.chunks == 1) return launch_gemv_config<T, 4, 1>(a, in, out, var.warps, s);
+  if (var.cols == 1 && var.chunks == 8) return launch_gemv_config<T, 1, 8>(a, in, out, var.warps, s);
+  std::fprintf(stderr, "no such variant\n");
+  std::exit(2);
+}
+
+// ---- globals ---------------------------------------------------------------------------------------------------
+cudaStream_t g_stream;
+cublasHandle_t g_cublas;
+std::string g_gpu;
+FILE* g_json = nullptr;
+int g_iters = 200;
+bool g_check_only = false;
+int g_failures = 0;
+constexpr std::size_t kRotateBytes = 256ull << 20;
+
+void json_line(const std::string& body) {
+  if (!g_json) return;
+  std::fprintf(g_json, "{\"lab\":\"gemv\",\"gpu\":\"%s\",%s}\n", g_gpu.c_str(), body.c_str());
+  std::fflush(g_json);
+}
+
+// Time `launch(it)` for it = 0..iters-1 inside one CUDA graph; returns microseconds per iteration.
+double time_graph(const std::function<void(int)>& launch, int iters) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
+  for (int it = 0; it < iters; ++it) launch(it);
+  CK(cudaStreamEndCapture(g_stream, &graph));
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  CK(cudaGraphLaunch(exec, g_stream));  // warm-up
+  CK(cudaStreamSynchronize(g_stream));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  constexpr int kReps = 3;
+  CK(cudaEventRecord(e0, g_stream));
+  for (int r = 0; r < kReps; ++r) CK(cudaGraphLaunch(exec, g_stream));
+  CK(cudaEventRecord(e1, g_stream));
+  CK(cudaEventSynchronize(e1));
+  float ms = 0;
+  CK(cudaEventElapsedTime(&ms, e0, e1));
+  CK(cudaGetLastError());
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return 1000.0 * ms / (kReps * iters);
+}
+
+void gemm_tn(const __half* W, const __half* x, __half* y, int rows, int K, int N) {
+  const float alpha = 1.f, beta = 0.f;
+  CB(cublasGemmEx(g_cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, rows, K, &alpha, W, CUDA_R_16F, K, x, CUDA_R_16F, K, &beta, y,
+                  CUDA_R_16F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+double gelu_ref(double v, bool tanh_form) {
+  if (tanh_form) return 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+  return 0.5 * v * (1.0 + std::erf(v * 0.7071067811865476));
+}
+
+// One (shape, rows, T) case: host inputs, device buffers, reference.
+template <typename T>
+struct Case {
+  Shape sh;
+  int rows, ldy, C = 0;
+  std::vector<float> Wf, biasf, x, lnw, lnb, actf, resid0;  // T-rounded where T
+  std::vector<double> acc;                                  // [rows][N] incl. bias
+  std::vector<double> plain;                                // act . W^T (for v0), kPlain only
+  T *dW = nullptr, *dbias = nullptr, *dact = nullptr, *dy = nullptr, *dcache = nullptr;
+  float *dx = nullptr, *dlnw = nullptr, *dlnb = nullptr, *dresid = nullptr;
+  int* dpos = nullptr;
+  std::size_t ysize = 0, csize = 0;
+
+  Case(const Shape& s, int r) : sh(s), rows(r) {
+    const int K = sh.K, N = sh.N;
+    ldy = (sh.out == GemvOut::kStoreKV) ? N : N + 8;  // padded y rows exercise ldy != N
+    if (sh.out == GemvOut::kStoreKV) C = N / 3;
+    Rng rng(static_cast<std::uint64_t>(K) * 131 + N * 7 + r);
+    const float ws = 1.f / std::sqrt(static_cast<float>(K));
+    Wf.resize(static_cast<std::size_t>(N) * K);
+    for (auto& v : Wf) v = h_round<T>(rng.uni() * ws * 1.7f);
+    biasf.assign(N, 0.f);
+    if (sh.bias)
+      for (auto& v : biasf) v = h_round<T>(rng.uni() * 0.2f);
+    x.resize(static_cast<std::size_t>(8) * K);
+    for (int rr = 0; rr < 8; ++rr)
+      for (int k = 0; k < K; ++k) x[static_cast<std::size_t>(rr) * K + k] = 0.3f * rr - 1.f + 2.f * rng.uni();
+    lnw.resize(K);
+    lnb.resize(K);
+    for (int k = 0; k < K; ++k) {
+      lnw[k] = 1.f + 0.2f * rng.uni();
+      lnb[k] = 0.1f * rng.uni();
+    }
+    actf.resize(static_cast<std::size_t>(8) * K);
+    for (auto& v : actf) v = h_round<T>(rng.uni());
+    resid0.resize(static_cast<std::size_t>(8) * N);
+    for (auto& v : resid0) v = 2.f * rng.uni();
+
+    // reference
+    std::vector<double> in(static_cast<std::size_t>(rows) * K);
+    for (int rr = 0; rr < rows; ++rr) {
+      if (sh.in == GemvIn::kLayerNorm) {
+        const float* xr = &x[static_cast<std::size_t>(rr) * K];
+        double mean = 0, var = 0;
+        for (int k = 0; k < K; ++k) mean += xr[k];
+        mean /= K;
+        for (int k = 0; k < K; ++k) var += (xr[k] - mean) * (xr[k] - mean);
+        var /= K;
+        const double rstd = 1.0 / std::sqrt(var + 1e-5);
+        for (int k = 0; k < K; ++k) in[static_cast<std::size_t>(rr) * K + k] = (xr[k] - mean) * rstd * lnw[k] + lnb[k];
+      } else {
+        for (int k = 0; k < K; ++k)
+          in[static_cast<std::size_t>(rr) * K + k] = actf[static_cast<std::size_t>(rr) * K + k];
+      }
+    }
+    acc.assign(static_cast<std::size_t>(rows) * N, 0.0);
+    for (int n = 0; n < N; ++n) {
+      const float* w = &Wf[static_cast<std::size_t>(n) * K];
+      for (int rr = 0; rr < rows; ++rr) {
+        const double* ir = &in[static_cast<std::size_t>(rr) * K];
+        double s = 0;
+        for (int k = 0; k < K; ++k) s += static_cast<double>(w[k]) * ir[k];
+        acc[static_cast<std::size_t>(rr) * N + n] = s + biasf[n];
+      }
+    }
+    if (sh.in == GemvIn::kPlain) {
+      plain.assign(static_cast<std::size_t>(rows) * N, 0.0);
+      for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = acc[i] - biasf[i % N];
+    }
+
+    // device
+    std::vector<T> tmp(Wf.size());
+    for (std::size_t i = 0; i < Wf.size(); ++i) tmp[i] = h_from<T>(Wf[i]);
+    dW = dev_upload(tmp);
+    tmp.resize(N);
+    for (int n = 0; n < N; ++n) tmp[n] = h_from<T>(biasf[n]);
+    dbias = dev_upload(tmp);
+    tmp.resize(actf.size());
+    for (std::size_t i = 0; i < actf.size(); ++i) tmp[i] = h_from<T>(actf[i]);
+    dact = dev_upload(tmp);
+    dx = dev_upload(x);
+    dlnw = dev_upload(lnw);
+    dlnb = dev_upload(lnb);
+    dresid = dev_upload(resid0);
+    dpos = dev_upload(std::vector<int>{kPos});
+    ysize = static_cast<std::size_t>(8) * ldy;
+    CK(cudaMalloc(&dy, ysize * sizeof(T)));
+    csize = C ? static_cast<std::size_t>(8) * kMaxTokens * 2 * C : 1;
+    CK(cudaMalloc(&dcache, csize * sizeof(T)));
+  }
+  ~Case() {
+    cudaFree(dW);
+    cudaFree(dbias);
+    cudaFree(dact);
+    cudaFree(dx);
+    cudaFree(dlnw);
+    cudaFree(dlnb);
+    cudaFree(dresid);
+    cudaFree(dpos);
+    cudaFree(dy);
+    cudaFree(dcache);
+  }
+  void reset_outputs() {
+    std::vector<T> s(std::max(ysize, csize), h_from<T>(kSentinel));
+    CK(cudaMemcpy(dy, s.data(), ysize * sizeof(T), cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dcache, s.data(), csize * sizeof(T), cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dresid, resid0.data(), resid0.size() * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  GemvArgs args(const T* W) const {
+    GemvArgs a{};
+    a.rows = rows;
+    a.K = sh.K;
+    a.N = sh.N;
+    a.W = W;
+    a.bias = sh.bias ? dbias : nullptr;
+    a.x = dx;
+    a.ln_w = dlnw;
+    a.ln_b = dlnb;
+    a.eps = 1e-5f;
+    a.act = dact;
+    a.y = dy;
+    a.ldy = ldy;
+    a.resid = dresid;
+    a.kv_cache = dcache;
+    a.max_tokens = kMaxTokens;
+    a.pos = dpos;
+    return a;
+  }
+};
+
+struct ErrStat {
+  double max_abs = 0, max_ref = 0;
+  long long bad_untouched = 0, nonfinite = 0;
+  void add(double got, double ref) {
+    if (!std::isfinite(got)) ++nonfinite;
+    max_abs = std::max(max_abs, std::fabs(got - ref));
+    max_ref = std::max(max_ref, std::fabs(ref));
+  }
+  double rel() const { return max_abs / std::max(max_ref, 1e-30); }
+};
+
+// Compares the device outputs of a gemv launch with the reference; returns the relative error (or +inf).
+template <typename T>
+double check_gemv(Case<T>& c, double tol_t, bool* ok) {
+  const int N = c.sh.N, rows = c.rows;
+  ErrStat st;
+  double tol = tol_t;
+  if (c.sh.out == GemvOut::kResidualAdd) {
+    tol = 1e-4;
+    auto r = dev_download(c.dresid, c.resid0.size());
+    for (int rr = 0; rr < 8; ++rr)
+      for (int n = 0; n < N; ++n) {
+        const std::size_t i = static_cast<std::size_t>(rr) * N + n;
+        if (rr < rows) st.add(r[i], c.resid0[i] + c.acc[i]);
+        else if (r[i] != c.resid0[i]) ++st.bad_untouched;
+      }
+    auto y = dev_download(c.dy, c.ysize);  // untouched
+    for (auto v : y)
+      if (h_to<T>(v) != kSentinel) ++st.bad_untouched;
+  } else {
+    const bool gelu = c.sh.out == GemvOut::kGeluTanh || c.sh.out == GemvOut::kGeluErf;
+    auto y = dev_download(c.dy, c.ysize);
+    for (int rr = 0; rr < 8; ++rr)
+      for (int j = 0; j < c.ldy; ++j) {
+        const float got = h_to<T>(y[static_cast<std::size_t>(rr) * c.ldy + j]);
+        if (rr < rows && j < N) {
+          double ref = c.acc[static_cast<std::size_t>(rr) * N + j];
+          if (gelu) ref = gelu_ref(ref, c.sh.out == GemvOut::kGeluTanh);
+          st.add(got, ref);
+        } else if (got != kSentinel) {
+          ++st.bad_untouched;
+        }
+      }
+    if (c.sh.out == GemvOut::kStoreKV) {
+      const int C = c.C;
+      auto cache = dev_download(c.dcache, c.csize);
+      for (int b = 0; b < 8; ++b)
+        for (int t = 0; t < kMaxTokens; ++t)
+          for (int j = 0; j < 2 * C; ++j) {
+            const float got = h_to<T>(cache[(static_cast<std::size_t>(b) * kMaxTokens + t) * 2 * C + j]);
+            if (b < rows && t == kPos) st.add(got, c.acc[static_cast<std::size_t>(b) * N + C + j]);
+            else if (got != kSentinel) ++st.bad_untouched;
+          }
+    }
+    auto r = dev_download(c.dresid, c.resid0.size());  // untouched
+    for (std::size_t i = 0; i < r.size(); ++i)
+      if (r[i] != c.resid0[i]) ++st.bad_untouched;
+  }
+  const double rel = st.rel();
+  *ok = st.bad_untouched == 0 && st.nonfinite == 0 && rel <= tol;
+  if (!*ok)
+    std::printf("    FAIL: rel err %.3e (tol %.1e), %lld untouched elements overwritten, %lld non-finite\n", rel, tol,
+                st.bad_untouched, st.nonfinite);
+  return rel;
+}
+
+template <typename T>
+void run_type(double tol_t, bool timed) {
+  std::printf("\n=== T = %s (tolerance %.1e on T outputs, 1e-4 on the float residual) ===\n", tname<T>(), tol_t);
+  for (const Shape& sh : kShapes) {
+    for (int rows : {1, 2, 3, 4, 5, 8}) {
+      Case<T> c(sh, rows);
+      const double wbytes = static_cast<double>(sh.N) * sh.K * sizeof(T);
+      const bool time_it = timed && sh.timed && !g_check_only && (rows == 1 || rows == 2 || rows == 4 || rows == 8);
+      // Weight pool for timing: copies rotating through >= kRotateBytes.
+      T* pool = nullptr;
+      int ncopy = 0;
+      if (time_it) {
+        ncopy = static_cast<int>(std::max<double>(2.0, std::ceil(kRotateBytes / wbytes)));
+        CK(cudaMalloc(&pool, static_cast<std::size_t>(ncopy) * sh.N * sh.K * sizeof(T)));
+        fill_hash<T><<<1024, 256, 0, g_stream>>>(pool, static_cast<std::size_t>(ncopy) * sh.N * sh.K, 1234u + rows);
+        CK(cudaGetLastError());
+        CK(cudaStreamSynchronize(g_stream));
+      }
+      auto pool_w = [&](int it) { return pool + static_cast<std::size_t>(it % ncopy) * sh.N * sh.K; };
+
+      // v0: cuBLAS (half only)
+      if constexpr (std::is_same_v<T, __half>) {
+        double rel = -1;
+        bool ok = true;
+        CK(cudaMemset(c.dy, 0, c.ysize * sizeof(T)));
+        gemm_tn(c.dW, c.dact, c.dy, rows, sh.K, sh.N);
+        CK(cudaStreamSynchronize(g_stream));
+        if (sh.in == GemvIn::kPlain) {
+          auto y = dev_download(c.dy, static_cast<std::size_t>(rows) * sh.N);
+          ErrStat st;
+          for (std::size_t i = 0; i < y.size(); ++i) st.add(h_to<T>(y[i]), c.plain[i]);
+          rel = st.rel();
+          ok = rel <= tol_t;
+          if (!ok) std::printf("    FAIL v0: rel err %.3e\n", rel);
+          if (!ok) ++g_failures;
+        }
+        if (time_it) {
+          const double us = time_graph(
+              [&](int it) { gemm_tn(pool_w(it), c.dact, c.dy, rows, sh.K, sh.N); }, g_iters);
+          std::printf("v0  %-8s T=%-5s rows=%d K=%5d N=%5d  %8.2f us  %7.1f GB/s  err %.2e%s\n", sh.name, tname<T>(),
+                      rows, sh.K, sh.N, us, wbytes / us * 1e-3, rel, ok ? "" : "  FAIL");
+          char buf[512];
+          std::snprintf(buf, sizeof buf,
+                        "\"version\":\"v0\",\"shape\":\"%s\",\"T\":\"%s\",\"rows\":%d,\"K\":%d,\"N\":%d,\"us\":%.3f,"
+                        "\"gbps\":%.1f,\"max_rel_err\":%.3e,\"ok\":%s",
+                        sh.name, tname<T>(), rows, sh.K, sh.N, us, wbytes / us * 1e-3, rel, ok ? "true" : "false");
+          json_line(buf);
+        }
+      }
+
+      for (int v = 0; v < kNumVariants; ++v) {
+        c.reset_outputs();
+        launch_variant<T>(v, c.args(c.dW), sh.in, sh.out, g_stream);
+        CK(cudaGetLastError());
+        CK(cudaStreamSynchronize(g_stream));
+        bool ok = false;
+        const double rel = check_gemv(c, tol_t, &ok);
+        if (!ok) {
+          ++g_failures;
+          std::printf("    ^ %s %s T=%s rows=%d K=%d N=%d\n", kVariants[v].name, sh.name, tname<T>(), rows, sh.K, sh.N);
+        }
+        if (time_it) {
+          const double us = time_graph(
+              [&](int it) { launch_variant<T>(v, c.args(pool_w(it)), sh.in, sh.out, g_stream); }, g_iters);
+          std::printf("%-3s %-8s T=%-5s rows=%d K=%5d N=%5d  %8.2f us  %7.1f GB/s  err %.2e%s\n", kVariants[v].name,
+                      sh.name, tname<T>(), rows, sh.K, sh.N, us, wbytes / us * 1e-3, rel, ok ? "" : "  FAIL");
+          char buf[512];
+          std::snprintf(buf, sizeof buf,
+                        "\"version\":\"%s\",\"shape\":\"%s\",\"T\":\"%s\",\"rows\":%d,\"K\":%d,\"N\":%d,\"us\":%.3f,"
+                        "\"gbps\":%.1f,\"max_rel_err\":%.3e,\"ok\":%s",
+                        kVariants[v].name, sh.name, tname<T>(), rows, sh.K, sh.N, us, wbytes / us * 1e-3, rel,
+                        ok ? "true" : "false");
+          json_line(buf);
+        } else {
+          std::printf("%-3s %-8s T=%-5s rows=%d K=%5d N=%5d  check err %.2e %s\n", kVariants[v].name, sh.name,
+                      tname<T>(), rows, sh.K, sh.N, rel, ok ? "ok" : "FAIL");
+        }
+      }
+      if (pool) CK(cudaFree(pool));
+    }
+  }
+}
+
+// ---- one layer's decode chain (T = half) ----------------------------------------------------------------------
+void run_chain() {
+  using T = __half;
+  constexpr int C = 768, I = 3072;
+  const std::size_t n_qkv = 3ull * C * C, n_proj = 1ull * C * C, n_fc = 1ull * I * C, n_mproj = 1ull * C * I;
+  const std::size_t per_layer = n_qkv + n_proj + n_fc + n_mproj + 3 * C + C + I + C;  // weights + biases
+  const double wbytes = static_cast<double>(n_qkv + n_proj + n_fc + n_mproj) * sizeof(T);
+  const int nl = static_cast<int>(std::ceil(kRotateBytes / wbytes));
+  T* pool = nullptr;
+  CK(cudaMalloc(&pool, per_layer * nl * sizeof(T)));
+  fill_hash<T><<<1024, 256, 0, g_stream>>>(pool, per_layer * nl, 99u);
+  CK(cudaGetLastError());
+  struct L {
+    const T *qkv, *proj, *fc, *mproj, *bqkv, *bproj, *bfc, *bmproj;
+  };
+  auto layer = [&](int it) {
+    const T* p = pool + static_cast<std::size_t>(it % nl) * per_layer;
+    L l;
+    l.qkv = p;
+    l.proj = l.qkv + n_qkv;
+    l.fc = l.proj + n_proj;
+    l.mproj = l.fc + n_fc;
+    l.bqkv = l.mproj + n_mproj;
+    l.bproj = l.bqkv + 3 * C;
+    l.bfc = l.bproj + C;
+    l.bmproj = l.bfc + I;
+    return l;
+  };
+  std::vector<float> ones(C, 1.f), zeros(C, 0.f), xh(8 * C);
+  Rng rng(7);
+  for (auto& v : xh) v = rng.uni();
+  float* x = dev_upload(xh);
+  float* lnw = dev_upload(ones);
+  float* lnb = dev_upload(zeros);
+  T *a_ln, *qkv, *att, *pbuf, *fc, *mbuf, *cache;
+  CK(cudaMalloc(&a_ln, 8 * C * sizeof(T)));
+  CK(cudaMalloc(&qkv, 8 * 3 * C * sizeof(T)));
+  CK(cudaMalloc(&att, 8 * C * sizeof(T)));
+  CK(cudaMalloc(&pbuf, 8 * C * sizeof(T)));
+  CK(cudaMalloc(&fc, 8 * I * sizeof(T)));
+  CK(cudaMalloc(&mbuf, 8 * C * sizeof(T)));
+  constexpr int kMt = 64;
+  CK(cudaMalloc(&cache, 8ull * kMt * 2 * C * sizeof(T)));
+  fill_hash<T><<<64, 256, 0, g_stream>>>(att, 8 * C, 5u);
+  CK(cudaMemset(mbuf, 0, 8 * C * sizeof(T)));
+  int* pos = dev_upload(std::vector<int>{10});
+  CK(cudaStreamSynchronize(g_stream));
+  std::printf("\n=== one layer's decode chain, T = half, weights %.2f MB / layer rotating over %d layers ===\n",
+              wbytes / 1e6, nl);
+  for (int rows : {1, 8}) {
+    auto report = [&](const char* name, double us) {
+      std::printf("%-3s chain    T=half  rows=%d  %8.2f us / layer  %7.1f GB/s  (x12 layers: %.1f us)\n", name, rows,
+                  us, wbytes / us * 1e-3, 12 * us);
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "\"version\":\"%s\",\"shape\":\"layer_chain\",\"T\":\"half\",\"rows\":%d,\"us\":%.3f,\"gbps\":%.1f",
+                    name, rows, us, wbytes / us * 1e-3);
+      json_line(buf);
+    };
+    const double us0 = time_graph(
+        [&](int it) {
+          const L l = layer(it);
+          residual_layernorm<T><<<(rows + 3) / 4, 128, 0, g_stream>>>(x, mbuf, lnw, lnb, a_ln, rows, C, 1e-5f);
+          gemm_tn(l.qkv, a_ln, qkv, rows, C, 3 * C);
+          append_kv<T><<<rows, 256, 0, g_stream>>>(qkv, cache, 1, C, kMt, pos);
+          gemm_tn(l.proj, att, pbuf, rows, C, C);
+          residual_layernorm<T><<<(rows + 3) / 4, 128, 0, g_stream>>>(x, pbuf, lnw, lnb, a_ln, rows, C, 1e-5f);
+          gemm_tn(l.fc, a_ln, fc, rows, C, I);
+          gelu_inplace<T, true><<<(rows * I + 255) / 256, 256, 0, g_stream>>>(fc, static_cast<std::int64_t>(rows) * I);
+          gemm_tn(l.mproj, fc, mbuf, rows, I, C);
+        },
+        g_iters);
+    report("v0", us0);
+    for (int v = 0; v < kNumVariants; ++v) {
+      const double us = time_graph(
+          [&](int it) {
+            const L l = layer(it);
+            GemvArgs a{};
+            a.rows = rows;
+            a.x = x;
+            a.ln_w = lnw;
+            a.ln_b = lnb;
+            a.eps = 1e-5f;
+            a.kv_cache = cache;
+            a.max_tokens = kMt;
+            a.pos = pos;
+            a.K = C;
+            a.N = 3 * C;
+            a.W = l.qkv;
+            a.bias = l.bqkv;
+            a.y = qkv;
+            a.ldy = 3 * C;
+            launch_variant<T>(v, a, GemvIn::kLayerNorm, GemvOut::kStoreKV, g_stream);
+            a.N = C;
+            a.W = l.proj;
+            a.bias = l.bproj;
+            a.act = att;
+            a.resid = x;
+            launch_variant<T>(v, a, GemvIn::kPlain, GemvOut::kResidualAdd, g_stream);
+            a.N = I;
+            a.W = l.fc;
+            a.bias = l.bfc;
+            a.y = fc;
+            a.ldy = I;
+            a.resid = nullptr;
+            launch_variant<T>(v, a, GemvIn::kLayerNorm, GemvOut::kGeluTanh, g_stream);
+            a.K = I;
+            a.N = C;
+            a.W = l.mproj;
+            a.bias = l.bmproj;
+            a.act = fc;
+            a.resid = x;
+            launch_variant<T>(v, a, GemvIn::kPlain, GemvOut::kResidualAdd, g_stream);
+          },
+          g_iters);
+      report(kVariants[v].name, us);
+    }
+  }
+  for (void* p : std::initializer_list<void*>{pool, x, lnw, lnb, a_ln, qkv, att, pbuf, fc, mbuf, cache, pos})
+    cudaFree(p);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
+      g_json = std::fopen(argv[++i], "w");
+      if (!g_json) {
+        std::perror("--json");
+        return 2;
+      }
+    } else if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) {
+      g_iters = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--check-only")) {
+      g_check_only = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--check-only]\n", argv[0]);
+      return 2;
+    }
+  }
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  g_gpu = prop.name;
+  std::printf("gemv_lab on %s (%d SMs, %.0f MB L2), %d iterations per timing\n", prop.name, prop.multiProcessorCount,
+              prop.l2CacheSize / 1e6, g_iters);
+  CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+  CB(cublasCreate(&g_cublas));
+  CB(cublasSetStream(g_cublas, g_stream));
+  void* cublas_ws = nullptr;
+  constexpr std::size_t kWs = 32u << 20;
+  CK(cudaMalloc(&cublas_ws, kWs));
+  CB(cublasSetWorkspace(g_cublas, cublas_ws, kWs));
+
+  run_type<__half>(4e-3, true);
+  run_type<float>(1e-3, false);
+  run_type<__nv_bfloat16>(1.6e-2, false);
+  if (!g_check_only) run_chain();
+
+  std::printf("\n%s (%d failures)\n", g_failures ? "FAILED" : "ALL CHECKS PASSED", g_failures);
+  if (g_json) std::fclose(g_json);
+  cublasDestroy(g_cublas);
+  cudaFree(cublas_ws);
+  cudaStreamDestroy(g_stream);
+  return g_failures ? 1 : 0;
+}

@@ -1,0 +1,429 @@
+#pragma once
+// Fused matrix-vector kernels for decode steps of <= 8 token rows (memory bound: every weight is read once).
+//
+//   y[r][n] = f( sum_k W[n][k] * in[r][k] + bias[n] ),   W row-major [N][K] (K contiguous), type T.
+//
+// Mapping: one warp owns COLS consecutive output columns ("a group") and walks their K-contiguous weight rows
+// with 16-byte loads (lane l takes chunks l, l+32, ...; U chunks per column per stage, so COLS*U loads of 16 B
+// per lane in flight), register double-buffered: the loads of the next stage (or of the warp's next group) are
+// issued before the FMAs of the current one, and the very first stage is issued before the prologue, so the
+// weight latency overlaps the LayerNorm. No split-K: each output is finished by one warp, the epilogue is a
+// transpose-reduction (COLS*ROWS sums over 32 lanes in log steps) and one lane per output writes it.
+// The grid is capped at (SMs x resident blocks) and warps stride over groups, so the prologue (staging the
+// input rows) runs once per resident block, not once per 8 columns (matters for the LM head, N = 50304).
+//
+// Prologue: the block stages its input rows as float in dynamic shared memory [ROWS][K] (ROWS = rows rounded up
+// to 1, 2, 4, 8; the padding rows are zero and their outputs are not written). kLayerNorm: one warp per row,
+// two-pass mean / variance in float over the row staged in shared memory, then LN(x) * w + b in place (the same
+// expression as residual_layernorm; the result stays float, it is NOT rounded to T as the unfused path does).
+// kPlain: the T activations converted to float. Shared memory: ROWS * K * 4 bytes (K = 768: 3..24 KB,
+// K = 3072: 12..96 KB; up to the device's opt-in limit, 227 KB on H100/H200, i.e. K <= 7264 at 8 rows).
+//
+// Requirements: K % 8 == 0; W, act and x 16-byte aligned (cudaMalloc'd bases); 1 <= rows <= 8.
+// kLayerNorm must not be combined with kResidualAdd on the same buffer (blocks would read x while others add
+// into it); launch_gemv rejects that. Graph-capture safe: no allocation, no synchronisation; the first launch of
+// each instantiation on a device sets its max dynamic shared memory attribute and caches the occupancy.
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+
+#include "backends/cuda/kernels.cuh"
+
+namespace gptbench::cuda_engine::kernels {
+
+enum class GemvIn { kLayerNorm, kPlain };
+enum class GemvOut { kStore, kGeluTanh, kGeluErf, kResidualAdd, kStoreKV };
+
+struct GemvArgs {  // all pointers device
+  int rows, K, N;  // rows <= 8
+  const void* W;     // T [N][K]
+  const void* bias;  // T [N] or nullptr
+  // input
+  const float* x;  // kLayerNorm: float [rows][K]
+  const float* ln_w;
+  const float* ln_b;
+  float eps;
+  const void* act;  // kPlain: T [rows][K]
+  // output
+  void* y;  // kStore / kGelu* / kStoreKV: T y[r * ldy + n]
+  int ldy;
+  float* resid;  // kResidualAdd: resid[r * N + n] += value
+  void* kv_cache;  // kStoreKV: T [batch][max_tokens][2C], C = N / 3; row r = batch r
+  int max_tokens;
+  const int* pos;
+};
+
+namespace gemv_detail {
+
+constexpr int kMaxThreads = 256;
+
+__device__ __forceinline__ uint4 ld_weights(const void* p) {  // streamed once per step: keep it out of L1
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+
+template <typename T>
+__device__ __forceinline__ void unpack(const uint4& w, float* f);
+template <>
+__device__ __forceinline__ void unpack<__half>(const uint4& w, float* f) {
+  const unsigned int u[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    __half2 h;
+    *reinterpret_cast<unsigned int*>(&h) = u[i];
+    const float2 t = __half22float2(h);
+    f[2 * i] = t.x;
+    f[2 * i + 1] = t.y;
+  }
+}
+template <>
+__device__ __forceinline__ void unpack<__nv_bfloat16>(const uint4& w, float* f) {
+  const unsigned int u[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    __nv_bfloat162 h;
+    *reinterpret_cast<unsigned int*>(&h) = u[i];
+    const float2 t = __bfloat1622float2(h);
+    f[2 * i] = t.x;
+    f[2 * i + 1] = t.y;
+  }
+}
+template <>
+__device__ __forceinline__ void unpack<float>(const uint4& w, float* f) {
+  f[0] = __uint_as_float(w.x);
+  f[1] = __uint_as_float(w.y);
+  f[2] = __uint_as_float(w.z);
+  f[3] = __uint_as_float(w.w);
+}
+
+// Sums V values (V a power of two <= 32) over the warp at once. Returns, in every lane, the total of value
+// index lane >> (5 - log2 V); v is clobbered. V - 1 + 5 - log2 V shuffles instead of 5 V.
+template <int V, int N, int O>
+__device__ __forceinline__ void reduce_step(float (&v)[V], int lane) {
+  if constexpr (O > 0) {
+    if constexpr (N >= 2) {
+      const bool upper = (lane & O) != 0;
+#pragma unroll
+      for (int i = 0; i < N / 2; ++i) {
+        const float send = upper ? v[i] : v[i + N / 2];
+        const float keep = upper ? v[i + N / 2] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, O);
+      }
+      reduce_step<V, N / 2, O / 2>(v, lane);
+    } else {
+      v[0] += __shfl_xor_sync(0xffffffffu, v[0], O);
+      reduce_step<V, 1, O / 2>(v, lane);
+    }
+  }
+}
+template <int V>
+__device__ __forceinline__ float warp_reduce_multi(float (&v)[V], int lane) {
+  static_assert(V >= 1 && V <= 32 && (V & (V - 1)) == 0, "V must be a power of two <= 32");
+  reduce_step<V, V, 16>(v, lane);
+  return v[0];
+}
+
+__host__ __device__ constexpr int ilog2(int v) { return v <= 1 ? 0 : 1 + ilog2(v / 2); }
+
+extern __shared__ __align__(16) unsigned char gemv_smem[];
+
+// 2 resident blocks of 256 threads (<= 128 registers) unless the accumulators and buffers need more.
+__host__ __device__ constexpr int min_blocks(int rows, int cols, int u) {
+  return rows * cols >= 32 || cols * u >= 8 ? 1 : 2;
+}
+
+template <typename T, int ROWS, int COLS, int U, GemvIn IN>
+__global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
+    gemv_kernel(const GemvArgs a, const GemvOut out) {
+  constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements per 16-byte chunk
+  constexpr int kV = COLS * ROWS;
+  static_assert(kV <= 32, "COLS * ROWS must be <= 32");
+  float* xs = reinterpret_cast<float*>(gemv_smem);  // [ROWS][K]
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int K = a.K, N = a.N, rows = a.rows;
+  const int nchunks = K / kVec;
+  const int ngroups = (N + COLS - 1) / COLS;
+  const int total_warps = gridDim.x * warps;
+  const T* __restrict__ W = static_cast<const T*>(a.W);
+
+  int g = blockIdx.x * warps + warp;  // warp-uniform
+  int k0 = 0;                         // first chunk of the current stage
+  uint4 nxt[COLS][U];
+  auto load_stage = [&](int gg, int kk) {
+#pragma unroll
+    for (int c = 0; c < COLS; ++c) {
+      const int n = gg * COLS + c;
+      const T* wrow = W + static_cast<std::int64_t>(n < N ? n : 0) * K;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int chunk = kk + u * 32 + lane;
+        nxt[c][u] = (n < N && chunk < nchunks) ? ld_weights(wrow + static_cast<std::int64_t>(chunk) * kVec)
+                                               : make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+  };
+  if (g < ngroups) load_stage(g, 0);  // in flight during the prologue
+  const int pos = (out == GemvOut::kStoreKV) ? *a.pos : 0;
+
+  // ---- prologue: input rows -> xs (float) ----
+  if constexpr (IN == GemvIn::kLayerNorm) {
+    // Stage x with the whole block (many loads in flight), then one warp per row normalises it in place.
+    const int K4 = K / 4;
+    const float4* src = reinterpret_cast<const float4*>(a.x);
+    float4* xs4 = reinterpret_cast<float4*>(xs);
+    const int valid4 = rows * K4;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < ROWS * K4; i += blockDim.x)
+      xs4[i] = i < valid4 ? src[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+    __syncthreads();
+    const float4* w4 = reinterpret_cast<const float4*>(a.ln_w);
+    const float4* b4 = reinterpret_cast<const float4*>(a.ln_b);
+    for (int r = warp; r < rows; r += warps) {  // warp-uniform
+      float4* xr = xs4 + r * K4;
+      float sum = 0.f;
+      for (int i = lane; i < K4; i += 32) {
+        const float4 v = xr[i];
+        sum += (v.x + v.y) + (v.z + v.w);
+      }
+      const float mean = warp_sum(sum) / K;
+      float var = 0.f;
+      for (int i = lane; i < K4; i += 32) {
+        const float4 v = xr[i];
+        const float dx = v.x - mean, dy = v.y - mean, dz = v.z - mean, dw = v.w - mean;
+        var += (dx * dx + dy * dy) + (dz * dz + dw * dw);
+      }
+      const float rstd = rsqrtf(warp_sum(var) / K + a.eps);
+#pragma unroll 4
+      for (int i = lane; i < K4; i += 32) {  // each lane rewrites only what it read
+        const float4 v = xr[i], w = w4[i], b = b4[i];
+        xr[i] = make_float4((v.x - mean) * rstd * w.x + b.x, (v.y - mean) * rstd * w.y + b.y,
+                            (v.z - mean) * rstd * w.z + b.z, (v.w - mean) * rstd * w.w + b.w);
+      }
+    }
+  } else {
+    const T* act = static_cast<const T*>(a.act);
+    const int valid = rows * nchunks;  // chunk i of the flattened [rows][K] input = element i * kVec
+#pragma unroll 4
+    for (int i = threadIdx.x; i < ROWS * nchunks; i += blockDim.x) {
+      float f[kVec];
+      if (i < valid) {
+        unpack<T>(*reinterpret_cast<const uint4*>(act + static_cast<std::int64_t>(i) * kVec), f);
+      } else {
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) f[e] = 0.f;
+      }
+      float4* dst = reinterpret_cast<float4*>(xs + i * kVec);
+#pragma unroll
+      for (int j = 0; j < kVec / 4; ++j) dst[j] = make_float4(f[4 * j], f[4 * j + 1], f[4 * j + 2], f[4 * j + 3]);
+    }
+  }
+  __syncthreads();  // the last block-level barrier; everything below is per warp
+
+  float acc[kV];
+#pragma unroll
+  for (int i = 0; i < kV; ++i) acc[i] = 0.f;
+
+  while (g < ngroups) {  // g, k0 are warp-uniform: the shuffles below see the full warp
+    uint4 cur[COLS][U];
+#pragma unroll
+    for (int c = 0; c < COLS; ++c)
+#pragma unroll
+      for (int u = 0; u < U; ++u) cur[c][u] = nxt[c][u];
+    int kn = k0 + 32 * U, gn = g;
+    if (kn >= nchunks) {
+      kn = 0;
+      gn += total_warps;
+    }
+    if (gn < ngroups) load_stage(gn, kn);
+
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int chunk = k0 + u * 32 + lane;
+      if (chunk < nchunks) {
+        float wf[COLS][kVec];
+#pragma unroll
+        for (int c = 0; c < COLS; ++c) unpack<T>(cur[c][u], wf[c]);
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) {
+          const float4* xp = reinterpret_cast<const float4*>(xs + r * K + chunk * kVec);
+          float xv[kVec];
+#pragma unroll
+          for (int j = 0; j < kVec / 4; ++j) {
+            const float4 t = xp[j];
+            xv[4 * j] = t.x;
+            xv[4 * j + 1] = t.y;
+            xv[4 * j + 2] = t.z;
+            xv[4 * j + 3] = t.w;
+          }
+#pragma unroll
+          for (int c = 0; c < COLS; ++c)
+#pragma unroll
+            for (int e = 0; e < kVec; ++e) acc[c * ROWS + r] = fmaf(wf[c][e], xv[e], acc[c * ROWS + r]);
+        }
+      }
+    }
+
+    if (kn == 0) {  // the group is complete: reduce and write
+      const float s = warp_reduce_multi<kV>(acc, lane);
+      constexpr int kShift = 5 - ilog2(kV);
+      if ((lane & ((1 << kShift) - 1)) == 0) {
+        const int idx = lane >> kShift;
+        const int c = idx / ROWS, r = idx % ROWS;
+        const int n = g * COLS + c;
+        if (r < rows && n < N) {
+          float v = s;
+          if (a.bias) v += to_f(static_cast<const T*>(a.bias)[n]);
+          if (out == GemvOut::kResidualAdd) {
+            a.resid[static_cast<std::int64_t>(r) * N + n] += v;
+          } else {
+            if (out == GemvOut::kGeluTanh) {
+              v = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+            } else if (out == GemvOut::kGeluErf) {
+              v = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
+            }
+            const T t = from_f<T>(v);
+            static_cast<T*>(a.y)[static_cast<std::int64_t>(r) * a.ldy + n] = t;
+            if (out == GemvOut::kStoreKV) {
+              const int C = N / 3;
+              if (n >= C) {
+                static_cast<T*>(a.kv_cache)[(static_cast<std::int64_t>(r) * a.max_tokens + pos) * 2 * C + (n - C)] = t;
+              }
+            }
+          }
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kV; ++i) acc[i] = 0.f;
+    }
+    g = gn;
+    k0 = kn;
+  }
+}
+
+inline int current_device() {
+  int dev = 0;
+  cudaGetDevice(&dev);
+  return dev;
+}
+
+// (kernel, device, threads, smem) -> resident blocks per SM; also sets the max dynamic smem attribute once.
+inline int blocks_per_sm(const void* func, int threads, int smem, int* sms, int* smem_optin) {
+  struct Dev {
+    int sms = 0, optin = 0;
+  };
+  static std::mutex mu;
+  static std::map<int, Dev> devs;
+  static std::map<std::tuple<const void*, int, int, int>, int> occ;
+  const int dev = current_device();
+  std::lock_guard<std::mutex> lock(mu);
+  auto d = devs.find(dev);
+  if (d == devs.end()) {
+    Dev v;
+    cudaDeviceGetAttribute(&v.sms, cudaDevAttrMultiProcessorCount, dev);
+    cudaDeviceGetAttribute(&v.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    d = devs.emplace(dev, v).first;
+  }
+  *sms = d->second.sms;
+  *smem_optin = d->second.optin;
+  if (smem > d->second.optin) return 0;
+  const auto key = std::make_tuple(func, dev, threads, smem);
+  auto o = occ.find(key);
+  if (o != occ.end()) return o->second;
+  const auto attr_key = std::make_tuple(func, dev, -1, -1);
+  if (occ.find(attr_key) == occ.end()) {
+    cudaFuncSetAttribute(func, cudaFuncAttributeMaxDynamicSharedMemorySize, d->second.optin);
+    occ.emplace(attr_key, 0);
+  }
+  int b = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, func, threads, static_cast<std::size_t>(smem)) != cudaSuccess)
+    b = 1;
+  if (b < 1) b = 1;
+  occ.emplace(key, b);
+  return b;
+}
+
+template <typename T, int ROWS, int COLS, int U, GemvIn IN>
+void launch_one(const GemvArgs& a, GemvOut out, int warps, cudaStream_t stream) {
+  auto kernel = gemv_kernel<T, ROWS, COLS, U, IN>;
+  const int threads = warps * 32;
+  const int smem = ROWS * a.K * static_cast<int>(sizeof(float));
+  int sms = 0, optin = 0;
+  const int per_sm = blocks_per_sm(reinterpret_cast<const void*>(kernel), threads, smem, &sms, &optin);
+  if (per_sm == 0)
+    throw std::runtime_error("gemv: " + std::to_string(ROWS) + " x " + std::to_string(a.K) +
+                             " floats of shared memory exceed the device limit of " + std::to_string(optin) + " B");
+  const long long groups = (a.N + COLS - 1) / COLS;
+  const long long want = (groups + warps - 1) / warps;
+  const long long cap = static_cast<long long>(sms) * per_sm;
+  const int grid = static_cast<int>(want < cap ? want : cap);
+  kernel<<<grid, threads, smem, stream>>>(a, out);
+}
+
+}  // namespace gemv_detail
+
+// True when launch_gemv can run this shape (checks the shared memory need against the device limit).
+inline bool gemv_supported(int rows, int K) {
+  if (rows < 1 || rows > 8 || K <= 0 || K % 8 != 0) return false;
+  const int R = rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8;
+  int optin = 0;
+  cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, gemv_detail::current_device());
+  return static_cast<long long>(R) * K * 4 <= optin;
+}
+
+// One configuration: COLS columns per warp, U 16-byte chunks per column per lane and stage, `warps` warps per
+// block (1..8). Dispatches rows (rounded up to 1, 2, 4, 8) and the input mode; the output mode is a uniform
+// runtime branch in the epilogue.
+template <typename T, int COLS, int U>
+void launch_gemv_config(const GemvArgs& a, GemvIn in, GemvOut out, int warps, cudaStream_t stream) {
+  using gemv_detail::launch_one;
+  if (a.rows < 1 || a.rows > 8) throw std::runtime_error("gemv: rows must be in [1, 8]");
+  if (a.K <= 0 || a.K % 8 != 0 || a.N <= 0) throw std::runtime_error("gemv: K must be a positive multiple of 8");
+  if (warps < 1 || warps * 32 > gemv_detail::kMaxThreads) throw std::runtime_error("gemv: warps must be in [1, 8]");
+  if (in == GemvIn::kLayerNorm && out == GemvOut::kResidualAdd && a.resid == a.x)
+    throw std::runtime_error("gemv: LayerNorm input and residual output on the same buffer");
+  if (out == GemvOut::kStoreKV && a.N % 3 != 0) throw std::runtime_error("gemv: kStoreKV needs N = 3C");
+  const bool ln = in == GemvIn::kLayerNorm;
+#define GPTBENCH_GEMV_ROWS(R)                                                                   \
+  if (ln) launch_one<T, R, (R * COLS <= 32 ? COLS : 32 / R), U, GemvIn::kLayerNorm>(a, out, warps, stream); \
+  else launch_one<T, R, (R * COLS <= 32 ? COLS : 32 / R), U, GemvIn::kPlain>(a, out, warps, stream);
+  if (a.rows <= 1) {
+    GPTBENCH_GEMV_ROWS(1)
+  } else if (a.rows <= 2) {
+    GPTBENCH_GEMV_ROWS(2)
+  } else if (a.rows <= 4) {
+    GPTBENCH_GEMV_ROWS(4)
+  } else {
+    GPTBENCH_GEMV_ROWS(8)
+  }
+#undef GPTBENCH_GEMV_ROWS
+}
+
+// The engine's entry point: picks the configuration. 1 column per warp at rows <= 2 (x reads from shared memory
+// are cheap there), 2 columns per warp from 4 rows on (halves the shared-memory traffic per weight byte);
+// 8 warps per block when that still gives at least one block per SM, else 4 (N = 768 -> 192 or 96 blocks).
+template <typename T>
+void launch_gemv(const GemvArgs& a, GemvIn in, GemvOut out, cudaStream_t stream) {
+  static std::atomic<int> sms{0};
+  int s = sms.load(std::memory_order_relaxed);
+  if (s == 0) {
+    cudaDeviceGetAttribute(&s, cudaDevAttrMultiProcessorCount, gemv_detail::current_device());
+    sms.store(s, std::memory_order_relaxed);
+  }
+  const int cols = a.rows >= 4 ? 2 : 1;
+  const long long groups = (static_cast<long long>(a.N) + cols - 1) / cols;
+  const int warps = groups / 8 >= s ? 8 : 4;
+  if (cols == 1) launch_gemv_config<T, 1, 4>(a, in, out, warps, stream);
+  else launch_gemv_config<T, 2, 2>(a, in, out, warps, stream);
+}
+
+}  // namespace gptbench::cuda_engine::kernels
