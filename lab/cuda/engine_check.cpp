@@ -74,82 +74,23 @@ std::vector<T> read_array(const std::string& path) {
   return out;
 }
 
-float half_to_float(std::uint16_t h) {
-  const std::uint32_t sign = (h & 0x8000u) << 16;
-  std::uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  std::uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) bits = sign;
-    else {  // subnormal
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while ((mant & 0x400) == 0);
-      bits = sign | ((127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-// A minimal safetensors reader (F32/F16/BF16), so this driver does not wait for the project's loader.
+// The project's loader (shapes and files checked, weights hashed: int8 needs the hash to accept a calibration).
 Gpt2Model load_hf_dir(const std::string& dir) {
-  Gpt2Model m;
-  m.config = Gpt2Config::load(dir + "/config.json");
-  m.weights = allocate_weights(m.config);
-  const std::string path = dir + "/model.safetensors";
-  auto bytes = read_bytes(path);
-  if (bytes.size() < 8) throw Error(path + ": too short");
-  std::uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes.data(), 8);
-  json header = json::parse(std::string(bytes.data() + 8, header_len));
-  const char* data = bytes.data() + 8 + header_len;
-  std::map<std::string, Tensor*> by_name;
-  for_each_tensor(m.weights, [&](const std::string& name, Tensor& t) { by_name[name] = &t; });
-  int filled = 0;
-  for (auto& [raw_name, info] : header.items()) {
-    if (raw_name == "__metadata__") continue;
-    std::string name = raw_name.rfind("transformer.", 0) == 0 ? raw_name.substr(12) : raw_name;
-    auto it = by_name.find(name);
-    if (it == by_name.end()) continue;  // e.g. attn.bias buffers, a tied lm_head.weight
-    Tensor& t = *it->second;
-    std::vector<std::int64_t> shape = info["shape"].get<std::vector<std::int64_t>>();
-    if (shape != t.shape) throw Error(path + ": " + raw_name + " has shape " + shape_string(shape));
-    const std::string dtype = info["dtype"];
-    const auto off = info["data_offsets"].get<std::vector<std::uint64_t>>();
-    const char* src = data + off[0];
-    const std::int64_t n = t.numel();
-    if (dtype == "F32") {
-      std::memcpy(t.data.data(), src, static_cast<std::size_t>(n) * 4);
-    } else if (dtype == "F16" || dtype == "BF16") {
-      const bool bf = dtype == "BF16";
-      for (std::int64_t i = 0; i < n; ++i) {
-        std::uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        if (bf) {
-          std::uint32_t b = static_cast<std::uint32_t>(h) << 16;
-          std::memcpy(&t.data[i], &b, 4);
-        } else {
-          t.data[i] = half_to_float(h);
-        }
-      }
-    } else {
-      throw Error(path + ": dtype " + dtype + " is not supported");
-    }
-    ++filled;
-  }
-  if (filled != static_cast<int>(by_name.size()))
-    throw Error(path + ": " + std::to_string(by_name.size() - filled) + " tensors missing");
-  m.identity.directory = dir;
-  m.identity.parameters = m.weights.parameter_count();
+  LoadOptions o;
+  o.require_tokenizer = false;
+  Gpt2Model m = load_model(dir, o);
   progress("loaded " + dir + " (" + std::to_string(m.identity.parameters) + " parameters)");
   return m;
+}
+
+// --opt key=value,key=value -> backend options
+std::map<std::string, std::string> parse_options() {
+  std::map<std::string, std::string> o;
+  std::stringstream ss(arg("opt", "-"));
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (auto eq = item.find('='); eq != std::string::npos) o[item.substr(0, eq)] = item.substr(eq + 1);
+  return o;
 }
 
 std::unique_ptr<Backend> make_backend(const Gpt2Model& model, const std::string& precision,
@@ -159,6 +100,7 @@ std::unique_ptr<Backend> make_backend(const Gpt2Model& model, const std::string&
   spec.device = "cuda";
   spec.precision = precision;
   spec.options = std::move(options);
+  for (const auto& [k, v] : parse_options()) spec.options.emplace(k, v);
   return create_cuda_backend(spec, model);
 }
 
@@ -340,16 +282,6 @@ std::vector<std::pair<int, int>> parse_shapes(const std::string& s) {
   return out;
 }
 
-// --opt key=value,key=value -> backend options
-std::map<std::string, std::string> parse_options() {
-  std::map<std::string, std::string> o;
-  std::stringstream ss(arg("opt", "-"));
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (auto eq = item.find('='); eq != std::string::npos) o[item.substr(0, eq)] = item.substr(eq + 1);
-  return o;
-}
-
 // Per-kernel times (graphs off) for each shape and for decode steps; the table comes from the engine on stderr.
 void cmd_profile() {
   const Gpt2Model model = load_hf_dir(arg("model"));
@@ -380,11 +312,11 @@ void cmd_bench() {
   const std::string precision = arg("precision");
   const int iters = std::stoi(arg("iters", "50")), warmup = std::stoi(arg("warmup", "10"));
   const double peak_tflops = std::stod(arg("peak-tflops", "0")), peak_tbps = std::stod(arg("peak-tbps", "0"));
-  const std::string variant = arg("opt", "default");
+  const std::string variant = arg("variant", arg("opt", "default"));
   auto backend = make_backend(model, precision, parse_options());
   const auto desc = backend->describe();
   const int V = model.config.vocab_size;
-  const double bytes_per_param = (precision == "fp16" || precision == "bf16") ? 2.0 : 4.0;
+  const double bytes_per_param = precision == "int8" ? 1.0 : (precision == "fp16" || precision == "bf16") ? 2.0 : 4.0;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int> tok(0, V - 1);
   for (auto [B, S] : parse_shapes(arg("shapes", "1x128,1x512,8x128,8x512,32x128,1x1024"))) {

@@ -8,6 +8,8 @@
 #include "backends/cuda/cuda_engine.h"
 #include "common/error.h"
 #include "model/checkpoint.h"
+#include "quant/calibration_cache.h"
+#include "quant/int8_linear.h"
 
 namespace gptbench {
 
@@ -65,18 +67,30 @@ class CudaBackend final : public Backend {
   CudaBackend(const BackendSpec& spec, const Gpt2Model& model) : spec_(spec), n_positions_(model.config.n_positions) {
     const auto start = std::chrono::steady_clock::now();
     cuda_engine::EngineOptions options;
-    if (!cuda_engine::parse_precision(spec.precision, options.precision)) {
-      if (spec.precision == "int8" || spec.precision == "int8-weight-only")
-        throw Error(spec.label() + ": INT8 is not implemented in the CUDA engine yet");
-      throw Error(spec.label() + ": unknown precision '" + spec.precision + "' (fp32, tf32, fp16, bf16)");
+    if (!cuda_engine::parse_precision(spec.precision, options.precision))
+      throw Error(spec.label() + ": unknown precision '" + spec.precision + "' (fp32, tf32, fp16, bf16, int8)");
+    const bool sixteen_bit = options.precision != cuda_engine::Precision::kFp32 &&
+                             options.precision != cuda_engine::Precision::kTf32;
+    if (options.precision == cuda_engine::Precision::kInt8) {
+      // W8A8 needs the activation scales of a calibration cache made for this very model.
+      auto it = spec.options.find("calibration_cache");
+      if (it == spec.options.end())
+        throw Error(spec.label() + ": needs option calibration_cache (a .calib file from `gptbench calibrate`)");
+      const CalibrationCache cache = read_calibration_cache_for_model(it->second, model.identity.weights_sha256());
+      for (const auto& [name, amax] : cache.table.amax) options.int8_activation_scales[name] = cache.table.scale(name);
+      calibration_cache_ = it->second;
+      calibration_method_ = cache.table.method;
     }
-    const bool sixteen_bit =
-        options.precision == cuda_engine::Precision::kFp16 || options.precision == cuda_engine::Precision::kBf16;
     options.gelu_epilogue = option_flag(spec, "gelu_epilogue", sixteen_bit);
     options.use_graphs = option_flag(spec, "graphs", true);
     options.gemm_autotune = option_flag(spec, "gemm_autotune", true);
     options.profile = option_flag(spec, "profile", false);
-    options.skinny_kernels = option_flag(spec, "skinny_kernels", false);
+    options.gemv_kernels = option_flag(spec, "gemv_kernels", true);
+    if (auto it = spec.options.find("attention"); it != spec.options.end()) {
+      if (it->second != "mma" && it->second != "wmma")
+        throw Error(spec.label() + ": option attention must be mma or wmma, not '" + it->second + "'");
+      options.attention_mma = it->second == "mma";
+    }
     if (auto it = spec.options.find("attention_warps"); it != spec.options.end()) {
       options.attention_warps = std::stoi(it->second);
       if (options.attention_warps != 0 && options.attention_warps != 1 && options.attention_warps != 4)
@@ -100,7 +114,15 @@ class CudaBackend final : public Backend {
     d.versions["cublasLt"] = v.cublaslt;
     d.details["gpu"] = engine_->device_name();
     d.details["kernels"] = engine_->describe_kernels();
-    d.details["logits_dtype"] = spec_.precision == "fp16" ? "float16" : spec_.precision == "bf16" ? "bfloat16" : "float32";
+    d.details["logits_dtype"] = spec_.precision == "fp16" || spec_.precision == "int8" ? "float16"
+                                : spec_.precision == "bf16"                           ? "bfloat16"
+                                                                                      : "float32";
+    if (spec_.precision == "int8") {
+      d.details["calibration_cache"] = calibration_cache_;
+      d.details["calibration_method"] = calibration_method_;
+      d.floating_point_ops = int8_floating_point_ops();
+      d.floating_point_ops.push_back("(on the GPU: activations between the products are fp16)");
+    }
     return d;
   }
 
@@ -171,6 +193,7 @@ class CudaBackend final : public Backend {
   int n_positions_;
   std::unique_ptr<cuda_engine::Engine> engine_;
   double last_ms_ = -1.0;
+  std::string calibration_cache_, calibration_method_;  // int8
   std::vector<std::int32_t> batch_ids_, batch_targets_;
   std::vector<double> batch_nll_;
 };

@@ -3,15 +3,19 @@
 // docs/cuda-engine.md for what was verified on which card.
 //
 // Precisions: fp32 (true FP32 GEMMs: CUBLAS_COMPUTE_32F, no TF32), tf32, fp16, bf16 (activations, weights and
-// logits in 16 bits, every accumulation in float). int8 is not part of this engine yet (create throws).
+// logits in 16 bits, every accumulation in float), int8 (W8A8 through cuBLASLt integer GEMMs for the four
+// projections of every block and the LM head, fp16 everywhere else; needs option calibration_cache).
 // BackendSpec::options understood:
+//   "calibration_cache" int8: a .calib file from `gptbench calibrate` made for this model (the runner sets it)
 //   "graphs"          "1" (default) CUDA graphs per shape; "0" launches kernel by kernel
 //   "gelu_epilogue"   "1": GELU fused into the c_fc GEMM (default for fp16/bf16); "0": bias epilogue + our GELU
 //                     kernel with the exact tanh formula (default for fp32/tf32)
 //   "gemm_autotune"   "1" (default): time cuBLASLt's candidate algorithms once per GEMM shape and keep the fastest
-//   "attention_warps" "0"/"4" (default): 64-query attention blocks; "1": 16-query blocks
-//   "skinny_kernels"  "1": products of <= 8 token rows (decode) through split-K kernels instead of cuBLASLt;
-//                     "0" (default): verified correct but measured slower so far (docs/cuda-engine.md)
+//   "attention"       "mma" (default): FA2-style prefill attention with register accumulators; "wmma": the older
+//                     kernel with shared-memory accumulators (fp16/bf16 only; fp32/tf32 use a CUDA-core kernel)
+//   "attention_warps" "0" (default): chosen by shape; "1": 16-query blocks; "4": 64-query blocks
+//   "gemv_kernels"    "1" (default): decode steps of <= 8 sequences through fused LayerNorm + matrix-vector
+//                     kernels (5 per layer); "0": cuBLASLt + separate LayerNorm kernels as in prefill
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)
 #include <cstdint>

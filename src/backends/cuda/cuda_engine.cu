@@ -12,8 +12,11 @@
 #include <set>
 #include <tuple>
 
+#include "backends/cuda/attention_mma.cuh"
+#include "backends/cuda/gemv.cuh"
 #include "backends/cuda/kernels.cuh"
 #include "common/error.h"
+#include "quant/int8_gemm.h"
 
 namespace gptbench::cuda_engine {
 
@@ -62,15 +65,18 @@ struct DeviceAllocator {
 };
 
 // cuBLASLt: y[N, out] = x[N, in] · W (+ bias, GELU). Row-major activations are column-major [out, N] /
-// [in, N] to cuBLASLt; a Conv1D weight [in, out] row-major is column-major [out, in] (op N); the tied LM
-// head wte [V, C] row-major is column-major [C, V] (op T).
+// [in, N] to cuBLASLt. Every weight is stored [out, in] row-major (the Conv1D weights are transposed at upload,
+// like the tied LM head wte [V, C]): column-major [in, out] with op T, the "TN" form that cuBLASLt's integer
+// (IMMA) kernels require and that its floating-point kernels handle best.
 enum class Epilogue { kNone, kBias, kGeluBias };
 
 class Gemm {
  public:
-  Gemm(cublasComputeType_t compute, cudaDataType_t ab_type, std::size_t workspace_bytes, DeviceAllocator& alloc,
-       bool autotune)
-      : compute_(compute), ab_type_(ab_type), workspace_bytes_(workspace_bytes), alloc_(alloc), autotune_(autotune) {
+  // int8: ab_type CUDA_R_8I, c_type CUDA_R_32I, scale_type CUDA_R_32I (alpha = 1, beta = 0 as int32).
+  Gemm(cublasComputeType_t compute, cudaDataType_t ab_type, cudaDataType_t c_type, cudaDataType_t scale_type,
+       std::size_t workspace_bytes, DeviceAllocator& alloc, bool autotune)
+      : compute_(compute), ab_type_(ab_type), c_type_(c_type), scale_type_(scale_type),
+        workspace_bytes_(workspace_bytes), alloc_(alloc), autotune_(autotune) {
     LT(cublasLtCreate(&handle_));
     workspace_ = alloc_.alloc(workspace_bytes_);
   }
@@ -91,9 +97,8 @@ class Gemm {
     Plan& p = plan(out, rows, in, transW, epi, fresh);
     if (epi != Epilogue::kNone)
       LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-    const float alpha = 1.f, beta = 0.f;
     if (fresh && autotune_ && p.n_candidates > 1) tune(p, stream, W, x, y);
-    LT(cublasLtMatmul(handle_, p.desc, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.algo, workspace_,
+    LT(cublasLtMatmul(handle_, p.desc, alpha(), W, p.a, x, p.b, beta(), y, p.c, y, p.c, &p.algo, workspace_,
                       workspace_bytes_, stream));
   }
 
@@ -114,12 +119,11 @@ class Gemm {
     cudaEvent_t e0, e1;
     CU(cudaEventCreate(&e0));
     CU(cudaEventCreate(&e1));
-    const float alpha = 1.f, beta = 0.f;
     float best = 1e30f;
     for (int c = 0; c < p.n_candidates; ++c) {
       const cublasLtMatmulAlgo_t algo = p.candidates[c];
       auto call = [&] {
-        return cublasLtMatmul(handle_, p.desc, &alpha, W, p.a, x, p.b, &beta, y, p.c, y, p.c, &algo, workspace_,
+        return cublasLtMatmul(handle_, p.desc, alpha(), W, p.a, x, p.b, beta(), y, p.c, y, p.c, &algo, workspace_,
                               workspace_bytes_, stream);
       };
       if (call() != CUBLAS_STATUS_SUCCESS) continue;
@@ -145,7 +149,7 @@ class Gemm {
     fresh = it == plans_.end();
     if (!fresh) return it->second;
     Plan p;
-    LT(cublasLtMatmulDescCreate(&p.desc, compute_, CUDA_R_32F));
+    LT(cublasLtMatmulDescCreate(&p.desc, compute_, scale_type_));
     cublasOperation_t ta = transW ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
     LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
     LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
@@ -159,7 +163,7 @@ class Gemm {
       LT(cublasLtMatrixLayoutCreate(&p.a, ab_type_, out, in, out));
     }
     LT(cublasLtMatrixLayoutCreate(&p.b, ab_type_, in, rows, in));
-    LT(cublasLtMatrixLayoutCreate(&p.c, ab_type_, out, rows, out));
+    LT(cublasLtMatrixLayoutCreate(&p.c, c_type_, out, rows, out));
     cublasLtMatmulPreference_t pref;
     LT(cublasLtMatmulPreferenceCreate(&pref));
     LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
@@ -197,9 +201,14 @@ class Gemm {
     return plans_.emplace(key, p).first->second;
   }
 
+  const void* alpha() const { return scale_type_ == CUDA_R_32I ? static_cast<const void*>(&kOneI) : &kOneF; }
+  const void* beta() const { return scale_type_ == CUDA_R_32I ? static_cast<const void*>(&kZeroI) : &kZeroF; }
+  static constexpr float kOneF = 1.f, kZeroF = 0.f;
+  static constexpr std::int32_t kOneI = 1, kZeroI = 0;
+
   cublasLtHandle_t handle_ = nullptr;
   cublasComputeType_t compute_;
-  cudaDataType_t ab_type_;
+  cudaDataType_t ab_type_, c_type_, scale_type_;
   std::size_t workspace_bytes_;
   void* workspace_ = nullptr;
   DeviceAllocator& alloc_;
@@ -207,10 +216,22 @@ class Gemm {
   std::map<std::tuple<int, int, int, bool, int>, Plan> plans_;
 };
 
+// One projection on the device. Floating point: w [out][in] of T. int8 (W8A8): wq [out][in] with per-output
+// scales w_scale and the calibrated activation scale act_scale; y = act_scale * w_scale[n] * acc + b.
+template <typename T>
+struct DeviceLinear {
+  int in = 0, out = 0;  // out may be padded (the LM head: Vp rows, zeros past the vocabulary)
+  T* w = nullptr;
+  T* b = nullptr;  // [out] or nullptr
+  std::int8_t* wq = nullptr;
+  float* w_scale = nullptr;
+  float act_scale = 0.f;
+};
+
 template <typename T>
 struct DeviceLayer {
   float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-  T *qkv_w, *qkv_b, *proj_w, *proj_b, *fc_w, *fc_b, *mproj_w, *mproj_b;
+  DeviceLinear<T> qkv, proj, fc, mproj;
 };
 
 enum class Mode { kPrefill, kDecodePrefill, kDecodeStep };
@@ -226,6 +247,9 @@ struct Workspace {
   T *h = nullptr, *qkv = nullptr, *att = nullptr, *y = nullptr, *fc = nullptr, *h_last = nullptr, *logits = nullptr;
   int *ids = nullptr, *targets = nullptr, *top1 = nullptr, *pos = nullptr;
   double *row_sum = nullptr, *nll = nullptr;
+  std::int8_t* q = nullptr;     // int8: the quantized input of a product [rows, max(C, I)]
+  std::int32_t* acc = nullptr;  // int8: the integer product [rows, max(3C, I, Vp)]
+  bool int8 = false;            // allocate q / acc
   float* logits_f = nullptr;  // float copy for kLogits calls, allocated on first use
   std::int64_t logits_f_elems = 0;
   // Pinned host mirrors, so copies are asynchronous in the stream.
@@ -240,7 +264,8 @@ struct Workspace {
                     static_cast<void*>(y), static_cast<void*>(fc), static_cast<void*>(h_last),
                     static_cast<void*>(logits), static_cast<void*>(ids), static_cast<void*>(targets),
                     static_cast<void*>(top1), static_cast<void*>(pos), static_cast<void*>(row_sum),
-                    static_cast<void*>(nll), static_cast<void*>(logits_f)})
+                    static_cast<void*>(nll), static_cast<void*>(logits_f), static_cast<void*>(q),
+                    static_cast<void*>(acc)})
       if (p) alloc->release(p);
     for (void* p : {static_cast<void*>(h_ids), static_cast<void*>(h_targets), static_cast<void*>(h_top1),
                     static_cast<void*>(h_pos), static_cast<void*>(h_row_sum), static_cast<void*>(h_nll)})
@@ -250,6 +275,8 @@ struct Workspace {
     ids = targets = top1 = pos = nullptr;
     row_sum = nll = nullptr;
     logits_f = nullptr;
+    q = nullptr;
+    acc = nullptr;
     logits_f_elems = 0;
     h_ids = h_targets = h_top1 = h_pos = nullptr;
     h_row_sum = h_nll = nullptr;
@@ -276,6 +303,10 @@ struct Workspace {
     pos = static_cast<int*>(alloc->alloc(sizeof(int)));
     row_sum = static_cast<double*>(alloc->alloc(n * sizeof(double)));
     nll = static_cast<double*>(alloc->alloc(n * sizeof(double)));
+    if (int8) {
+      q = static_cast<std::int8_t*>(alloc->alloc(n * std::max(C, I)));
+      acc = static_cast<std::int32_t*>(alloc->alloc(n * std::max({3 * C, I, Vp}) * sizeof(std::int32_t)));
+    }
     CU(cudaMallocHost(&h_ids, n * sizeof(int)));
     CU(cudaMallocHost(&h_targets, n * sizeof(int)));
     CU(cudaMallocHost(&h_top1, n * sizeof(int)));
@@ -328,17 +359,23 @@ class EngineImpl final : public Engine {
     CU(cudaEventCreate(&ev_stop_));
     cublasComputeType_t compute =
         options.precision == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    gemm_ = std::make_unique<Gemm>(compute, cuda_type<T>(), 32u << 20, alloc_, options.gemm_autotune);
+    int8_ = options.precision == Precision::kInt8;
+    attention_mma_ = options.attention_mma;
+    if constexpr (!std::is_same_v<T, __half>) {
+      if (int8_) throw Error("cuda engine: int8 runs with fp16 activations");
+    }
+    if (int8_) {
+      if (C_ % 4 != 0 || I_ % 4 != 0)
+        throw Error("cuda engine: int8 needs n_embd and the MLP width to be multiples of 4 (cuBLASLt IMMA)");
+      gemm_i8_ = std::make_unique<Gemm>(CUBLAS_COMPUTE_32I, CUDA_R_8I, CUDA_R_32I, CUDA_R_32I, 32u << 20, alloc_,
+                                        options.gemm_autotune);
+      ws_.int8 = true;
+    } else {
+      gemm_ = std::make_unique<Gemm>(compute, cuda_type<T>(), cuda_type<T>(), CUDA_R_32F, 32u << 20, alloc_,
+                                     options.gemm_autotune);
+    }
     if (opt_.profile) opt_.use_graphs = false;  // events between kernels: eager launches only
     upload(weights);
-    {
-      auto slabs = [](int k) { return (k + kernels::kSkinnyChunk - 1) / kernels::kSkinnyChunk; };
-      const std::int64_t most = std::max({static_cast<std::int64_t>(slabs(C_)) * 3 * C_,
-                                          static_cast<std::int64_t>(slabs(C_)) * I_,
-                                          static_cast<std::int64_t>(slabs(I_)) * C_});
-      skinny_partial_ = static_cast<float*>(alloc_.alloc(most * kernels::kSkinnyRows * sizeof(float)));
-      owned_.push_back(skinny_partial_);
-    }
     cudaDeviceProp prop{};
     CU(cudaGetDeviceProperties(&prop, opt_.device));
     device_name_ = prop.name;
@@ -359,6 +396,7 @@ class EngineImpl final : public Engine {
     ws_.release();
     for (void* p : owned_) alloc_.release(p);
     gemm_.reset();
+    gemm_i8_.reset();
     cudaEventDestroy(ev_start_);
     cudaEventDestroy(ev_stop_);
     cudaStreamDestroy(stream_);
@@ -405,12 +443,20 @@ class EngineImpl final : public Engine {
   std::string device_name() const override { return device_name_; }
   int vocab() const override { return V_; }
   std::string describe_kernels() const override {
-    std::string s = "cuBLASLt GEMMs (";
-    s += opt_.precision == Precision::kTf32 ? "compute 32F_FAST_TF32" : "compute 32F";
-    s += std::string(", ") + (opt_.gelu_epilogue ? "GELU_BIAS epilogue" : "BIAS epilogue + GELU kernel") + ")";
-    if (opt_.skinny_kernels) s += "; split-K kernels for <= 8-row products (decode)";
+    std::string s;
+    if (int8_) {
+      s = "cuBLASLt int8 GEMMs (IMMA, compute 32I, TN) with a quantize kernel before and a dequantize+bias(+GELU) "
+          "kernel after each product (W8A8: weights per output channel, activations per tensor, calibrated)";
+    } else {
+      s = "cuBLASLt GEMMs (";
+      s += opt_.precision == Precision::kTf32 ? "compute 32F_FAST_TF32" : "compute 32F";
+      s += std::string(", ") + (opt_.gelu_epilogue ? "GELU_BIAS epilogue" : "BIAS epilogue + GELU kernel") + ")";
+      if (opt_.gemv_kernels) s += "; decode steps of <= 8 sequences through fused LayerNorm+GEMV kernels";
+    }
     s += "; fused residual+LayerNorm; causal attention: ";
-    s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel" : "online-softmax WMMA tensor-core kernel";
+    s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel"
+         : attention_mma_ ? "FA2-style mma.sync kernel (register accumulators)"
+                          : "online-softmax WMMA tensor-core kernel";
     s += "; decode attention over a KV cache; ";
     s += opt_.use_graphs ? "CUDA graphs per shape" : "no graphs";
     return s;
@@ -486,50 +532,99 @@ class EngineImpl final : public Engine {
   int I() const { return I_; }
   int Vp() const { return Vp_; }
   int L() const { return L_; }
+  bool int8() const { return int8_; }
 
  private:
+  // Uploads n floats (zero-filled up to padded_elems) as U.
   template <typename U>
-  U* upload_tensor(const Tensor& t, std::int64_t padded_elems = 0) {
-    const std::int64_t n = t.numel();
+  U* upload_floats(const float* data, std::int64_t n, std::int64_t padded_elems = 0) {
     const std::int64_t total = std::max(n, padded_elems);
     U* dst = static_cast<U*>(alloc_.alloc(total * sizeof(U)));
     owned_.push_back(dst);
     if (total > n) CU(cudaMemsetAsync(dst, 0, total * sizeof(U), stream_));
     if constexpr (std::is_same_v<U, float>) {
-      CU(cudaMemcpyAsync(dst, t.ptr(), n * sizeof(float), cudaMemcpyHostToDevice, stream_));
+      CU(cudaMemcpyAsync(dst, data, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
     } else {
-      CU(cudaMemcpyAsync(staging_, t.ptr(), n * sizeof(float), cudaMemcpyHostToDevice, stream_));
+      CU(cudaMemcpyAsync(staging_, data, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
       const int blocks = static_cast<int>(std::min<std::int64_t>((n + 255) / 256, 4096));
       kernels::convert_from_float<U><<<blocks, 256, 0, stream_>>>(staging_, dst, n);
       CU(cudaGetLastError());
     }
-    CU(cudaStreamSynchronize(stream_));  // staging is reused by the next tensor
+    CU(cudaStreamSynchronize(stream_));  // staging (and the caller's host buffer) are reused next
     return dst;
+  }
+  template <typename U>
+  U* upload_tensor(const Tensor& t, std::int64_t padded_elems = 0) {
+    return upload_floats<U>(t.ptr(), t.numel(), padded_elems);
+  }
+  template <typename U>
+  U* upload_bytes(const U* data, std::int64_t n) {
+    U* dst = static_cast<U*>(alloc_.alloc(n * sizeof(U)));
+    owned_.push_back(dst);
+    CU(cudaMemcpy(dst, data, n * sizeof(U), cudaMemcpyHostToDevice));
+    return dst;
+  }
+
+  // A projection: `weight` is [in, out] (Conv1D) or [out, in] when `out_major` (the tied LM head); stored
+  // [out_rows, in] with out_rows = max(out, padded_out) (zero rows past out). int8: quantized per output
+  // channel exactly as the native CPU engine does (quant/int8_gemm.h), with this linear's calibrated scale.
+  DeviceLinear<T> upload_linear(const std::string& name, const Tensor& weight, const Tensor* bias, bool out_major,
+                                int padded_out = 0) {
+    DeviceLinear<T> d;
+    d.in = static_cast<int>(out_major ? weight.shape[1] : weight.shape[0]);
+    const int out = static_cast<int>(out_major ? weight.shape[0] : weight.shape[1]);
+    d.out = std::max(out, padded_out);
+    const std::int64_t in = d.in, rows = d.out;
+    if (bias) d.b = upload_tensor<T>(*bias, rows);
+    if (!int8_) {
+      if (out_major) {
+        d.w = upload_tensor<T>(weight, rows * in);
+      } else {
+        std::vector<float> t(static_cast<std::size_t>(rows * in), 0.f);
+        const float* w = weight.ptr();
+        for (std::int64_t k = 0; k < in; ++k)
+          for (std::int64_t n = 0; n < out; ++n) t[n * in + k] = w[k * out + n];
+        d.w = upload_floats<T>(t.data(), rows * in);
+      }
+      return d;
+    }
+    auto it = opt_.int8_activation_scales.find(name);
+    if (it == opt_.int8_activation_scales.end() || !(it->second > 0.f))
+      throw Error("cuda engine int8: the calibration has no activation scale for " + name);
+    d.act_scale = it->second;
+    const PerChannelInt8 q = quantize_per_output_channel(weight.ptr(), in, out, out_major);  // q: [in, out]
+    std::vector<std::int8_t> qt(static_cast<std::size_t>(rows * in), 0);
+    for (std::int64_t k = 0; k < in; ++k)
+      for (std::int64_t n = 0; n < out; ++n) qt[n * in + k] = q.q[k * out + n];
+    std::vector<float> scales(static_cast<std::size_t>(rows), 0.f);
+    std::copy(q.scales.begin(), q.scales.end(), scales.begin());
+    d.wq = upload_bytes(qt.data(), rows * in);
+    d.w_scale = upload_bytes(scales.data(), rows);
+    return d;
   }
 
   void upload(const Gpt2Weights& w) {
     std::int64_t largest = 0;
     for_each_tensor(w, [&](const std::string&, const Tensor& t) { largest = std::max(largest, t.numel()); });
+    largest = std::max(largest, static_cast<std::int64_t>(Vp_) * C_);
     staging_ = static_cast<float*>(alloc_.alloc(largest * sizeof(float)));
     // The LM head gets zero rows up to the padded vocabulary: the GEMM writes Vp columns, kernels read V.
-    // Tied (GPT-2): one copy serves as both the token embedding and the LM head.
-    lm_head_ = upload_tensor<T>(w.lm_head_matrix(), static_cast<std::int64_t>(Vp_) * C_);
-    wte_ = w.lm_head.data.empty() ? lm_head_ : upload_tensor<T>(w.wte);
+    // Tied (GPT-2), floating point: one copy serves as both the token embedding and the LM head.
+    lm_head_ = upload_linear("lm_head", w.lm_head_matrix(), nullptr, true, Vp_);
+    wte_ = w.lm_head.data.empty() && lm_head_.w ? lm_head_.w : upload_tensor<T>(w.wte);
     wpe_ = upload_tensor<T>(w.wpe);
-    for (const auto& l : w.layers) {
+    for (std::size_t l = 0; l < w.layers.size(); ++l) {
+      const LayerWeights& lw = w.layers[l];
+      const std::string p = "h." + std::to_string(l) + ".";
       DeviceLayer<T> d{};
-      d.ln1_w = upload_tensor<float>(l.ln_1_weight);
-      d.ln1_b = upload_tensor<float>(l.ln_1_bias);
-      d.ln2_w = upload_tensor<float>(l.ln_2_weight);
-      d.ln2_b = upload_tensor<float>(l.ln_2_bias);
-      d.qkv_w = upload_tensor<T>(l.c_attn_weight);
-      d.qkv_b = upload_tensor<T>(l.c_attn_bias);
-      d.proj_w = upload_tensor<T>(l.attn_proj_weight);
-      d.proj_b = upload_tensor<T>(l.attn_proj_bias);
-      d.fc_w = upload_tensor<T>(l.c_fc_weight);
-      d.fc_b = upload_tensor<T>(l.c_fc_bias);
-      d.mproj_w = upload_tensor<T>(l.mlp_proj_weight);
-      d.mproj_b = upload_tensor<T>(l.mlp_proj_bias);
+      d.ln1_w = upload_tensor<float>(lw.ln_1_weight);
+      d.ln1_b = upload_tensor<float>(lw.ln_1_bias);
+      d.ln2_w = upload_tensor<float>(lw.ln_2_weight);
+      d.ln2_b = upload_tensor<float>(lw.ln_2_bias);
+      d.qkv = upload_linear(p + "attn.c_attn", lw.c_attn_weight, &lw.c_attn_bias, false);
+      d.proj = upload_linear(p + "attn.c_proj", lw.attn_proj_weight, &lw.attn_proj_bias, false);
+      d.fc = upload_linear(p + "mlp.c_fc", lw.c_fc_weight, &lw.c_fc_bias, false);
+      d.mproj = upload_linear(p + "mlp.c_proj", lw.mlp_proj_weight, &lw.mlp_proj_bias, false);
       layers_.push_back(d);
     }
     lnf_w_ = upload_tensor<float>(w.ln_f_weight);
@@ -545,9 +640,18 @@ class EngineImpl final : public Engine {
   }
 
   void layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows) {
-    const int warps = 8;
-    kernels::residual_layernorm<T><<<(rows + warps - 1) / warps, warps * 32, 0, stream_>>>(
-        x, delta, w, b, out, rows, C_, static_cast<float>(cfg_.layer_norm_epsilon));
+    const int warps = 4;
+    const dim3 grid((rows + warps - 1) / warps), block(warps * 32);
+    const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
+    switch (C_ % 128 == 0 ? C_ / 128 : 0) {
+      case 1: kernels::residual_layernorm_reg<T, 1><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
+      case 2: kernels::residual_layernorm_reg<T, 2><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
+      case 4: kernels::residual_layernorm_reg<T, 4><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
+      case 6: kernels::residual_layernorm_reg<T, 6><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
+      case 8: kernels::residual_layernorm_reg<T, 8><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
+      default:
+        kernels::residual_layernorm<T><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps);
+    }
   }
 
   template <int D, int WARPS>
@@ -564,6 +668,22 @@ class EngineImpl final : public Engine {
   }
 
   void attention_prefill(const T* qkv, T* out, int batch, int seq, float sl2) {
+    if constexpr (!std::is_same_v<T, float>) {
+      if (attention_mma_) {
+        // 4-warp blocks (64 queries) share each K/V tile among more queries; with fewer (batch, head, 64-query)
+        // tiles than SMs, 1-warp blocks (16 queries) keep more SMs busy.
+        const int tiles4 = (seq + 63) / 64 * batch * H_;
+        const bool narrow = opt_.attention_warps == 1 || (opt_.attention_warps == 0 && tiles4 < sm_count_);
+        if (D_ == 64) {
+          if (narrow) kernels::launch_flash_attention_mma<T, 64, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
+          else kernels::launch_flash_attention_mma<T, 64, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
+        } else {
+          if (narrow) kernels::launch_flash_attention_mma<T, 32, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
+          else kernels::launch_flash_attention_mma<T, 32, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
+        }
+        return;
+      }
+    }
     if constexpr (std::is_same_v<T, float>) {
       dim3 grid((seq + 63) / 64, batch * H_);
       if (D_ == 64)
@@ -599,62 +719,103 @@ class EngineImpl final : public Engine {
     }
   }
 
-  bool skinny(int rows, int out) const {
-    return opt_.skinny_kernels && rows <= kernels::kSkinnyRows && out % (16 / static_cast<int>(sizeof(T))) == 0;
-  }
-  // The split-K slabs of x[rows, in] . W into skinny_partial_; returns the number of slabs.
-  int skinny_partial(const T* W, const T* x, int out, int rows, int in) {
-    constexpr int kVec = 16 / sizeof(T);
-    const int slabs = (in + kernels::kSkinnyChunk - 1) / kernels::kSkinnyChunk;
-    dim3 grid((out + 32 * kVec - 1) / (32 * kVec), slabs);
-    kernels::skinny_gemm_partial<T><<<grid, 256, 0, stream_>>>(x, W, skinny_partial_, rows, in, out);
-    return slabs;
-  }
   // x += x_in . W + bias, then h = LN(x): a product whose output only feeds the residual stream.
-  void linear_residual_layernorm(const T* W, const T* x_in, int rows, int in, const T* bias, Workspace<T>& ws,
+  void linear_residual_layernorm(const DeviceLinear<T>& W, const T* x_in, int rows, Workspace<T>& ws,
                                  const float* ln_w, const float* ln_b) {
-    if (skinny(rows, C_)) {
-      const int slabs = skinny_partial(W, x_in, C_, rows, in);
-      const int warps = 8;
-      kernels::residual_layernorm_slabs<T><<<(rows + warps - 1) / warps, warps * 32, 0, stream_>>>(
-          ws.x, skinny_partial_, slabs, bias, ln_w, ln_b, ws.h, rows, C_, static_cast<float>(cfg_.layer_norm_epsilon));
-      return;
-    }
-    linear(W, x_in, ws.y, C_, rows, in, bias, false);
+    linear(W, x_in, ws.y, rows, false, ws);
     layernorm(ws.x, ws.y, ln_w, ln_b, ws.h, rows);
   }
 
-  // y[rows, out] = x[rows, in] . W + bias (+ GELU): cuBLASLt, or the split-K kernels for <= 8 rows.
-  void linear(const T* W, const T* x, T* y, int out, int rows, int in, const T* bias, bool gelu) {
-    if (skinny(rows, out)) {
-      const int slabs = skinny_partial(W, x, out, rows, in);
-      const int n = rows * out, blocks = (n + 255) / 256;
-      if (!gelu) kernels::skinny_gemm_finish<T, 0><<<blocks, 256, 0, stream_>>>(skinny_partial_, slabs, bias, y, rows, out);
-      else if (gelu_tanh_) kernels::skinny_gemm_finish<T, 1><<<blocks, 256, 0, stream_>>>(skinny_partial_, slabs, bias, y, rows, out);
-      else kernels::skinny_gemm_finish<T, 2><<<blocks, 256, 0, stream_>>>(skinny_partial_, slabs, bias, y, rows, out);
+  // y[rows, W.out] = x[rows, W.in] . W + bias (+ GELU).
+  void linear(const DeviceLinear<T>& W, const T* x, T* y, int rows, bool gelu, Workspace<T>& ws) {
+    if (W.wq) {
+      linear_int8(W, x, y, rows, gelu, ws);
       return;
     }
+    const Epilogue plain = W.b ? Epilogue::kBias : Epilogue::kNone;
     if (!gelu) {
-      gemm_->run(stream_, W, false, x, y, out, rows, in, bias, Epilogue::kBias);
+      gemm_->run(stream_, W.w, true, x, y, W.out, rows, W.in, W.b, plain);
     } else if (opt_.gelu_epilogue) {
-      gemm_->run(stream_, W, false, x, y, out, rows, in, bias, Epilogue::kGeluBias);
+      gemm_->run(stream_, W.w, true, x, y, W.out, rows, W.in, W.b, Epilogue::kGeluBias);
     } else {
-      gemm_->run(stream_, W, false, x, y, out, rows, in, bias, Epilogue::kBias);
-      const std::int64_t n = static_cast<std::int64_t>(rows) * out;
+      gemm_->run(stream_, W.w, true, x, y, W.out, rows, W.in, W.b, plain);
+      const std::int64_t n = static_cast<std::int64_t>(rows) * W.out;
       const int blocks = static_cast<int>(std::min<std::int64_t>((n + 255) / 256, 8192));
       if (gelu_tanh_) kernels::gelu_inplace<T, true><<<blocks, 256, 0, stream_>>>(y, n);
       else kernels::gelu_inplace<T, false><<<blocks, 256, 0, stream_>>>(y, n);
     }
   }
 
-  void lm_head(const T* h, T* logits, int rows) {
-    if (opt_.skinny_kernels && rows <= kernels::kSkinnyRows && C_ % (16 / sizeof(T)) == 0 &&
-        static_cast<std::size_t>(rows) * C_ * sizeof(float) <= 48 * 1024) {
-      kernels::skinny_lm_head<T><<<(Vp_ + 7) / 8, 256, rows * C_ * sizeof(float), stream_>>>(h, lm_head_, logits, rows,
-                                                                                            C_, Vp_);
-      return;
+  // W8A8: q = clamp(round(x / s_x)) in int8, acc = q . Wq on cuBLASLt's integer kernels (int32, exact), then
+  // y = s_x * s_w[n] * acc + b (+ GELU) in float, stored as T.
+  void linear_int8(const DeviceLinear<T>& W, const T* x, T* y, int rows, bool gelu, Workspace<T>& ws) {
+    const std::int64_t n_in = static_cast<std::int64_t>(rows) * W.in;
+    const int qblocks = static_cast<int>(std::min<std::int64_t>((n_in / 4 + 255) / 256 + 1, 8192));
+    kernels::quantize_int8<T><<<qblocks, 256, 0, stream_>>>(x, ws.q, n_in, 1.f / W.act_scale);
+    gemm_i8_->run(stream_, W.wq, true, ws.q, ws.acc, W.out, rows, W.in, nullptr, Epilogue::kNone);
+    const std::int64_t n_out = static_cast<std::int64_t>(rows) * W.out;
+    const int dblocks = static_cast<int>(std::min<std::int64_t>((n_out + 255) / 256, 16384));
+    const int mode = !gelu ? 0 : gelu_tanh_ ? 1 : 2;
+    kernels::dequantize_int8<T><<<dblocks, 256, 0, stream_>>>(ws.acc, W.w_scale, W.act_scale, W.b, y, n_out, W.out,
+                                                              mode);
+  }
+
+  void lm_head(const T* h, T* logits, int rows, Workspace<T>& ws) { linear(lm_head_, h, logits, rows, false, ws); }
+
+  // Decode steps through the fused matrix-vector kernels (gemv.cuh): LayerNorm in the prologue, bias / GELU /
+  // residual add / KV-cache store in the epilogue; 5 kernels per layer.
+  bool use_gemv(Mode mode, int rows) const {
+    return opt_.gemv_kernels && !int8_ && mode == Mode::kDecodeStep && kernels::gemv_supported(rows, C_) &&
+           kernels::gemv_supported(rows, I_);
+  }
+  void gemv(const DeviceLinear<T>& W, kernels::GemvIn in, kernels::GemvOut out, const float* x, const float* ln_w,
+            const float* ln_b, const T* act, T* y, int ldy, float* resid, T* cache, int max_tokens, const int* pos,
+            int rows) {
+    kernels::GemvArgs a{};
+    a.rows = rows;
+    a.K = W.in;
+    a.N = W.out;
+    a.W = W.w;
+    a.bias = W.b;
+    a.x = x;
+    a.ln_w = ln_w;
+    a.ln_b = ln_b;
+    a.eps = static_cast<float>(cfg_.layer_norm_epsilon);
+    a.act = act;
+    a.y = y;
+    a.ldy = ldy;
+    a.resid = resid;
+    a.kv_cache = cache;
+    a.max_tokens = max_tokens;
+    a.pos = pos;
+    kernels::launch_gemv<T>(a, in, out, stream_);
+  }
+  void forward_decode_gemv(Workspace<T>& ws, int batch, std::vector<T*>& cache, int max_tokens) {
+    using kernels::GemvIn;
+    using kernels::GemvOut;
+    const int rows = batch;
+    kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, 1, C_, ws.pos);
+    mark("embed");
+    for (int l = 0; l < L_; ++l) {
+      const DeviceLayer<T>& d = layers_[l];
+      gemv(d.qkv, GemvIn::kLayerNorm, GemvOut::kStoreKV, ws.x, d.ln1_w, d.ln1_b, nullptr, ws.qkv, 3 * C_, nullptr,
+           cache[l], max_tokens, ws.pos, rows);
+      mark("ln+gemv_qkv+kv");
+      attention_decode(ws.qkv, cache[l], ws.att, batch, max_tokens, ws.pos, attn_scale_log2(l));
+      mark("attention");
+      gemv(d.proj, GemvIn::kPlain, GemvOut::kResidualAdd, nullptr, nullptr, nullptr, ws.att, nullptr, 0, ws.x,
+           nullptr, 0, nullptr, rows);
+      mark("gemv_proj+res");
+      gemv(d.fc, GemvIn::kLayerNorm, gelu_tanh_ ? GemvOut::kGeluTanh : GemvOut::kGeluErf, ws.x, d.ln2_w, d.ln2_b,
+           nullptr, ws.fc, I_, nullptr, nullptr, 0, nullptr, rows);
+      mark("ln+gemv_fc+gelu");
+      gemv(d.mproj, GemvIn::kPlain, GemvOut::kResidualAdd, nullptr, nullptr, nullptr, ws.fc, nullptr, 0, ws.x,
+           nullptr, 0, nullptr, rows);
+      mark("gemv_mproj+res");
     }
-    gemm_->run(stream_, lm_head_, true, h, logits, Vp_, rows, C_, nullptr, Epilogue::kNone);
+    gemv(lm_head_, GemvIn::kLayerNorm, GemvOut::kStore, ws.x, lnf_w_, lnf_b_, nullptr, ws.logits, Vp_, nullptr,
+         nullptr, 0, nullptr, rows);
+    mark("ln+gemv_lm_head");
   }
 
   // Profiling (options.profile, graphs off): an event after every kernel, summed per kernel name.
@@ -692,6 +853,32 @@ class EngineImpl final : public Engine {
                        int max_tokens) {
     const int rows = batch * seq;
     mark("start");
+    int head_rows = rows;
+    if (use_gemv(mode, rows)) {
+      forward_decode_gemv(ws, batch, *cache, max_tokens);
+    } else {
+      forward_layers(ws, mode, batch, seq, cache, max_tokens);
+      const T* head_in = ws.h;
+      if (mode == Mode::kDecodePrefill) {  // only the last position of each sequence needs logits
+        kernels::gather_last<T><<<batch, 256, 0, stream_>>>(ws.h, ws.h_last, seq, C_);
+        head_in = ws.h_last;
+        head_rows = batch;
+      }
+      lm_head(head_in, ws.logits, head_rows, ws);
+      mark("gemm_lm_head");
+    }
+    if (tail == Tail::kSummary) {
+      kernels::row_summary<T><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
+      mark("row_summary");
+    } else {
+      kernels::row_nll<T><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.targets, ws.nll);
+      mark("row_nll");
+    }
+  }
+
+  // Embedding and the blocks through cuBLASLt (or int8) products; leaves LN_f(x) in ws.h.
+  void forward_layers(Workspace<T>& ws, Mode mode, int batch, int seq, std::vector<T*>* cache, int max_tokens) {
+    const int rows = batch * seq;
     const int* pos = mode == Mode::kDecodeStep ? ws.pos : nullptr;
     kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, pos);
     mark("embed");
@@ -700,7 +887,7 @@ class EngineImpl final : public Engine {
     for (int l = 0; l < L_; ++l) {
       const DeviceLayer<T>& d = layers_[l];
       const float sl2 = attn_scale_log2(l);
-      linear(d.qkv_w, ws.h, ws.qkv, 3 * C_, rows, C_, d.qkv_b, false);
+      linear(d.qkv, ws.h, ws.qkv, rows, false, ws);
       mark("gemm_qkv");
       if (cache) {
         kernels::append_kv<T><<<rows, 256, 0, stream_>>>(ws.qkv, (*cache)[l], seq, C_, max_tokens, pos);
@@ -712,30 +899,14 @@ class EngineImpl final : public Engine {
         attention_prefill(ws.qkv, ws.att, batch, seq, sl2);
       }
       mark("attention");
-      linear_residual_layernorm(d.proj_w, ws.att, rows, C_, d.proj_b, ws, d.ln2_w, d.ln2_b);
+      linear_residual_layernorm(d.proj, ws.att, rows, ws, d.ln2_w, d.ln2_b);
       mark("attn_proj+ln");
-      linear(d.fc_w, ws.h, ws.fc, I_, rows, C_, d.fc_b, true);
+      linear(d.fc, ws.h, ws.fc, rows, true, ws);
       mark("gemm_fc_gelu");
       const bool last = l + 1 == L_;
-      linear_residual_layernorm(d.mproj_w, ws.fc, rows, I_, d.mproj_b, ws, last ? lnf_w_ : layers_[l + 1].ln1_w,
+      linear_residual_layernorm(d.mproj, ws.fc, rows, ws, last ? lnf_w_ : layers_[l + 1].ln1_w,
                                 last ? lnf_b_ : layers_[l + 1].ln1_b);
       mark("mlp_proj+ln");
-    }
-    const T* head_in = ws.h;
-    int head_rows = rows;
-    if (mode == Mode::kDecodePrefill) {  // only the last position of each sequence needs logits
-      kernels::gather_last<T><<<batch, 256, 0, stream_>>>(ws.h, ws.h_last, seq, C_);
-      head_in = ws.h_last;
-      head_rows = batch;
-    }
-    lm_head(head_in, ws.logits, head_rows);
-    mark("gemm_lm_head");
-    if (tail == Tail::kSummary) {
-      kernels::row_summary<T><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
-      mark("row_summary");
-    } else {
-      kernels::row_nll<T><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.targets, ws.nll);
-      mark("row_nll");
     }
   }
 
@@ -748,10 +919,13 @@ class EngineImpl final : public Engine {
   std::vector<void*> owned_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ev_start_ = nullptr, ev_stop_ = nullptr;
-  std::unique_ptr<Gemm> gemm_;
+  std::unique_ptr<Gemm> gemm_;     // floating point products
+  std::unique_ptr<Gemm> gemm_i8_;  // int8: integer products
+  bool int8_ = false;
+  bool attention_mma_ = true;  // prefill attention: the mma.sync kernel (else the WMMA one)
   float* staging_ = nullptr;
-  float* skinny_partial_ = nullptr;
-  T *wte_ = nullptr, *wpe_ = nullptr, *lm_head_ = nullptr;
+  T *wte_ = nullptr, *wpe_ = nullptr;
+  DeviceLinear<T> lm_head_;
   float *lnf_w_ = nullptr, *lnf_b_ = nullptr;
   std::vector<DeviceLayer<T>> layers_;
   std::vector<std::string> mark_names_;
@@ -768,6 +942,7 @@ DecodeStateImpl<T>::DecodeStateImpl(EngineImpl<T>& engine, int batch, int max_to
     : engine_(engine), batch_(batch), max_tokens_(max_tokens) {
   ws_prefill_.alloc = &engine_.allocator();
   ws_step_.alloc = &engine_.allocator();
+  ws_prefill_.int8 = ws_step_.int8 = engine_.int8();
   const std::size_t per_layer = static_cast<std::size_t>(batch) * max_tokens * 2 * engine_.C();
   for (int l = 0; l < engine_.L(); ++l)
     cache_.push_back(static_cast<T*>(engine_.allocator().alloc(per_layer * sizeof(T))));
@@ -823,6 +998,7 @@ std::unique_ptr<Engine> make_engine(const Gpt2Config& config, const Gpt2Weights&
     case Precision::kTf32:
       return std::make_unique<EngineImpl<float>>(config, weights, options);
     case Precision::kFp16:
+    case Precision::kInt8:  // fp16 activations around the int8 products
       return std::make_unique<EngineImpl<__half>>(config, weights, options);
     case Precision::kBf16:
       return std::make_unique<EngineImpl<__nv_bfloat16>>(config, weights, options);

@@ -8,6 +8,7 @@
 // whole forward pass plus its summary (arg-max, row sums) or NLL kernel captured once per shape as a CUDA graph,
 // so a call is: copy ids in, launch graph, copy the small results out, synchronise.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,9 +18,11 @@
 
 namespace gptbench::cuda_engine {
 
-enum class Precision { kFp32, kTf32, kFp16, kBf16 };
+// kInt8: W8A8 (weights per output channel, activations per tensor with calibrated scales) for the four
+// projections of every block and the LM head, through cuBLASLt integer GEMMs; everything else in fp16.
+enum class Precision { kFp32, kTf32, kFp16, kBf16, kInt8 };
 
-// Parses "fp32" | "tf32" | "fp16" | "bf16"; false for anything else.
+// Parses "fp32" | "tf32" | "fp16" | "bf16" | "int8"; false for anything else.
 bool parse_precision(const std::string& name, Precision& out);
 const char* precision_name(Precision p);
 
@@ -31,14 +34,20 @@ struct EngineOptions {
   bool use_graphs = true;  // off: every call launches its kernels one by one (for debugging)
   // Time the cuBLASLt heuristic's candidates once per GEMM shape and keep the fastest (off: its first pick).
   bool gemm_autotune = true;
-  // Prefill attention blocks: 0 or 4: 4 warps (64 queries per block, the measured-faster default); 1: 1 warp.
+  // Prefill attention (fp16/bf16): the FA2-style mma.sync kernel with register accumulators (attention_mma.cuh);
+  // false: the older WMMA kernel that keeps scores and the output accumulator in shared memory.
+  bool attention_mma = true;
+  // Prefill attention blocks: 0: chosen by shape (mma) / 4 warps (WMMA); 1: 1 warp (16 queries); 4: 4 warps.
   int attention_warps = 0;
   // With graphs off: time every kernel with events and print a per-kernel table to stderr at destruction.
   bool profile = false;
-  // Products of <= 8 token rows (decode steps) through the split-K kernels of kernels.cuh instead of cuBLASLt.
-  // Off by default: correct (tests and logits checks pass with it) but measured slower on an H200 (decode step
-  // 2.09 ms vs 0.84 ms), because residual_layernorm_slabs sums up to 48 slabs with one warp per row.
-  bool skinny_kernels = false;
+  // Decode steps of <= 8 sequences through the fused matrix-vector kernels of gemv.cuh (LayerNorm in the
+  // prologue, bias / GELU / residual add / KV-cache store in the epilogue: 5 kernels per layer) instead of
+  // cuBLASLt + separate LayerNorm kernels. Not used by int8.
+  bool gemv_kernels = true;
+  // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
+  // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
+  std::map<std::string, float> int8_activation_scales;
   int device = 0;
 };
 

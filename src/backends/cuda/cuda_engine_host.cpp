@@ -11,6 +11,7 @@ bool parse_precision(const std::string& name, Precision& out) {
   else if (name == "tf32") out = Precision::kTf32;
   else if (name == "fp16") out = Precision::kFp16;
   else if (name == "bf16") out = Precision::kBf16;
+  else if (name == "int8") out = Precision::kInt8;
   else return false;
   return true;
 }
@@ -21,6 +22,7 @@ const char* precision_name(Precision p) {
     case Precision::kTf32: return "tf32";
     case Precision::kFp16: return "fp16";
     case Precision::kBf16: return "bf16";
+    case Precision::kInt8: return "int8";
   }
   return "?";
 }

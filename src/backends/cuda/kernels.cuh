@@ -89,6 +89,59 @@ __global__ void residual_layernorm(float* x, const T* delta, const float* w, con
   for (int c = lane; c < C; c += 32) orow[c] = from_f<T>((xr[c] - mean) * rstd * w[c] + b[c]);
 }
 
+// The same with the row in registers (V float4 per lane, C = 128 * V): x and delta are read once and x and
+// out written once with vector accesses, instead of three scalar passes over x. Used when C % 128 == 0 and
+// C <= 1024 (GPT-2 124M: V = 6).
+template <typename T>
+struct alignas(4 * sizeof(T)) Vec4 {
+  T v[4];
+};
+template <typename T, int V>
+__global__ void residual_layernorm_reg(float* x, const T* delta, const float* w, const float* b, T* out, int rows,
+                                       int C, float eps) {
+  const int warps = blockDim.x / 32;
+  const int row = blockIdx.x * warps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  float* xr = x + static_cast<std::int64_t>(row) * C;
+  float4 v[V];
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int c = (i * 32 + lane) * 4;
+    v[i] = *reinterpret_cast<const float4*>(xr + c);
+    if (delta) {
+      const Vec4<T> d = *reinterpret_cast<const Vec4<T>*>(delta + static_cast<std::int64_t>(row) * C + c);
+      v[i].x += to_f(d.v[0]);
+      v[i].y += to_f(d.v[1]);
+      v[i].z += to_f(d.v[2]);
+      v[i].w += to_f(d.v[3]);
+      *reinterpret_cast<float4*>(xr + c) = v[i];
+    }
+    sum += (v[i].x + v[i].y) + (v[i].z + v[i].w);
+  }
+  const float mean = warp_sum(sum) / C;
+  float var = 0.f;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const float a = v[i].x - mean, bb = v[i].y - mean, cc = v[i].z - mean, dd = v[i].w - mean;
+    var += (a * a + bb * bb) + (cc * cc + dd * dd);
+  }
+  const float rstd = rsqrtf(warp_sum(var) / C + eps);
+  T* orow = out + static_cast<std::int64_t>(row) * C;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int c = (i * 32 + lane) * 4;
+    const float4 ww = *reinterpret_cast<const float4*>(w + c), bv = *reinterpret_cast<const float4*>(b + c);
+    Vec4<T> o;
+    o.v[0] = from_f<T>((v[i].x - mean) * rstd * ww.x + bv.x);
+    o.v[1] = from_f<T>((v[i].y - mean) * rstd * ww.y + bv.y);
+    o.v[2] = from_f<T>((v[i].z - mean) * rstd * ww.z + bv.z);
+    o.v[3] = from_f<T>((v[i].w - mean) * rstd * ww.w + bv.w);
+    *reinterpret_cast<Vec4<T>*>(orow + c) = o;
+  }
+}
+
 // ---- GELU (when not fused into the GEMM epilogue) --------------------------------------------------------------
 template <typename T, bool kTanh>
 __global__ void gelu_inplace(T* x, std::int64_t n) {
@@ -530,149 +583,31 @@ __global__ void logits_to_float(const LT* logits, int vocab, int ld, float* out)
   for (int v = threadIdx.x; v < vocab; v += blockDim.x) o[v] = to_f(x[v]);
 }
 
-// ---- skinny products (<= 8 token rows: decode steps) -----------------------------------------------------------
-// cuBLASLt tiles an [8 x 768] x [768 x 768] product into a handful of CTAs, which leaves most SMs idle while the
-// weights stream in. These kernels split K across blocks instead: every block reads a 64-row slab of W
-// (Conv1D layout [K, M]) for 32*VEC columns, writes float partial sums, and a second kernel adds the slabs,
-// the bias and the activation.
-constexpr int kSkinnyRows = 8;
-constexpr int kSkinnyChunk = 64;
-
+// ---- int8 (W8A8) ---------------------------------------------------------------------------------------------------
+// q = clamp(round_half_even(x * inv_scale), -127, 127), as the native CPU engine quantizes (quant/int8_gemm.cpp).
 template <typename T>
-__global__ void __launch_bounds__(256) skinny_gemm_partial(const T* __restrict__ x, const T* __restrict__ W,
-                                                            float* __restrict__ partial, int N, int K, int M) {
-  constexpr int kVec = 16 / sizeof(T);
-  constexpr int kCols = 32 * kVec;
-  __shared__ float xs[kSkinnyRows][kSkinnyChunk];
-  __shared__ float red[8][kCols];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int col0 = blockIdx.x * kCols + lane * kVec;
-  const int k0 = blockIdx.y * kSkinnyChunk;
-  const int kn = min(kSkinnyChunk, K - k0);
-  for (int i = threadIdx.x; i < kSkinnyRows * kSkinnyChunk; i += 256) {
-    const int n = i / kSkinnyChunk, k = i % kSkinnyChunk;
-    xs[n][k] = (n < N && k < kn) ? to_f(x[static_cast<std::int64_t>(n) * K + k0 + k]) : 0.f;
-  }
-  __syncthreads();
-  float acc[kSkinnyRows][kVec];
-#pragma unroll
-  for (int n = 0; n < kSkinnyRows; ++n)
-#pragma unroll
-    for (int i = 0; i < kVec; ++i) acc[n][i] = 0.f;
-  if (col0 < M) {
-    for (int k = warp; k < kn; k += 8) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(W + static_cast<std::int64_t>(k0 + k) * M + col0);
-      const T* w = reinterpret_cast<const T*>(&raw);
-      float wf[kVec];
-#pragma unroll
-      for (int i = 0; i < kVec; ++i) wf[i] = to_f(w[i]);
-#pragma unroll
-      for (int n = 0; n < kSkinnyRows; ++n) {
-        const float xv = xs[n][k];
-#pragma unroll
-        for (int i = 0; i < kVec; ++i) acc[n][i] += xv * wf[i];
-      }
-    }
-  }
-#pragma unroll
-  for (int n = 0; n < kSkinnyRows; ++n) {
-    if (n < N) {  // N is the same for the whole block: the barriers below are reached by every thread
-#pragma unroll
-      for (int i = 0; i < kVec; ++i) red[warp][lane * kVec + i] = acc[n][i];
-      __syncthreads();
-      for (int c = threadIdx.x; c < kCols; c += 256) {
-        float sum = 0.f;
-#pragma unroll
-        for (int w = 0; w < 8; ++w) sum += red[w][c];
-        const int col = blockIdx.x * kCols + c;
-        if (col < M) partial[(static_cast<std::int64_t>(blockIdx.y) * N + n) * M + col] = sum;
-      }
-      __syncthreads();
-    }
+__global__ void quantize_int8(const T* __restrict__ x, std::int8_t* __restrict__ q, std::int64_t n, float inv_scale) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride) {
+    const float v = rintf(to_f(x[i]) * inv_scale);
+    q[i] = static_cast<std::int8_t>(fminf(fmaxf(v, -127.f), 127.f));
   }
 }
 
-// y[n][m] = act(bias[m] + sum over slabs); kAct: 0 none, 1 GELU (tanh form), 2 GELU (erf form)
-template <typename T, int kAct>
-__global__ void skinny_gemm_finish(const float* __restrict__ partial, int slabs, const T* __restrict__ bias,
-                                   T* __restrict__ y, int N, int M) {
-  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-  if (idx >= N * M) return;
-  const int m = idx % M;
-  float v = bias ? to_f(bias[m]) : 0.f;
-  for (int s = 0; s < slabs; ++s) v += partial[static_cast<std::int64_t>(s) * N * M + idx];
-  if (kAct == 1) v = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-  if (kAct == 2) v = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
-  y[idx] = from_f<T>(v);
-}
-
-// logits[n][v] = h[n] . E[v] for the (tied) LM head E [Vp, C]: one warp per vocabulary row, h in shared memory.
+// y[r][n] = act_scale * w_scale[n] * acc[r][n] + bias[n], then GELU (mode 1: tanh form, 2: erf form) or not (0).
 template <typename T>
-__global__ void __launch_bounds__(256) skinny_lm_head(const T* __restrict__ h, const T* __restrict__ E,
-                                                       T* __restrict__ logits, int N, int C, int Vp) {
-  extern __shared__ float hs[];  // [N][C]
-  for (int i = threadIdx.x; i < N * C; i += 256) hs[i] = to_f(h[i]);
-  __syncthreads();
-  constexpr int kVec = 16 / sizeof(T);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int v = blockIdx.x * 8 + warp;
-  if (v >= Vp) return;
-  float acc[kSkinnyRows];
-#pragma unroll
-  for (int n = 0; n < kSkinnyRows; ++n) acc[n] = 0.f;
-  const T* row = E + static_cast<std::int64_t>(v) * C;
-  for (int c = lane * kVec; c < C; c += 32 * kVec) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(row + c);
-    const T* e = reinterpret_cast<const T*>(&raw);
-    float ef[kVec];
-#pragma unroll
-    for (int i = 0; i < kVec; ++i) ef[i] = to_f(e[i]);
-#pragma unroll
-    for (int n = 0; n < kSkinnyRows; ++n) {
-      if (n < N) {
-        float s = 0.f;
-#pragma unroll
-        for (int i = 0; i < kVec; ++i) s += hs[n * C + c + i] * ef[i];
-        acc[n] += s;
-      }
-    }
+__global__ void dequantize_int8(const std::int32_t* __restrict__ acc, const float* __restrict__ w_scale,
+                                float act_scale, const T* __restrict__ bias, T* __restrict__ y, std::int64_t n,
+                                int cols, int mode) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride) {
+    const int c = static_cast<int>(i % cols);
+    float v = act_scale * w_scale[c] * static_cast<float>(acc[i]);
+    if (bias) v += to_f(bias[c]);
+    if (mode == 1) v = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    else if (mode == 2) v = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
+    y[i] = from_f<T>(v);
   }
-#pragma unroll
-  for (int n = 0; n < kSkinnyRows; ++n) {
-    if (n < N) {
-      const float s = warp_sum(acc[n]);
-      if (lane == 0) logits[static_cast<std::int64_t>(n) * Vp + v] = from_f<T>(s);
-    }
-  }
-}
-
-// The residual add + LayerNorm of residual_layernorm, where the delta is still in split-K slabs (a skinny
-// product's partial sums, [slabs][rows][C]) plus its bias: saves the separate finishing kernel per product.
-template <typename T>
-__global__ void residual_layernorm_slabs(float* x, const float* __restrict__ partial, int slabs,
-                                         const T* __restrict__ bias, const float* w, const float* b, T* out, int rows,
-                                         int C, float eps) {
-  const int warps = blockDim.x / 32;
-  const int row = blockIdx.x * warps + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;
-  float* xr = x + static_cast<std::int64_t>(row) * C;
-  float sum = 0.f;
-  for (int c = lane; c < C; c += 32) {
-    float v = xr[c] + to_f(bias[c]);
-    for (int s = 0; s < slabs; ++s) v += partial[(static_cast<std::int64_t>(s) * rows + row) * C + c];
-    xr[c] = v;
-    sum += v;
-  }
-  const float mean = warp_sum(sum) / C;
-  float var = 0.f;
-  for (int c = lane; c < C; c += 32) {
-    const float d = xr[c] - mean;
-    var += d * d;
-  }
-  const float rstd = rsqrtf(warp_sum(var) / C + eps);
-  T* orow = out + static_cast<std::int64_t>(row) * C;
-  for (int c = lane; c < C; c += 32) orow[c] = from_f<T>((xr[c] - mean) * rstd * w[c] + b[c]);
 }
 
 }  // namespace gptbench::cuda_engine::kernels
