@@ -7,6 +7,11 @@
 #   4. gpt2-tiny-wt2 perplexity (ctx 1024 / stride 512) in each precision against 581.107.
 #   5. Speed: prefill scenarios, decode, the full WikiText-2 perplexity pass on the 124M shape.
 #   6. The transformers anchors (SDPA / eager, fp16 / fp32) and the card's ceilings, on the same card.
+#   7. The kernel labs (lab/cuda/*_lab.cu: kernel versions against a CPU reference, timed), when packed.
+#   8. INT8 (W8A8): calibration caches made by `gptbench calibrate` (the bundle of bundle_gptbench.sh, when
+#      carried) on the WikiText-2 validation text, then logits, perplexity and speed like the other precisions.
+# Environment: FULL=1 also times bf16 and fp32; PROFILE=1 adds a per-kernel profile (graphs off) of fp16;
+# SKIP_ANCHORS=1 leaves out the transformers anchors; ITERS (default 30) timed calls per shape.
 # Every command has its own time limit, so one stuck step cannot eat the device budget.
 # Results: $OUT/results.jsonl (one JSON object per check), $OUT/summary.md; progress on stderr.
 # Run on the GPU machine from the repository root after scripts/gpu/pack_cuda_carry.sh packed .device-carry/cuda.
@@ -20,7 +25,8 @@ results=$out/results.jsonl
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
   [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
 done
-bin=$carry/bin/gptbench_cuda_check
+tar -C "$work" -xJf "$carry/bins.tar.xz"  # bin/: the check program, the GPU unit tests, the kernel labs
+bin=$work/bin/gptbench_cuda_check
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 run() {  # run LIMIT_SECONDS command...
   local limit=$1; shift
@@ -32,11 +38,31 @@ run() {  # run LIMIT_SECONDS command...
 }
 if grep -q H200 "$out/gpu.txt"; then tf=${PEAK_TFLOPS:-799}; bw=${PEAK_TBPS:-4.26}; else tf=${PEAK_TFLOPS:-780}; bw=${PEAK_TBPS:-3.0}; fi
 m124=$work/gpt2-random
-tiny=$carry/gpt2-tiny-wt2
+# gptbench itself (calibration caches for int8), from the bundle of scripts/gpu/bundle_gptbench.sh when carried.
+gptbench=
+if [[ -f .device-carry/gptbench/bundle.tar.xz ]]; then
+  gb=/tmp/gptbench-bundle
+  rm -rf "$gb" && mkdir -p "$gb" && tar -C "$gb" -xJf .device-carry/gptbench/bundle.tar.xz
+  gptbench=$gb/gptbench-wrapper
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/lib:${LD_LIBRARY_PATH:-}" exec "%s/bin/gptbench" "$@"\n' "$gb" "$gb" > "$gptbench"
+  chmod +x "$gptbench"
+fi
+# The tiny model and the WikiText-2 test text: from the bundle when carried, else packed beside the binaries.
+data=$carry
+if [[ -n $gptbench ]]; then
+  data=$work/data
+  mkdir -p "$data"
+  ln -sfn "$gb/shared/models/gpt2-tiny-wt2" "$data/gpt2-tiny-wt2"
+  ln -sfn "$gb/shared/data/wikitext-2-raw/wiki.test.raw" "$data/wiki.test.raw"
+fi
+tiny=$data/gpt2-tiny-wt2
 ppl_ref=581.1065448201081
 
-run 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$carry" --json "$results"
-[[ -x $carry/bin/cuda_engine_test ]] && run 60 "$carry/bin/cuda_engine_test" --gtest_brief=0
+for lab in attention_lab gemv_lab; do
+  [[ -x $work/bin/$lab ]] && run 150 "$work/bin/$lab" --json "$out/labs.jsonl"
+done
+run 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$results"
+[[ -x $work/bin/cuda_engine_test ]] && run 120 "$work/bin/cuda_engine_test" --gtest_brief=0
 run 40 "$bin" logits --model "$m124" --precision fp32 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 40 "$bin" logits --model "$m124" --precision fp16 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 30 "$bin" ppl --model "$tiny" --precision fp32 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
@@ -49,5 +75,18 @@ run 30 "$bin" ppl --model "$tiny" --precision bf16 --tokens "$work/wt2_test.bin"
 run 30 "$bin" ppl --model "$tiny" --precision tf32 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
 [[ -n ${FULL:-} ]] && run 120 "$bin" bench --model "$m124" --precision bf16 --iters $iters --warmup 5 --json "$results"
 [[ -n ${FULL:-} ]] && run 120 "$bin" bench --model "$m124" --precision fp32 --iters 10 --warmup 2 --json "$results"
-run 150 python3 scripts/gpu/reference.py anchors --work "$work" --iters ${ANCHOR_ITERS:-20} --warmup 5 --json "$results"
+if [[ -n $gptbench ]]; then
+  valid=$gb/shared/data/wikitext-2/wiki.valid.tokens
+  run 120 "$gptbench" calibrate --model "$tiny" --dataset "$valid" --method mse --out "$work/calib-tiny"
+  run 240 "$gptbench" calibrate --model "$m124" --dataset "$valid" --method mse --samples 16 --out "$work/calib-124m"
+  calib_tiny=$(ls "$work"/calib-tiny/mse/*.calib 2>/dev/null | head -1)
+  calib_124m=$(ls "$work"/calib-124m/mse/*.calib 2>/dev/null | head -1)
+  if [[ -n $calib_tiny && -n $calib_124m ]]; then
+    run 40 "$bin" logits --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
+    run 30 "$bin" ppl --model "$tiny" --precision int8 --opt calibration_cache=$calib_tiny --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
+    run 90 "$bin" bench --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --variant default --iters $iters --warmup 5 --peak-tflops $tf --peak-tbps $bw --json "$results"
+  fi
+fi
+[[ -n ${PROFILE:-} ]] && run 120 "$bin" profile --model "$m124" --precision fp16 --shapes 1x128,8x512 2> "$out/profile-fp16.txt"
+[[ -z ${SKIP_ANCHORS:-} ]] && run 150 python3 scripts/gpu/reference.py anchors --work "$work" --iters ${ANCHOR_ITERS:-20} --warmup 5 --json "$results"
 python3 scripts/gpu/summarize.py "$results" > "$out/summary.md" && cat "$out/summary.md"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the CUDA engine's check programs here (no GPU needed) and packs what the GPU machine needs into
-# .device-carry/cuda (gitignored): stripped binaries, the tiny trained model, the WikiText-2 test text.
-# The CUDA runtime and cuBLASLt come from the GPU machine's own CUDA 13 install.
+# Builds the CUDA engine's check programs, its GPU unit tests and the kernel labs here (no GPU needed) and packs
+# them for the GPU machine into .device-carry/cuda (gitignored): bins.tar.xz (stripped, compressed: a device
+# call carries at most 64 MiB) and, unless the gptbench bundle (bundle_gptbench.sh) is there to provide them,
+# the tiny trained model and the WikiText-2 test text. The CUDA runtime and cuBLASLt come from the GPU
+# machine's own CUDA 13 install.
 # Usage: scripts/gpu/pack_cuda_carry.sh [build-dir]   (then run scripts/gpu/check_cuda_engine.sh there)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,14 +15,25 @@ if [[ ! -f $build/build.ninja ]]; then
     -DGPTBENCH_WITH_ONNX_EXPORT=OFF
 fi
 targets=(gptbench_cuda_check)
-if grep -q "cuda_engine_test" "$build/build.ninja"; then targets+=(cuda_engine_test); fi
+known=$(ninja -C "$build" -t targets all 2>/dev/null | cut -d: -f1)
+for t in cuda_engine_test attention_lab gemv_lab; do
+  if grep -qx "$t" <<<"$known"; then targets+=("$t"); fi
+done
 cmake --build "$build" --target "${targets[@]}" -j2
-rm -rf "$carry"
-mkdir -p "$carry/bin" "$carry/gpt2-tiny-wt2"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin"
 for t in "${targets[@]}"; do
   f=$(find "$build" -name "$t" -type f -perm -u+x | head -1)
-  cp "$f" "$carry/bin/" && strip "$carry/bin/$t"
+  cp "$f" "$stage/bin/" && strip "$stage/bin/$t"
 done
-cp "$shared"/models/gpt2-tiny-wt2/{config.json,model.safetensors,vocab.json,merges.txt} "$carry/gpt2-tiny-wt2/"
-cp "$shared"/data/wikitext-2-raw/wiki.test.raw "$carry/"
+rm -rf "$carry"
+mkdir -p "$carry"
+tar -C "$stage" -cJf "$carry/bins.tar.xz" bin
+if [[ ! -f $root/.device-carry/gptbench/bundle.tar.xz ]]; then
+  mkdir -p "$carry/gpt2-tiny-wt2"
+  cp "$shared"/models/gpt2-tiny-wt2/{config.json,model.safetensors,vocab.json,merges.txt} "$carry/gpt2-tiny-wt2/"
+  cp "$shared"/data/wikitext-2-raw/wiki.test.raw "$carry/"
+fi
+echo "packed: ${targets[*]}"
 du -sh "$carry"

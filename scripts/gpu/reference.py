@@ -56,6 +56,10 @@ def prepare(args):
             elif ".ln_" in name or "ln_f" in name:
                 p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
     model.save_pretrained(model_dir, safe_serialization=True)
+    # GPT-2's tokenizer files (the tiny model carries the same vocabulary), so gptbench can calibrate this model.
+    import shutil
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(args.carry, "gpt2-tiny-wt2", f), model_dir)
     n_params = sum(p.numel() for p in model.parameters())
     model = model.cuda().eval()
     B, S = args.batch, args.seq

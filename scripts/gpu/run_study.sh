@@ -43,7 +43,7 @@ fi
 if has accuracy; then
 echo "== accuracy on the CUDA engine (gpt2-tiny-wt2, whole WikiText-2 test, ctx 1024 / stride 512)"
 timeout "${ACCURACY_TIMEOUT:-150}" "$bin" run --config configs/baseline.yaml --out "$out/accuracy" \
-  --set 'backends=[{name: native, device: cuda, precisions: [fp32, tf32, fp16, bf16]}, {name: native, device: cpu, precisions: [fp32]}]' \
+  --set 'backends=[{name: native, device: cuda, precisions: [fp32, tf32, fp16, bf16, int8]}, {name: native, device: cpu, precisions: [fp32]}]' \
   --set 'scenarios=[{kind: prefill, batch: 1, seq: 128}]' --set repetitions=3 --set min_calls=3 --set cooldown_seconds=0
 echo "accuracy exit $?"
 fi
