@@ -287,7 +287,7 @@ void cmd_profile() {
   const Gpt2Model model = load_hf_dir(arg("model"));
   const std::string precision = arg("precision");
   auto opts = parse_options();
-  opts["profile"] = "1";
+  opts.insert_or_assign("profile", std::string(1, '1'));  // (not opts["profile"] = "1": GCC 12 -Wrestrict false positive)
   std::mt19937 rng(99);
   std::uniform_int_distribution<int> tok(0, model.config.vocab_size - 1);
   for (auto [B, S] : parse_shapes(arg("shapes", "1x128,8x512"))) {
@@ -319,7 +319,8 @@ void cmd_bench() {
   const double bytes_per_param = precision == "int8" ? 1.0 : (precision == "fp16" || precision == "bf16") ? 2.0 : 4.0;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int> tok(0, V - 1);
-  for (auto [B, S] : parse_shapes(arg("shapes", "1x128,1x512,8x128,8x512,32x128,1x1024"))) {
+  const std::string shapes = arg("shapes", "1x128,1x512,8x128,8x512,32x128,1x1024");
+  for (auto [B, S] : shapes == "none" ? std::vector<std::pair<int, int>>{} : parse_shapes(shapes)) {
     TokenBatch tb{B, S, {}};
     for (int i = 0; i < B * S; ++i) tb.ids.push_back(tok(rng));
     ForwardOutput out;

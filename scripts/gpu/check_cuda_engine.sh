@@ -11,7 +11,7 @@
 #   8. INT8 (W8A8): calibration caches made by `gptbench calibrate` (the bundle of bundle_gptbench.sh, when
 #      carried) on the WikiText-2 validation text, then logits, perplexity and speed like the other precisions.
 # Environment: FULL=1 also times bf16 and fp32; PROFILE=1 adds a per-kernel profile (graphs off) of fp16;
-# SKIP_ANCHORS=1 leaves out the transformers anchors; ITERS (default 30) timed calls per shape.
+# SKIP_LABS=1 leaves out the kernel labs; SKIP_ANCHORS=1 leaves out the transformers anchors; ITERS (default 30) timed calls per shape.
 # Every command has its own time limit, so one stuck step cannot eat the device budget.
 # Results: $OUT/results.jsonl (one JSON object per check), $OUT/summary.md; progress on stderr.
 # Run on the GPU machine from the repository root after scripts/gpu/pack_cuda_carry.sh packed .device-carry/cuda.
@@ -59,10 +59,12 @@ tiny=$data/gpt2-tiny-wt2
 ppl_ref=581.1065448201081
 
 for lab in attention_lab gemv_lab; do
-  [[ -x $work/bin/$lab ]] && run 150 "$work/bin/$lab" --json "$out/labs.jsonl"
+  [[ -z ${SKIP_LABS:-} && -x $work/bin/$lab ]] && run 150 "$work/bin/$lab" --json "$out/labs.jsonl"
 done
 run 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$results"
-[[ -x $work/bin/cuda_engine_test ]] && run 120 "$work/bin/cuda_engine_test" --gtest_brief=0
+# The unit tests link the whole engine registry (the native CPU engine's oneDNN, OpenBLAS, ...): those libraries
+# come from the bundle.
+[[ -x $work/bin/cuda_engine_test ]] && LD_LIBRARY_PATH=${gb:+$gb/lib:}${LD_LIBRARY_PATH:-} run 120 "$work/bin/cuda_engine_test" --gtest_brief=0
 run 40 "$bin" logits --model "$m124" --precision fp32 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 40 "$bin" logits --model "$m124" --precision fp16 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 30 "$bin" ppl --model "$tiny" --precision fp32 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
@@ -87,6 +89,8 @@ if [[ -n $gptbench ]]; then
     run 90 "$bin" bench --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --variant default --iters $iters --warmup 5 --peak-tflops $tf --peak-tbps $bw --json "$results"
   fi
 fi
+# Decode without the fused matrix-vector kernels (cuBLASLt + separate LayerNorm), for comparison.
+run 60 "$bin" bench --model "$m124" --precision fp16 --shapes none --opt gemv_kernels=0 --json "$results"
 [[ -n ${PROFILE:-} ]] && run 120 "$bin" profile --model "$m124" --precision fp16 --shapes 1x128,8x512 2> "$out/profile-fp16.txt"
 [[ -z ${SKIP_ANCHORS:-} ]] && run 150 python3 scripts/gpu/reference.py anchors --work "$work" --iters ${ANCHOR_ITERS:-20} --warmup 5 --json "$results"
 python3 scripts/gpu/summarize.py "$results" > "$out/summary.md" && cat "$out/summary.md"

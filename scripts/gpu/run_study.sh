@@ -4,7 +4,7 @@
 #   2. configs/matrix.yaml on a random GPT-2 124M checkpoint (speed; native CUDA, native CPU, ONNX Runtime CPU),
 #   3. configs/baseline.yaml's perplexity on gpt2-tiny-wt2 on the CUDA engine (accuracy, whole WikiText-2 test).
 # Results go to $OUT as archives (the device call returns at most 8 files). Extra arguments go to the matrix run,
-# e.g. --set repetitions=3. MATRIX_TIMEOUT (seconds, default 420) bounds it; a run cut short still gets its
+# e.g. --set repetitions=3. MATRIX_TIMEOUT (seconds, default 560) bounds it; a run cut short still gets its
 # report from what it finished. STEPS (default "tokenizer matrix accuracy") picks the steps; MATRIX_RESUME names a
 # matrix.tar.gz of an earlier call (carried along) whose run is continued with --resume (same --set arguments).
 set -uo pipefail
@@ -34,7 +34,7 @@ echo "== matrix study (GPT-2 124M shape, random weights)"
 resume=()
 if [ -n "${MATRIX_RESUME:-}" ]; then tar -C "$out" -xzf "$MATRIX_RESUME" && resume=(--resume); fi
 start=$(date +%s)
-timeout "${MATRIX_TIMEOUT:-420}" "$bin" run --config configs/matrix.yaml --out "$out/matrix" "${resume[@]}" "$@"
+timeout "${MATRIX_TIMEOUT:-560}" "$bin" run --config configs/matrix.yaml --out "$out/matrix" "${resume[@]}" "$@"
 status=$?
 echo "matrix exit $status after $(( $(date +%s) - start )) s"
 if [ "$status" = 124 ]; then "$bin" report "$out/matrix"; echo "report exit $?"; fi

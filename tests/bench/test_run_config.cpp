@@ -218,8 +218,8 @@ TEST(RunConfig, ShippedConfigsAreValid) {
   EXPECT_EQ(smoke.model.source, default_model_dir());
   RunConfig matrix = load_run_config(std::string(GPTBENCH_SOURCE_DIR) + "/configs/matrix.yaml");
   EXPECT_EQ(matrix.model.expect_name, "gpt2");
-  EXPECT_EQ(matrix.scenarios.size(), 6u);
-  EXPECT_EQ(matrix.measure.repetitions, 5);
+  EXPECT_EQ(matrix.scenarios.size(), 7u);
+  EXPECT_EQ(matrix.measure.repetitions, 3);
 }
 
 }  // namespace

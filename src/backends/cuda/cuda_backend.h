@@ -14,7 +14,7 @@
 //   "attention"       "mma" (default): FA2-style prefill attention with register accumulators; "wmma": the older
 //                     kernel with shared-memory accumulators (fp16/bf16 only; fp32/tf32 use a CUDA-core kernel)
 //   "attention_warps" "0" (default): chosen by shape; "1": 16-query blocks; "4": 64-query blocks
-//   "gemv_kernels"    "1" (default): decode steps of <= 8 sequences through fused LayerNorm + matrix-vector
+//   "gemv_kernels"    "1" (default): decode steps of <= 4 sequences through fused LayerNorm + matrix-vector
 //                     kernels (5 per layer); "0": cuBLASLt + separate LayerNorm kernels as in prefill
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)

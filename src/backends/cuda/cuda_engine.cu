@@ -408,7 +408,6 @@ class EngineImpl final : public Engine {
     ws_.ensure(rows, C_, I_, Vp_);
     check_ids(ids, rows);
     std::memcpy(ws_.h_ids, ids, rows * sizeof(int));
-    CU(cudaMemcpyAsync(ws_.ids, ws_.h_ids, rows * sizeof(int), cudaMemcpyHostToDevice, stream_));
     out.gpu_ms = launch(ws_, Mode::kPrefill, Tail::kSummary, batch, seq, nullptr, 0);
     finish_summary(ws_, rows, logits, out);
   }
@@ -423,11 +422,7 @@ class EngineImpl final : public Engine {
       if (targets[i] >= V_) throw Error("score: target id " + std::to_string(targets[i]) + " is outside the vocabulary");
     std::memcpy(ws_.h_ids, ids, rows * sizeof(int));
     std::memcpy(ws_.h_targets, targets, rows * sizeof(int));
-    CU(cudaMemcpyAsync(ws_.ids, ws_.h_ids, rows * sizeof(int), cudaMemcpyHostToDevice, stream_));
-    CU(cudaMemcpyAsync(ws_.targets, ws_.h_targets, rows * sizeof(int), cudaMemcpyHostToDevice, stream_));
     const double ms = launch(ws_, Mode::kPrefill, Tail::kNll, batch, seq, nullptr, 0);
-    CU(cudaMemcpyAsync(ws_.h_nll, ws_.nll, rows * sizeof(double), cudaMemcpyDeviceToHost, stream_));
-    CU(cudaStreamSynchronize(stream_));
     nll.assign(ws_.h_nll, ws_.h_nll + rows);
     if (gpu_ms) *gpu_ms = ms;
   }
@@ -472,9 +467,27 @@ class EngineImpl final : public Engine {
     if (seq > P_) throw Error("prefill: seq " + std::to_string(seq) + " exceeds n_positions " + std::to_string(P_));
   }
 
-  // Runs the forward of `mode` on ws through its graph for this shape (capturing it on first use).
+  // Runs the forward of `mode` on ws through its graph for this shape (capturing it on first use). The graph
+  // holds the copies too: ids (targets, position) in from the pinned host mirrors, and the small results (top1
+  // and row sums, or the NLL) back to them, so a call is one graph launch and one synchronisation. The caller
+  // fills the host mirrors first; ws.h_top1 / h_row_sum / h_nll are valid once this returns.
   double launch(Workspace<T>& ws, Mode mode, Tail tail, int batch, int seq, std::vector<T*>* cache, int max_tokens) {
-    auto body = [&] { forward(ws, mode, tail, batch, seq, cache, max_tokens); };
+    const int rows = batch * seq;
+    const int out_rows = mode == Mode::kPrefill ? rows : batch;
+    auto body = [&] {
+      CU(cudaMemcpyAsync(ws.ids, ws.h_ids, rows * sizeof(int), cudaMemcpyHostToDevice, stream_));
+      if (tail == Tail::kNll)
+        CU(cudaMemcpyAsync(ws.targets, ws.h_targets, rows * sizeof(int), cudaMemcpyHostToDevice, stream_));
+      if (mode == Mode::kDecodeStep)
+        CU(cudaMemcpyAsync(ws.pos, ws.h_pos, sizeof(int), cudaMemcpyHostToDevice, stream_));
+      forward(ws, mode, tail, batch, seq, cache, max_tokens);
+      if (tail == Tail::kSummary) {
+        CU(cudaMemcpyAsync(ws.h_top1, ws.top1, out_rows * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+        CU(cudaMemcpyAsync(ws.h_row_sum, ws.row_sum, out_rows * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+      } else {
+        CU(cudaMemcpyAsync(ws.h_nll, ws.nll, out_rows * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+      }
+    };
     if (!opt_.use_graphs) {
       CU(cudaEventRecord(ev_start_, stream_));
       body();
@@ -505,10 +518,8 @@ class EngineImpl final : public Engine {
     return ms;
   }
 
-  // Copies top1 / row sums (and logits when asked) of `rows` output rows back; blocking.
+  // Top1 / row sums of `rows` output rows (copied back by the launch) and the logits when asked; blocking.
   void finish_summary(Workspace<T>& ws, int rows, std::vector<float>* logits, CallOutput& out) {
-    CU(cudaMemcpyAsync(ws.h_top1, ws.top1, rows * sizeof(int), cudaMemcpyDeviceToHost, stream_));
-    CU(cudaMemcpyAsync(ws.h_row_sum, ws.row_sum, rows * sizeof(double), cudaMemcpyDeviceToHost, stream_));
     if (logits) {
       const std::int64_t n = static_cast<std::int64_t>(rows) * V_;
       if (ws.logits_f_elems < n) {
@@ -670,12 +681,15 @@ class EngineImpl final : public Engine {
   void attention_prefill(const T* qkv, T* out, int batch, int seq, float sl2) {
     if constexpr (!std::is_same_v<T, float>) {
       if (attention_mma_) {
-        // 4-warp blocks (64 queries) share each K/V tile among more queries; with fewer (batch, head, 64-query)
-        // tiles than SMs, 1-warp blocks (16 queries) keep more SMs busy.
-        const int tiles4 = (seq + 63) / 64 * batch * H_;
-        const bool narrow = opt_.attention_warps == 1 || (opt_.attention_warps == 0 && tiles4 < sm_count_);
+        // Measured on an H100 (lab/cuda/attention_lab.cu): 4-warp blocks (64 queries) beat 1-warp blocks on every
+        // shape, even B1 x S128 with 24 blocks; key tiles of 32 win once there are more 64-query tiles than SMs
+        // (B8 x S512: 29.9 vs 31.5 us), tiles of 64 below that (B1 x S128: 6.0 vs 10.6 us).
+        const int tiles = (seq + 63) / 64 * batch * H_;
+        const bool narrow = opt_.attention_warps == 1;
+        const bool short_keys = tiles >= sm_count_;
         if (D_ == 64) {
           if (narrow) kernels::launch_flash_attention_mma<T, 64, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
+          else if (short_keys) kernels::launch_flash_attention_mma<T, 64, 4, 32>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
           else kernels::launch_flash_attention_mma<T, 64, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
         } else {
           if (narrow) kernels::launch_flash_attention_mma<T, 32, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
@@ -711,11 +725,11 @@ class EngineImpl final : public Engine {
     if (D_ == 64) {
       auto k = kernels::decode_attention<T, 64>;
       if (smem > 48 * 1024) CU(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-      k<<<grid, 128, smem, stream_>>>(qkv, cache, out, C_, max_tokens, pos, sl2);
+      k<<<grid, 256, smem, stream_>>>(qkv, cache, out, C_, max_tokens, pos, sl2);
     } else {
       auto k = kernels::decode_attention<T, 32>;
       if (smem > 48 * 1024) CU(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-      k<<<grid, 128, smem, stream_>>>(qkv, cache, out, C_, max_tokens, pos, sl2);
+      k<<<grid, 256, smem, stream_>>>(qkv, cache, out, C_, max_tokens, pos, sl2);
     }
   }
 
@@ -764,8 +778,13 @@ class EngineImpl final : public Engine {
 
   // Decode steps through the fused matrix-vector kernels (gemv.cuh): LayerNorm in the prologue, bias / GELU /
   // residual add / KV-cache store in the epilogue; 5 kernels per layer.
+  // Up to 4 sequences: measured on an H200, batch 1 decode 3,243 new tokens/s with them against 1,939 through
+  // cuBLASLt; at batch 8 cuBLASLt's tensor-core products win (1,766 vs 1,671 per sequence), because the
+  // kernels' shared-memory reads of 8 input rows per weight load become the bottleneck (lab/cuda/gemv_lab.cu).
+  static constexpr int kGemvMaxRows = 4;
   bool use_gemv(Mode mode, int rows) const {
-    return opt_.gemv_kernels && !int8_ && mode == Mode::kDecodeStep && kernels::gemv_supported(rows, C_) &&
+    return opt_.gemv_kernels && !int8_ && mode == Mode::kDecodeStep && rows <= kGemvMaxRows &&
+           kernels::gemv_supported(rows, C_) &&
            kernels::gemv_supported(rows, I_);
   }
   void gemv(const DeviceLinear<T>& W, kernels::GemvIn in, kernels::GemvOut out, const float* x, const float* ln_w,
@@ -868,7 +887,11 @@ class EngineImpl final : public Engine {
       mark("gemm_lm_head");
     }
     if (tail == Tail::kSummary) {
-      kernels::row_summary<T><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
+      // Few rows (decode, small prefill): wide blocks, so the whole card reads them.
+      if (head_rows <= 64)
+        kernels::row_summary<T, 1024><<<head_rows, 1024, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
+      else
+        kernels::row_summary<T, 256><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
       mark("row_summary");
     } else {
       kernels::row_nll<T><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.targets, ws.nll);
@@ -967,8 +990,6 @@ void DecodeStateImpl<T>::prefill(const std::int32_t* ids, int prompt_len, std::v
   engine_.check_ids(ids, rows);
   ws_prefill_.ensure(rows, engine_.C(), engine_.I(), engine_.Vp());
   std::memcpy(ws_prefill_.h_ids, ids, rows * sizeof(int));
-  CU(cudaMemcpyAsync(ws_prefill_.ids, ws_prefill_.h_ids, rows * sizeof(int), cudaMemcpyHostToDevice,
-                     engine_.stream()));
   out.gpu_ms = engine_.launch(ws_prefill_, Mode::kDecodePrefill, Tail::kSummary, batch_, prompt_len, &cache_,
                               max_tokens_);
   position_ = prompt_len;
@@ -983,8 +1004,6 @@ void DecodeStateImpl<T>::step(const std::int32_t* ids, std::vector<float>* logit
   engine_.check_ids(ids, batch_);
   std::memcpy(ws_step_.h_ids, ids, batch_ * sizeof(int));
   *ws_step_.h_pos = position_;
-  CU(cudaMemcpyAsync(ws_step_.ids, ws_step_.h_ids, batch_ * sizeof(int), cudaMemcpyHostToDevice, engine_.stream()));
-  CU(cudaMemcpyAsync(ws_step_.pos, ws_step_.h_pos, sizeof(int), cudaMemcpyHostToDevice, engine_.stream()));
   out.gpu_ms = engine_.launch(ws_step_, Mode::kDecodeStep, Tail::kSummary, batch_, 1, &cache_, max_tokens_);
   position_ += 1;
   engine_.finish_summary(ws_step_, batch_, logits, out);

@@ -41,7 +41,7 @@ struct EngineOptions {
   int attention_warps = 0;
   // With graphs off: time every kernel with events and print a per-kernel table to stderr at destruction.
   bool profile = false;
-  // Decode steps of <= 8 sequences through the fused matrix-vector kernels of gemv.cuh (LayerNorm in the
+  // Decode steps of <= 4 sequences through the fused matrix-vector kernels of gemv.cuh (LayerNorm in the
   // prologue, bias / GELU / residual add / KV-cache store in the epilogue: 5 kernels per layer) instead of
   // cuBLASLt + separate LayerNorm kernels. Not used by int8.
   bool gemv_kernels = true;

@@ -408,8 +408,8 @@ void launch_gemv_config(const GemvArgs& a, GemvIn in, GemvOut out, int warps, cu
 #undef GPTBENCH_GEMV_ROWS
 }
 
-// The engine's entry point: picks the configuration. 1 column per warp at rows <= 2 (x reads from shared memory
-// are cheap there), 2 columns per warp from 4 rows on (halves the shared-memory traffic per weight byte);
+// The engine's entry point: picks the configuration. 2 columns per warp from 4 rows on (halves the shared-memory
+// traffic per weight byte) and for wide products with a short K; 1 column per warp otherwise;
 // 8 warps per block when that still gives at least one block per SM, else 4 (N = 768 -> 192 or 96 blocks).
 template <typename T>
 void launch_gemv(const GemvArgs& a, GemvIn in, GemvOut out, cudaStream_t stream) {
@@ -419,7 +419,11 @@ void launch_gemv(const GemvArgs& a, GemvIn in, GemvOut out, cudaStream_t stream)
     cudaDeviceGetAttribute(&s, cudaDevAttrMultiProcessorCount, gemv_detail::current_device());
     sms.store(s, std::memory_order_relaxed);
   }
-  const int cols = a.rows >= 4 ? 2 : 1;
+  // Measured on an H100 (lab/cuda/gemv_lab.cu, weights cold in L2), 1-2 rows: 2 columns per warp win where K is
+  // short and N wide (768 -> 2304: 5.1 vs 5.6 us; 768 -> 3072: 5.6 vs 5.8 us); 1 column with 4 loads in flight
+  // wins for N = 768 (2.65 vs 3.0 us) and K = 3072 (4.6 vs 5.8 us).
+  const bool wide_short = a.N > 1024 && a.K < 2048;
+  const int cols = a.rows >= 4 || wide_short ? 2 : 1;
   const long long groups = (static_cast<long long>(a.N) + cols - 1) / cols;
   const int warps = groups / 8 >= s ? 8 : 4;
   if (cols == 1) launch_gemv_config<T, 1, 4>(a, in, out, warps, stream);

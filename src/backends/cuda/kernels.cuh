@@ -390,18 +390,21 @@ __global__ void append_kv(const T* qkv, T* cache, int seq, int C, int max_tokens
   for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) dst[c] = src[c];
 }
 
-// Attention of one new query per sequence over the cache positions [0, *pos]. Grid (heads, batch), 128 threads.
-// Groups of D/VEC threads share a key (16-byte loads); scores live in shared memory (max_tokens floats).
+// Attention of one new query per sequence over the cache positions [0, *pos]. Grid (heads, batch), kThreads
+// threads. Groups of D/VEC threads share a key (16-byte loads); scores live in shared memory (max_tokens floats).
+// A decode step runs this on few blocks (heads x batch), so it is latency-bound: each thread issues the loads of
+// kUnroll keys before using any of them, so several cache rows are in flight per thread.
 template <typename T, int D>
-__global__ void __launch_bounds__(128) decode_attention(const T* __restrict__ qkv, const T* __restrict__ cache,
+__global__ void __launch_bounds__(256) decode_attention(const T* __restrict__ qkv, const T* __restrict__ cache,
                                                          T* __restrict__ out, int C, int max_tokens, const int* pos,
                                                          float scale_log2) {
+  constexpr int kThreads = 256, kWarps = kThreads / 32, kUnroll = 4;
   constexpr int kVec = 16 / sizeof(T);
-  constexpr int kTpk = D / kVec;         // threads per key
-  constexpr int kKeys = 128 / kTpk;      // keys in flight
-  extern __shared__ float scores[];      // [max_tokens]
+  constexpr int kTpk = D / kVec;           // threads per key
+  constexpr int kKeys = kThreads / kTpk;   // keys per pass
+  extern __shared__ float scores[];        // [max_tokens]
   __shared__ float partial[kKeys][D];
-  __shared__ float red[4];
+  __shared__ float red[kWarps];
   const int h = blockIdx.x, b = blockIdx.y;
   const int n = *pos + 1;
   const int g = threadIdx.x / kTpk, part = threadIdx.x % kTpk;
@@ -413,33 +416,42 @@ __global__ void __launch_bounds__(128) decode_attention(const T* __restrict__ qk
 #pragma unroll
     for (int i = 0; i < kVec; ++i) qv[i] = to_f(e[i]) * scale_log2;
   }
-  const T* kb = cache + static_cast<std::int64_t>(b) * max_tokens * 2 * C + h * D + part * kVec;
+  const std::int64_t row = 2 * static_cast<std::int64_t>(C);
+  const T* kb = cache + static_cast<std::int64_t>(b) * max_tokens * row + h * D + part * kVec;
   float m_local = -INFINITY;
   // The trip count is the same for every lane (t0 steps), so the full-mask shuffles never miss a lane.
-  for (int t0 = 0; t0 < n; t0 += kKeys) {
-    const int t = t0 + g;
-    float dot = 0.f;
-    if (t < n) {
-      uint4 raw = *reinterpret_cast<const uint4*>(kb + static_cast<std::int64_t>(t) * 2 * C);
-      const T* e = reinterpret_cast<const T*>(&raw);
+  for (int t0 = 0; t0 < n; t0 += kKeys * kUnroll) {
+    uint4 raw[kUnroll];
 #pragma unroll
-      for (int i = 0; i < kVec; ++i) dot += qv[i] * to_f(e[i]);
+    for (int u = 0; u < kUnroll; ++u) {
+      const int t = t0 + u * kKeys + g;
+      raw[u] = t < n ? *reinterpret_cast<const uint4*>(kb + t * row) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
-    for (int o = kTpk / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-    if (t < n) {
-      if (part == 0) scores[t] = dot;
-      m_local = fmaxf(m_local, dot);
+    for (int u = 0; u < kUnroll; ++u) {
+      const int t = t0 + u * kKeys + g;
+      const T* e = reinterpret_cast<const T*>(&raw[u]);
+      float dot = 0.f;
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) dot += qv[i] * to_f(e[i]);
+#pragma unroll
+      for (int o = kTpk / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      if (t < n) {
+        if (part == 0) scores[t] = dot;
+        m_local = fmaxf(m_local, dot);
+      }
     }
   }
   // block max
   m_local = warp_max(m_local);
   if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = m_local;
   __syncthreads();
-  const float m = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  float m = red[0];
+#pragma unroll
+  for (int w = 1; w < kWarps; ++w) m = fmaxf(m, red[w]);
   __syncthreads();
   float l_local = 0.f;
-  for (int t = threadIdx.x; t < n; t += 128) {
+  for (int t = threadIdx.x; t < n; t += kThreads) {
     const float p = exp2f(scores[t] - m);
     scores[t] = p;
     l_local += p;
@@ -447,22 +459,33 @@ __global__ void __launch_bounds__(128) decode_attention(const T* __restrict__ qk
   l_local = warp_sum(l_local);
   if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = l_local;
   __syncthreads();
-  const float l = red[0] + red[1] + red[2] + red[3];
+  float l = 0.f;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) l += red[w];
   float acc[kVec];
 #pragma unroll
   for (int i = 0; i < kVec; ++i) acc[i] = 0.f;
   const T* vb = kb + C;
-  for (int t = g; t < n; t += kKeys) {
-    uint4 raw = *reinterpret_cast<const uint4*>(vb + static_cast<std::int64_t>(t) * 2 * C);
-    const T* e = reinterpret_cast<const T*>(&raw);
-    const float p = scores[t];
+  for (int t0 = g; t0 < n; t0 += kKeys * kUnroll) {
+    uint4 raw[kUnroll];
 #pragma unroll
-    for (int i = 0; i < kVec; ++i) acc[i] += p * to_f(e[i]);
+    for (int u = 0; u < kUnroll; ++u) {
+      const int t = t0 + u * kKeys;
+      raw[u] = t < n ? *reinterpret_cast<const uint4*>(vb + t * row) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int t = t0 + u * kKeys;
+      const T* e = reinterpret_cast<const T*>(&raw[u]);
+      const float p = t < n ? scores[t] : 0.f;
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) acc[i] += p * to_f(e[i]);
+    }
   }
 #pragma unroll
   for (int i = 0; i < kVec; ++i) partial[g][part * kVec + i] = acc[i];
   __syncthreads();
-  for (int d = threadIdx.x; d < D; d += 128) {
+  for (int d = threadIdx.x; d < D; d += kThreads) {
     float total = 0.f;
     for (int k = 0; k < kKeys; ++k) total += partial[k][d];
     out[static_cast<std::int64_t>(b) * C + h * D + d] = from_f<T>(total / l);
@@ -485,20 +508,29 @@ __device__ __forceinline__ void better(float& v, int& i, float v2, int i2) {
   }
 }
 
-// top1 (lowest id wins ties) and the row's sum in double. 256 threads per row.
-template <typename LT>
-__global__ void __launch_bounds__(256) row_summary(const LT* logits, int vocab, int ld, int* top1, double* row_sum) {
+// top1 (lowest id wins ties) and the row's sum in double; one block of THREADS per row, 16-byte loads (ld is a
+// multiple of 8 elements, so every row start is aligned; columns >= vocab are skipped).
+template <typename LT, int THREADS>
+__global__ void __launch_bounds__(THREADS) row_summary(const LT* logits, int vocab, int ld, int* top1,
+                                                       double* row_sum) {
+  constexpr int kVec = 16 / sizeof(LT), kWarps = THREADS / 32;
   const int row = blockIdx.x;
   const LT* x = logits + static_cast<std::int64_t>(row) * ld;
   float best = -INFINITY;
   int best_i = 0x7fffffff;
   double sum = 0.0;
-  for (int v = threadIdx.x; v < vocab; v += 256) {
-    const float f = to_f(x[v]);
-    sum += f;
-    if (f > best) {  // within a thread ids rise, so strict '>' keeps the lowest
-      best = f;
-      best_i = v;
+  for (int v0 = threadIdx.x * kVec; v0 < vocab; v0 += THREADS * kVec) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(x + v0);
+    const LT* e = reinterpret_cast<const LT*>(&raw);
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) {
+      if (v0 + i >= vocab) break;
+      const float f = to_f(e[i]);
+      sum += f;
+      if (f > best) {  // within a thread ids rise, so strict '>' keeps the lowest
+        best = f;
+        best_i = v0 + i;
+      }
     }
   }
   for (int o = 16; o > 0; o >>= 1) {
@@ -507,9 +539,9 @@ __global__ void __launch_bounds__(256) row_summary(const LT* logits, int vocab, 
     const int oi = __shfl_xor_sync(0xffffffffu, best_i, o);
     better(best, best_i, ob, oi);
   }
-  __shared__ double s_sum[8];
-  __shared__ float s_best[8];
-  __shared__ int s_idx[8];
+  __shared__ double s_sum[kWarps];
+  __shared__ float s_best[kWarps];
+  __shared__ int s_idx[kWarps];
   const int w = threadIdx.x / 32;
   if (threadIdx.x % 32 == 0) {
     s_sum[w] = sum;
@@ -521,7 +553,7 @@ __global__ void __launch_bounds__(256) row_summary(const LT* logits, int vocab, 
     double total = 0.0;
     float bv = -INFINITY;
     int bi = 0x7fffffff;
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < kWarps; ++i) {
       total += s_sum[i];
       better(bv, bi, s_best[i], s_idx[i]);
     }
