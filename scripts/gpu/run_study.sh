@@ -19,6 +19,12 @@ bin="$gb/gptbench"
 printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/lib:${LD_LIBRARY_PATH:-}" exec "%s/bin/gptbench" "$@"\n' "$gb" "$gb" > "$bin"
 chmod +x "$bin"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+# OpenBLAS (the native CPU engine's attention products) did not recognise the GPU host's Xeon and fell back to its
+# SSE3 "Prescott" kernel: name the kernel the CPU can run, as CI does (Haswell) on its AMD machines.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
+fi
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}"
 
 steps=${STEPS:-tokenizer matrix accuracy}
 has() { case " $steps " in *" $1 "*) return 0 ;; esac; return 1; }

@@ -445,7 +445,7 @@ GateResult gate_data_hygiene(const RunData& run, const GateThresholds& t) {
 GateResult gate_caching_audit(const RunData& run, const GateThresholds& t) {
   GateResult g = make(8, "caching_audit");
   json rows = json::array();
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, noisy;
   for (const auto& [cell, records] : ok_records_by_cell(run)) {
     std::vector<double> fresh, repeated;
     for (const json* r : records) {
@@ -458,14 +458,26 @@ GateResult gate_caching_audit(const RunData& run, const GateThresholds& t) {
     if (fresh.empty()) continue;
     double mf = stats::median(fresh), mr = stats::median(repeated);
     double speedup = 1.0 - mr / mf;
-    rows.push_back({{"cell", cell}, {"fresh_ms", mf}, {"repeated_ms", mr}, {"speedup", speedup}});
-    if (speedup > t.caching_max_speedup)
-      problems.push_back(fmt::format("{}: repeated input {:.1f} % faster than fresh ({:.4g} vs {:.4g} ms): results are cached",
+    // A cache makes every repetition's repeated input faster; timing noise (a shared CPU host swings by 30 %)
+    // makes some faster and some slower. Only the consistent case is called caching; the other is a warning.
+    std::size_t faster = 0;
+    for (std::size_t i = 0; i < fresh.size(); ++i) faster += repeated[i] < fresh[i] ? 1 : 0;
+    const bool consistent = faster == fresh.size();
+    rows.push_back({{"cell", cell}, {"fresh_ms", mf}, {"repeated_ms", mr}, {"speedup", speedup},
+                    {"repetitions_repeated_faster", faster}, {"repetitions", fresh.size()}});
+    if (speedup > t.caching_max_speedup && consistent)
+      problems.push_back(fmt::format("{}: repeated input {:.1f} % faster than fresh ({:.4g} vs {:.4g} ms) in every "
+                                     "repetition: results are cached",
                                      cell, 100.0 * speedup, mr, mf));
+    else if (speedup > t.caching_max_speedup)
+      noisy.push_back(fmt::format("{}: repeated input {:.1f} % faster than fresh in the median ({:.4g} vs {:.4g} ms) "
+                                  "but slower in {} of {} repetitions: timing noise, not caching",
+                                  cell, 100.0 * speedup, mr, mf, fresh.size() - faster, fresh.size()));
   }
   g.details = {{"max_speedup", t.caching_max_speedup}, {"cells", rows}};
   if (rows.empty()) return set(g, GateStatus::skip, "no fresh/repeated input timings recorded");
   if (!problems.empty()) return set(g, GateStatus::fail, join_capped(problems));
+  if (!noisy.empty()) return set(g, GateStatus::warn, join_capped(noisy));
   return set(g, GateStatus::pass, fmt::format("{} cell(s): repeated input never more than {:.0f} % faster than fresh",
                                               rows.size(), 100.0 * t.caching_max_speedup));
 }

@@ -46,6 +46,7 @@ struct SynthCell {
   double cv = 0.01;          // spread of the repetitions around latency_ms
   int reps = 5;
   double repeated_input_factor = 1.0;  // repeated_input_ms = fresh_input_ms * this
+  double first_repeated_input_factor = 0.0;  // > 0: the factor of repetition 0 only (timing noise)
   bool vary_top1 = false;              // give each repetition a different top-1 hash
   bool failed = false;
 
@@ -180,7 +181,8 @@ struct SyntheticRun {
         rec["tokens_per_call"] = tokens_per_call;
         rec["tokens_per_s"] = tokens_per_call / ms * 1000.0;
         rec["fresh_input_ms"] = ms;
-        rec["repeated_input_ms"] = ms * c.repeated_input_factor;
+        rec["repeated_input_ms"] =
+            ms * (i == 0 && c.first_repeated_input_factor > 0 ? c.first_repeated_input_factor : c.repeated_input_factor);
         rec["host_peak_rss_bytes"] = 123456789;
         rec["device_peak_bytes"] = -1;
         if (c.scenario == "decode") {

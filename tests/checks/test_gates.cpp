@@ -234,6 +234,18 @@ TEST(Gates, CachedInputSpeedupFailsCachingAudit) {
   EXPECT_NE(gate(gates, "caching_audit").summary.find("40.0 %"), std::string::npos) << gate(gates, "caching_audit").summary;
 }
 
+// Seen on a shared 16-thread CPU host: repeated input 12.6 % faster in the median, 35 % slower in one repetition.
+TEST(Gates, InconsistentRepeatedInputSpeedupWarnsAsNoise) {
+  SyntheticRun run = SyntheticRun::good();
+  run.cell("onnxruntime", "fp32", 1).repeated_input_factor = 0.8;
+  run.cell("onnxruntime", "fp32", 1).first_repeated_input_factor = 1.35;
+  auto gates = gates_of(run);
+  EXPECT_EQ(gate(gates, "caching_audit").status, GateStatus::warn) << gate(gates, "caching_audit").summary;
+  EXPECT_NE(gate(gates, "caching_audit").summary.find("slower in 1 of 5"), std::string::npos)
+      << gate(gates, "caching_audit").summary;
+  EXPECT_EQ(verdict(gates), "VALID");
+}
+
 TEST(Gates, RepeatedInputFivePercentFasterPassesCachingAudit) {
   SyntheticRun run = SyntheticRun::good();
   run.cell("onnxruntime", "fp32", 1).repeated_input_factor = 0.95;

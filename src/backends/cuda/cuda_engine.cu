@@ -719,18 +719,23 @@ class EngineImpl final : public Engine {
     }
   }
 
-  void attention_decode(const T* qkv, const T* cache, T* out, int batch, int max_tokens, const int* pos, float sl2) {
-    dim3 grid(H_, batch);
+  // pdl: launched as a programmatic dependent of the kernel before (the fused decode step).
+  void attention_decode(const T* qkv, const T* cache, T* out, int batch, int max_tokens, const int* pos, float sl2,
+                        bool pdl = false) {
     const std::size_t smem = static_cast<std::size_t>(max_tokens) * sizeof(float);
-    if (D_ == 64) {
-      auto k = kernels::decode_attention<T, 64>;
-      if (smem > 48 * 1024) CU(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-      k<<<grid, 256, smem, stream_>>>(qkv, cache, out, C_, max_tokens, pos, sl2);
-    } else {
-      auto k = kernels::decode_attention<T, 32>;
-      if (smem > 48 * 1024) CU(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-      k<<<grid, 256, smem, stream_>>>(qkv, cache, out, C_, max_tokens, pos, sl2);
-    }
+    auto k = D_ == 64 ? kernels::decode_attention<T, 64> : kernels::decode_attention<T, 32>;
+    if (smem > 48 * 1024) CU(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(H_, batch);
+    cfg.blockDim = dim3(256);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream_;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl ? 1 : 0;
+    CU(cudaLaunchKernelEx(&cfg, k, qkv, cache, out, C_, max_tokens, pos, sl2));
   }
 
   // x += x_in . W + bias, then h = LN(x): a product whose output only feeds the residual stream.
@@ -807,6 +812,7 @@ class EngineImpl final : public Engine {
     a.kv_cache = cache;
     a.max_tokens = max_tokens;
     a.pos = pos;
+    a.pdl = opt_.pdl;
     kernels::launch_gemv<T>(a, in, out, stream_);
   }
   void forward_decode_gemv(Workspace<T>& ws, int batch, std::vector<T*>& cache, int max_tokens) {
@@ -820,7 +826,7 @@ class EngineImpl final : public Engine {
       gemv(d.qkv, GemvIn::kLayerNorm, GemvOut::kStoreKV, ws.x, d.ln1_w, d.ln1_b, nullptr, ws.qkv, 3 * C_, nullptr,
            cache[l], max_tokens, ws.pos, rows);
       mark("ln+gemv_qkv+kv");
-      attention_decode(ws.qkv, cache[l], ws.att, batch, max_tokens, ws.pos, attn_scale_log2(l));
+      attention_decode(ws.qkv, cache[l], ws.att, batch, max_tokens, ws.pos, attn_scale_log2(l), opt_.pdl);
       mark("attention");
       gemv(d.proj, GemvIn::kPlain, GemvOut::kResidualAdd, nullptr, nullptr, nullptr, ws.att, nullptr, 0, ws.x,
            nullptr, 0, nullptr, rows);

@@ -45,6 +45,9 @@ struct EngineOptions {
   // prologue, bias / GELU / residual add / KV-cache store in the epilogue: 5 kernels per layer) instead of
   // cuBLASLt + separate LayerNorm kernels. Not used by int8.
   bool gemv_kernels = true;
+  // Those decode kernels launched with programmatic dependent launch (Hopper): each may start, and stream its
+  // first weights in, while the kernel before it finishes; it waits for that kernel before reading inputs.
+  bool pdl = true;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;

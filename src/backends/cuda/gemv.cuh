@@ -57,6 +57,9 @@ struct GemvArgs {  // all pointers device
   void* kv_cache;  // kStoreKV: T [batch][max_tokens][2C], C = N / 3; row r = batch r
   int max_tokens;
   const int* pos;
+  // Programmatic dependent launch (Hopper): the kernel may start while the previous kernel in the stream is
+  // finishing; it streams its first weights in, then waits (griddepcontrol.wait) before it reads any input.
+  bool pdl = false;
 };
 
 namespace gemv_detail {
@@ -173,6 +176,10 @@ __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
     }
   };
   if (g < ngroups) load_stage(g, 0);  // in flight during the prologue
+  // Everything above reads only weights. With programmatic dependent launch the kernel before may still be
+  // running: wait for it (a no-op without PDL) before touching inputs, then let the next kernel launch.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
   const int pos = (out == GemvOut::kStoreKV) ? *a.pos : 0;
 
   // ---- prologue: input rows -> xs (float) ----
@@ -366,7 +373,21 @@ void launch_one(const GemvArgs& a, GemvOut out, int warps, cudaStream_t stream) 
   const long long want = (groups + warps - 1) / warps;
   const long long cap = static_cast<long long>(sms) * per_sm;
   const int grid = static_cast<int>(want < cap ? want : cap);
-  kernel<<<grid, threads, smem, stream>>>(a, out);
+  if (!a.pdl) {
+    kernel<<<grid, threads, smem, stream>>>(a, out);
+    return;
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(threads);
+  cfg.dynamicSmemBytes = static_cast<std::size_t>(smem);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  cudaLaunchKernelEx(&cfg, kernel, a, out);
 }
 
 }  // namespace gemv_detail

@@ -406,6 +406,10 @@ __global__ void __launch_bounds__(256) decode_attention(const T* __restrict__ qk
   __shared__ float partial[kKeys][D];
   __shared__ float red[kWarps];
   const int h = blockIdx.x, b = blockIdx.y;
+  // Launched with programmatic dependent launch in the fused decode step: wait for the kernel that wrote q and
+  // the new cache row (a no-op otherwise), then let the next kernel start streaming its weights.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
   const int n = *pos + 1;
   const int g = threadIdx.x / kTpk, part = threadIdx.x % kTpk;
   const T* q = qkv + static_cast<std::int64_t>(b) * 3 * C + h * D + part * kVec;
