@@ -89,8 +89,11 @@ if [[ -n $gptbench ]]; then
     run 90 "$bin" bench --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --variant default --iters $iters --warmup 5 --peak-tflops $tf --peak-tbps $bw --json "$results"
   fi
 fi
-# Decode without the fused matrix-vector kernels (cuBLASLt + separate LayerNorm), for comparison.
-run 60 "$bin" bench --model "$m124" --precision fp16 --shapes none --opt gemv_kernels=0 --json "$results"
+# Decode without the fused matrix-vector kernels (cuBLASLt + separate LayerNorm) and without programmatic
+# dependent launch, for comparison.
+for variant in ${DECODE_VARIANTS:-gemv_kernels=0 pdl=0}; do
+  run 60 "$bin" bench --model "$m124" --precision fp16 --shapes none --opt "$variant" --json "$results"
+done
 [[ -n ${PROFILE:-} ]] && run 120 "$bin" profile --model "$m124" --precision fp16 --shapes 1x128,8x512 2> "$out/profile-fp16.txt"
 [[ -z ${SKIP_ANCHORS:-} ]] && run 150 python3 scripts/gpu/reference.py anchors --work "$work" --iters ${ANCHOR_ITERS:-20} --warmup 5 --json "$results"
 python3 scripts/gpu/summarize.py "$results" > "$out/summary.md" && cat "$out/summary.md"
