@@ -91,7 +91,7 @@ if [[ -n $gptbench ]]; then
 fi
 # Decode without the fused matrix-vector kernels (cuBLASLt + separate LayerNorm) and without programmatic
 # dependent launch, for comparison.
-for variant in ${DECODE_VARIANTS:-gemv_kernels=0 pdl=0}; do
+for variant in ${DECODE_VARIANTS:-gemv_kernels=0 pdl=1}; do
   run 60 "$bin" bench --model "$m124" --precision fp16 --shapes none --opt "$variant" --json "$results"
 done
 [[ -n ${PROFILE:-} ]] && run 120 "$bin" profile --model "$m124" --precision fp16 --shapes 1x128,8x512 2> "$out/profile-fp16.txt"

@@ -283,11 +283,11 @@ TEST(CudaEngine, DecodeStepsMatchPrefill) {
   const auto ids = random_ids(B * S, m.config.vocab_size, 5);
   // gemv_kernels=1 (default): decode steps through the fused LayerNorm + matrix-vector kernels (with and without
   // programmatic dependent launch); 0: cuBLASLt.
-  for (const char* gemv : {"1", "0", "1-nopdl"})
+  for (const char* gemv : {"1", "0", "1-pdl"})
   for (const char* precision : {"fp32", "fp16", "bf16"}) {
     SCOPED_TRACE(std::string(precision) + " gemv_kernels=" + gemv);
     const std::string g = gemv;
-    auto backend = cuda_backend(m, precision, {{"gemv_kernels", g.substr(0, 1)}, {"pdl", g == "1" ? "1" : "0"}});
+    auto backend = cuda_backend(m, precision, {{"gemv_kernels", g.substr(0, 1)}, {"pdl", g == "1-pdl" ? "1" : "0"}});
     ForwardOutput full;
     backend->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, full);
     auto session = backend->start_decode(B, S);

@@ -86,7 +86,7 @@ class CudaBackend final : public Backend {
     options.gemm_autotune = option_flag(spec, "gemm_autotune", true);
     options.profile = option_flag(spec, "profile", false);
     options.gemv_kernels = option_flag(spec, "gemv_kernels", true);
-    options.pdl = option_flag(spec, "pdl", true);
+    options.pdl = option_flag(spec, "pdl", false);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       if (it->second != "mma" && it->second != "wmma")
         throw Error(spec.label() + ": option attention must be mma or wmma, not '" + it->second + "'");
