@@ -16,14 +16,16 @@ tar -C "$work" -xJf "$carry/bins.tar.xz"
 gb=/tmp/gptbench-bundle
 rm -rf "$gb" && mkdir -p "$gb" && tar -C "$gb" -xJf .device-carry/gptbench/bundle.tar.xz
 export GPTBENCH_SHARED_DIR="$gb/shared"
-gptbench() { LD_LIBRARY_PATH="$gb/lib:${LD_LIBRARY_PATH:-}" "$gb/bin/gptbench" "$@"; }
+gptbench=$gb/gptbench-wrapper  # (a program, not a function: timeout runs it)
+printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/lib:${LD_LIBRARY_PATH:-}" exec "%s/bin/gptbench" "$@"\n' "$gb" "$gb" > "$gptbench"
+chmod +x "$gptbench"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 m124=$work/gpt2-init
-[[ -f $m124/model.safetensors ]] || gptbench init-random --shape gpt2 --out "$m124" > /dev/null
+[[ -f $m124/model.safetensors ]] || "$gptbench" init-random --shape gpt2 --out "$m124" > /dev/null
 for p in ${PRECISIONS:-fp16 int8}; do
   opt=()
   if [[ $p == int8 ]]; then
-    timeout 120 gptbench calibrate --model "$m124" --dataset "$gb/shared/data/wikitext-2/wiki.valid.tokens" \
+    timeout 120 "$gptbench" calibrate --model "$m124" --dataset "$gb/shared/data/wikitext-2/wiki.valid.tokens" \
       --method mse --samples 16 --out "$work/calib" 2>&1 | tail -2
     opt=(--opt "calibration_cache=$(ls "$work"/calib/mse/*.calib | head -1)")
   fi
