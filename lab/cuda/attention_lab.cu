@@ -4,6 +4,8 @@
 //   v2  flash_attention_mma<T, D, 4>         mma.sync m16n8k16, FA2 register-resident (64 queries / block)
 //   v3  flash_attention_mma<T, D, 1>         same, 16 queries / block (more blocks for small shapes)
 //   v4  flash_attention_mma<T, D, 4, 32>     same as v2 with key tiles of 32
+//   v5  flash_attention_mma<T, D, 8, 32>     128 queries / block, key tiles of 32 (each K/V tile serves more queries)
+//   v6  flash_attention_mma<T, D, 8, 64>     128 queries / block, key tiles of 64
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:
@@ -89,16 +91,20 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
     case 2: k::launch_flash_attention_mma<T, D, 4>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     case 3: k::launch_flash_attention_mma<T, D, 1>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     case 4: k::launch_flash_attention_mma<T, D, 4, 32>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    case 5: k::launch_flash_attention_mma<T, D, 8, 32>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    case 6: k::launch_flash_attention_mma<T, D, 8, 64>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     default: std::fprintf(stderr, "bad version %d\n", v); std::exit(2);
   }
 }
-constexpr int kVersions = 4;
+constexpr int kVersions = 6;
 const char* version_name(int v) {
   switch (v) {
     case 1: return "wmma_w4";
     case 2: return "mma_w4_kt64";
     case 3: return "mma_w1_kt64";
     case 4: return "mma_w4_kt32";
+    case 5: return "mma_w8_kt32";
+    case 6: return "mma_w8_kt64";
     default: return "?";
   }
 }

@@ -365,8 +365,9 @@ class EngineImpl final : public Engine {
       if (int8_) throw Error("cuda engine: int8 runs with fp16 activations");
     }
     if (int8_) {
-      if (C_ % 4 != 0 || I_ % 4 != 0)
-        throw Error("cuda engine: int8 needs n_embd and the MLP width to be multiples of 4 (cuBLASLt IMMA)");
+      if (C_ % 8 != 0 || I_ % 8 != 0)
+        throw Error("cuda engine: int8 needs n_embd and the MLP width to be multiples of 8 (cuBLASLt IMMA, vector "
+                    "(de)quantization)");
       gemm_i8_ = std::make_unique<Gemm>(CUBLAS_COMPUTE_32I, CUDA_R_8I, CUDA_R_32I, CUDA_R_32I, 32u << 20, alloc_,
                                         options.gemm_autotune);
       ws_.int8 = true;
@@ -768,14 +769,14 @@ class EngineImpl final : public Engine {
   // W8A8: q = clamp(round(x / s_x)) in int8, acc = q . Wq on cuBLASLt's integer kernels (int32, exact), then
   // y = s_x * s_w[n] * acc + b (+ GELU) in float, stored as T.
   void linear_int8(const DeviceLinear<T>& W, const T* x, T* y, int rows, bool gelu, Workspace<T>& ws) {
-    const std::int64_t n_in = static_cast<std::int64_t>(rows) * W.in;
-    const int qblocks = static_cast<int>(std::min<std::int64_t>((n_in / 4 + 255) / 256 + 1, 8192));
+    const std::int64_t n_in = static_cast<std::int64_t>(rows) * W.in;  // a multiple of 8 (checked at creation)
+    const int qblocks = static_cast<int>(std::min<std::int64_t>((n_in / 8 + 255) / 256, 8 * sm_count_));
     kernels::quantize_int8<T><<<qblocks, 256, 0, stream_>>>(x, ws.q, n_in, 1.f / W.act_scale);
     mark("int8_quantize");
     gemm_i8_->run(stream_, W.wq, true, ws.q, ws.acc, W.out, rows, W.in, nullptr, Epilogue::kNone);
     mark("int8_imma_gemm");  // the caller's next mark then times the dequantize kernel
     const std::int64_t n_out = static_cast<std::int64_t>(rows) * W.out;
-    const int dblocks = static_cast<int>(std::min<std::int64_t>((n_out + 255) / 256, 16384));
+    const int dblocks = static_cast<int>(std::min<std::int64_t>((n_out / 4 + 255) / 256, 16 * sm_count_));
     const int mode = !gelu ? 0 : gelu_tanh_ ? 1 : 2;
     kernels::dequantize_int8<T><<<dblocks, 256, 0, stream_>>>(ws.acc, W.w_scale, W.act_scale, W.b, y, n_out, W.out,
                                                               mode);

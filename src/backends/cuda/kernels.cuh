@@ -621,28 +621,51 @@ __global__ void logits_to_float(const LT* logits, int vocab, int ld, float* out)
 
 // ---- int8 (W8A8) ---------------------------------------------------------------------------------------------------
 // q = clamp(round_half_even(x * inv_scale), -127, 127), as the native CPU engine quantizes (quant/int8_gemm.cpp).
+// 8 elements per thread and step (n % 8 == 0: rows of C or I elements, both multiples of 8 in the int8 engine).
+__device__ __forceinline__ std::int8_t quantize_one(float v, float inv_scale) {
+  return static_cast<std::int8_t>(fminf(fmaxf(rintf(v * inv_scale), -127.f), 127.f));
+}
 template <typename T>
 __global__ void quantize_int8(const T* __restrict__ x, std::int8_t* __restrict__ q, std::int64_t n, float inv_scale) {
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride) {
-    const float v = rintf(to_f(x[i]) * inv_scale);
-    q[i] = static_cast<std::int8_t>(fminf(fmaxf(v, -127.f), 127.f));
+  struct alignas(8 * sizeof(T)) In8 {
+    T v[8];
+  };
+  struct alignas(8) Out8 {
+    std::int8_t v[8];
+  };
+  const std::int64_t n8 = n / 8, stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n8; i += stride) {
+    const In8 in = reinterpret_cast<const In8*>(x)[i];
+    Out8 o;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) o.v[e] = quantize_one(to_f(in.v[e]), inv_scale);
+    reinterpret_cast<Out8*>(q)[i] = o;
   }
 }
 
-// y[r][n] = act_scale * w_scale[n] * acc[r][n] + bias[n], then GELU (mode 1: tanh form, 2: erf form) or not (0).
+// y[r][n] = act_scale * w_scale[n] * acc[r][n] + bias[n], then GELU (mode 1: tanh form, 2: erf form) or not (0);
+// 4 consecutive outputs of one row per thread and step (cols % 4 == 0).
 template <typename T>
 __global__ void dequantize_int8(const std::int32_t* __restrict__ acc, const float* __restrict__ w_scale,
                                 float act_scale, const T* __restrict__ bias, T* __restrict__ y, std::int64_t n,
                                 int cols, int mode) {
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride) {
-    const int c = static_cast<int>(i % cols);
-    float v = act_scale * w_scale[c] * static_cast<float>(acc[i]);
-    if (bias) v += to_f(bias[c]);
-    if (mode == 1) v = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-    else if (mode == 2) v = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
-    y[i] = from_f<T>(v);
+  const std::int64_t n4 = n / 4, stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  const int cols4 = cols / 4;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n4; i += stride) {
+    const int c = static_cast<int>(i % cols4) * 4;
+    const int4 a = reinterpret_cast<const int4*>(acc)[i];
+    const float4 ws = *reinterpret_cast<const float4*>(w_scale + c);
+    float v[4] = {act_scale * ws.x * static_cast<float>(a.x), act_scale * ws.y * static_cast<float>(a.y),
+                  act_scale * ws.z * static_cast<float>(a.z), act_scale * ws.w * static_cast<float>(a.w)};
+    Vec4<T> o;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      if (bias) v[e] += to_f(bias[c + e]);
+      if (mode == 1) v[e] = 0.5f * v[e] * (1.f + tanhf(0.7978845608028654f * (v[e] + 0.044715f * v[e] * v[e] * v[e])));
+      else if (mode == 2) v[e] = 0.5f * v[e] * (1.f + erff(v[e] * 0.7071067811865476f));
+      o.v[e] = from_f<T>(v[e]);
+    }
+    reinterpret_cast<Vec4<T>*>(y)[i] = o;
   }
 }
 
