@@ -23,9 +23,16 @@
 // v0 = the unfused engine path (residual_layernorm, GEMM qkv, append_kv, GEMM proj, residual_layernorm,
 // GEMM fc, gelu_inplace, GEMM mproj; no bias) vs the 4 fused kernels of each version.
 //
+// Int8 (W8A8, launch_gemv_int8: int8 weights with per-channel scales, input rows quantized with the calibrated
+// activation scale, __dp4a): i1 = launch_gemv_int8's choice, i2..i8 fixed configurations (cols, chunks, warps:
+// 1/2/4, 1/4/8, 2/2/4, 2/2/8, 4/1/4, 4/2/4, 4/2/8). Checked for rows 1, 2, 3, 4, 5, 8 against an exact int64
+// reference (tolerance: see Case8; i1 also with the PDL launch), timed for rows 1, 2, 4, 8 with int8 weights
+// rotating through >= 256 MB, each shape next to launch_gemv<half> on the same shape ("f16", x = fp16 us / int8
+// us), then one layer's four products int8 vs fp16. JSON rows: T "int8" (fp16_us, speedup_vs_fp16), "f16cmp".
+//
 // Build: nvcc -std=c++20 -O3 --use_fast_math -lineinfo -arch=sm_90 -I src lab/cuda/gemv_lab.cu -o gemv_lab
 //        -lcublasLt -lcublas
-// Run:   ./gemv_lab [--iters N] [--json FILE] [--check-only]
+// Run:   ./gemv_lab [--iters N] [--json FILE] [--check-only] [--int8-only | --no-int8]
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -179,6 +186,7 @@ std::string g_gpu;
 FILE* g_json = nullptr;
 int g_iters = 200;
 bool g_check_only = false;
+bool g_int8 = true, g_float_types = true;  // --int8-only / --no-int8
 int g_failures = 0;
 constexpr std::size_t kRotateBytes = 256ull << 20;
 
@@ -628,6 +636,485 @@ void run_chain() {
     cudaFree(p);
 }
 
+
+// ---- int8 (W8A8, launch_gemv_int8) -----------------------------------------------------------------------------
+struct Variant8 {
+  const char* name;
+  int cols, chunks, warps;  // cols 0: launch_gemv_int8
+};
+const Variant8 kVariants8[] = {{"i1", 0, 0, 0}, {"i2", 1, 2, 4}, {"i3", 1, 4, 8}, {"i4", 2, 2, 4},
+                               {"i5", 2, 2, 8}, {"i6", 4, 1, 4}, {"i7", 4, 2, 4}, {"i8", 4, 2, 8}};
+constexpr int kNumVariants8 = sizeof(kVariants8) / sizeof(kVariants8[0]);
+
+void launch_variant8(int v, const GemvInt8Args& a, GemvIn in, GemvOut out, cudaStream_t s) {
+  const Variant8& var = kVariants8[v];
+  if (var.cols == 0) return launch_gemv_int8(a, in, out, s);
+  if (var.cols == 1 && var.chunks == 2) return launch_gemv_int8_config<1, 2>(a, in, out, var.warps, s);
+  if (var.cols == 1 && var.chunks == 4) return launch_gemv_int8_config<1, 4>(a, in, out, var.warps, s);
+  if (var.cols == 2 && var.chunks == 2) return launch_gemv_int8_config<2, 2>(a, in, out, var.warps, s);
+  if (var.cols == 4 && var.chunks == 1) return launch_gemv_int8_config<4, 1>(a, in, out, var.warps, s);
+  if (var.cols == 4 && var.chunks == 2) return launch_gemv_int8_config<4, 2>(a, in, out, var.warps, s);
+  std::fprintf(stderr, "no such int8 variant\n");
+  std::exit(2);
+}
+
+// K % 16 == 0 for int8: qkv_odd (K = 520) is replaced by K = 528 (33 chunks of 16: K/16 not a multiple of 32).
+const Shape kShapes8[] = {
+    {"qkv", 768, 2304, GemvIn::kLayerNorm, GemvOut::kStoreKV, true, true},
+    {"proj", 768, 768, GemvIn::kPlain, GemvOut::kResidualAdd, true, true},
+    {"fc", 768, 3072, GemvIn::kLayerNorm, GemvOut::kGeluTanh, true, true},
+    {"mproj", 3072, 768, GemvIn::kPlain, GemvOut::kResidualAdd, true, true},
+    {"lm_head", 768, 50304, GemvIn::kLayerNorm, GemvOut::kStore, false, true},
+    {"fc_erf", 768, 3072, GemvIn::kLayerNorm, GemvOut::kGeluErf, true, false},
+    {"qkv_odd", 528, 1584, GemvIn::kLayerNorm, GemvOut::kStoreKV, true, false},
+    {"plain_st", 1024, 1001, GemvIn::kPlain, GemvOut::kStore, false, false},
+};
+
+__global__ void fill_hash_i8(std::int8_t* p, std::size_t n, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    std::uint32_t h = static_cast<std::uint32_t>(i) * 2654435761u ^ seed ^ static_cast<std::uint32_t>(i >> 32);
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = static_cast<std::int8_t>(static_cast<int>(h % 255u) - 127);
+  }
+}
+
+// One int8 case. Reference: the input rows in double (LayerNorm in double, or the half activations), s_x =
+// 0.9 max |input| / 127 rounded to float (so the largest inputs clamp), q_x = clamp(rint(in * inv), -127, 127)
+// with inv = 1.f / s_x (float, as the launcher), acc exact in int64, pre = s_x w_scale[n] acc + bias in double.
+// The kernel's float LayerNorm (fast-math rsqrt and division) cannot be emulated bit for bit, so an input whose
+// t = in * inv lies within w (|t| + 1) of a rounding tie (w = 2e-4 after LayerNorm, above the worst-case float LN
+// error in t; 1e-6 for half activations, where t is only rounded to float) may round either way: it is marked
+// ambiguous and each output gets the bound s_x w_scale[n] sum_{ambiguous k} |q_w[n][k]| on its
+// pre-activation (a flip moves q_x by 1). Per output: |got - ref| <= lip bound + 2e-3 |ref| (+ 1e-3 |pre| for
+// GELU, fast-math tanh) + 1e-4 max |ref| for __half outputs; bound + 2e-5 max |ref| for the float residual
+// (lip = 1.13 for GELU, its largest slope, else 1).
+struct Case8 {
+  Shape sh;
+  int rows, ldy, C = 0;
+  std::vector<std::int8_t> qw;
+  std::vector<float> wscale, biasf, x, lnw, lnb, actf, resid0;
+  float sx = 0.f;
+  std::vector<double> pre, bound;  // [rows][N]
+  long long ambiguous = 0, clamped = 0;
+  std::int8_t* dW = nullptr;
+  float *dws = nullptr, *dx = nullptr, *dlnw = nullptr, *dlnb = nullptr, *dresid = nullptr;
+  __half *dbias = nullptr, *dact = nullptr, *dy = nullptr, *dcache = nullptr;
+  int* dpos = nullptr;
+  std::size_t ysize = 0, csize = 0;
+
+  Case8(const Shape& s, int r) : sh(s), rows(r) {
+    const int K = sh.K, N = sh.N;
+    ldy = (sh.out == GemvOut::kStoreKV) ? N : N + 8;
+    if (sh.out == GemvOut::kStoreKV) C = N / 3;
+    Rng rng(static_cast<std::uint64_t>(K) * 977 + N * 13 + r);
+    qw.resize(static_cast<std::size_t>(N) * K);
+    for (auto& v : qw) v = static_cast<std::int8_t>(std::lround(rng.uni() * 127.f));
+    wscale.resize(N);
+    for (auto& v : wscale) v = (0.75f + 0.25f * rng.uni()) * 1.7f / (std::sqrt(static_cast<float>(K)) * 127.f);
+    biasf.assign(N, 0.f);
+    if (sh.bias)
+      for (auto& v : biasf) v = h_round<__half>(rng.uni() * 0.2f);
+    x.resize(static_cast<std::size_t>(8) * K);
+    for (int rr = 0; rr < 8; ++rr)
+      for (int k = 0; k < K; ++k) x[static_cast<std::size_t>(rr) * K + k] = 0.3f * rr - 1.f + 2.f * rng.uni();
+    lnw.resize(K);
+    lnb.resize(K);
+    for (int k = 0; k < K; ++k) {
+      lnw[k] = 1.f + 0.2f * rng.uni();
+      lnb[k] = 0.1f * rng.uni();
+    }
+    actf.resize(static_cast<std::size_t>(8) * K);
+    for (auto& v : actf) v = h_round<__half>(rng.uni());
+    resid0.resize(static_cast<std::size_t>(8) * N);
+    for (auto& v : resid0) v = 2.f * rng.uni();
+
+    // reference
+    std::vector<double> in(static_cast<std::size_t>(rows) * K);
+    double maxin = 0;
+    for (int rr = 0; rr < rows; ++rr) {
+      double* ir = &in[static_cast<std::size_t>(rr) * K];
+      if (sh.in == GemvIn::kLayerNorm) {
+        const float* xr = &x[static_cast<std::size_t>(rr) * K];
+        double mean = 0, var = 0;
+        for (int k = 0; k < K; ++k) mean += xr[k];
+        mean /= K;
+        for (int k = 0; k < K; ++k) var += (xr[k] - mean) * (xr[k] - mean);
+        var /= K;
+        const double rstd = 1.0 / std::sqrt(var + 1e-5);
+        for (int k = 0; k < K; ++k) ir[k] = (xr[k] - mean) * rstd * lnw[k] + lnb[k];
+      } else {
+        for (int k = 0; k < K; ++k) ir[k] = actf[static_cast<std::size_t>(rr) * K + k];
+      }
+      for (int k = 0; k < K; ++k) maxin = std::max(maxin, std::fabs(ir[k]));
+    }
+    sx = static_cast<float>(0.9 * maxin / 127.0);
+    const float inv = 1.f / sx;
+    std::vector<std::int8_t> q(in.size());
+    std::vector<std::uint8_t> amb(in.size(), 0);
+    // LayerNorm: the float mean / variance / rsqrt errors reach ~1e-6 |t| + ~1e-4 (worst case, mean error times
+    // rstd times inv); half activations: t is exact in double, the kernel rounds it to float once (6e-8 |t|).
+    const double tie_window = sh.in == GemvIn::kLayerNorm ? 2e-4 : 1e-6;
+    auto clampq = [](double v) { return std::min(127.0, std::max(-127.0, v)); };
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const double t = in[i] * static_cast<double>(inv);
+      q[i] = static_cast<std::int8_t>(clampq(std::nearbyint(t)));  // round half to even, as rintf
+      const double fl = std::floor(t);
+      if (std::fabs(t - fl - 0.5) < tie_window * (std::fabs(t) + 1.0) && clampq(fl) != clampq(fl + 1.0)) {
+        amb[i] = 1;
+        ++ambiguous;
+      }
+      if (std::fabs(t) > 127.5) ++clamped;
+    }
+    pre.assign(static_cast<std::size_t>(rows) * N, 0.0);
+    bound.assign(static_cast<std::size_t>(rows) * N, 0.0);
+    for (int n = 0; n < N; ++n) {
+      const std::int8_t* w = &qw[static_cast<std::size_t>(n) * K];
+      const double scale = static_cast<double>(sx) * wscale[n];
+      for (int rr = 0; rr < rows; ++rr) {
+        const std::int8_t* qr = &q[static_cast<std::size_t>(rr) * K];
+        const std::uint8_t* ar = &amb[static_cast<std::size_t>(rr) * K];
+        std::int64_t acc = 0, b = 0;
+        for (int k = 0; k < K; ++k) acc += static_cast<std::int32_t>(qr[k]) * w[k];
+        for (int k = 0; k < K; ++k)
+          if (ar[k]) b += std::abs(static_cast<int>(w[k]));
+        pre[static_cast<std::size_t>(rr) * N + n] = scale * static_cast<double>(acc) + biasf[n];
+        bound[static_cast<std::size_t>(rr) * N + n] = scale * static_cast<double>(b);
+      }
+    }
+
+    // device
+    dW = dev_upload(qw);
+    dws = dev_upload(wscale);
+    std::vector<__half> tmp(N);
+    for (int n = 0; n < N; ++n) tmp[n] = h_from<__half>(biasf[n]);
+    dbias = dev_upload(tmp);
+    tmp.resize(actf.size());
+    for (std::size_t i = 0; i < actf.size(); ++i) tmp[i] = h_from<__half>(actf[i]);
+    dact = dev_upload(tmp);
+    dx = dev_upload(x);
+    dlnw = dev_upload(lnw);
+    dlnb = dev_upload(lnb);
+    dresid = dev_upload(resid0);
+    dpos = dev_upload(std::vector<int>{kPos});
+    ysize = static_cast<std::size_t>(8) * ldy;
+    CK(cudaMalloc(&dy, ysize * sizeof(__half)));
+    csize = C ? static_cast<std::size_t>(8) * kMaxTokens * 2 * C : 1;
+    CK(cudaMalloc(&dcache, csize * sizeof(__half)));
+  }
+  ~Case8() {
+    for (void* p : std::initializer_list<void*>{dW, dws, dbias, dact, dx, dlnw, dlnb, dresid, dpos, dy, dcache})
+      cudaFree(p);
+  }
+  void reset_outputs() {
+    std::vector<__half> s(std::max(ysize, csize), h_from<__half>(kSentinel));
+    CK(cudaMemcpy(dy, s.data(), ysize * sizeof(__half), cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dcache, s.data(), csize * sizeof(__half), cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dresid, resid0.data(), resid0.size() * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  GemvInt8Args args(const void* W) const {  // W: int8 weights (or half weights for the fp16 comparison)
+    GemvInt8Args a{};
+    a.rows = rows;
+    a.K = sh.K;
+    a.N = sh.N;
+    a.W = W;
+    a.bias = sh.bias ? dbias : nullptr;
+    a.x = dx;
+    a.ln_w = dlnw;
+    a.ln_b = dlnb;
+    a.eps = 1e-5f;
+    a.act = dact;
+    a.y = dy;
+    a.ldy = ldy;
+    a.resid = dresid;
+    a.kv_cache = dcache;
+    a.max_tokens = kMaxTokens;
+    a.pos = dpos;
+    a.w_scale = dws;
+    a.act_scale = sx;
+    return a;
+  }
+};
+
+// Per-output check of an int8 launch (see Case8). Returns max |gpu - ref| / max |ref| (reported like the fp16
+// errors); *ok also requires every sentinel untouched.
+double check_int8(Case8& c, bool* ok) {
+  const int N = c.sh.N, rows = c.rows;
+  ErrStat st;
+  long long over = 0;
+  double worst = 0;  // max of |err| / tolerance
+  if (c.sh.out == GemvOut::kResidualAdd) {
+    auto r = dev_download(c.dresid, c.resid0.size());
+    double maxref = 0;
+    for (int rr = 0; rr < rows; ++rr)
+      for (int n = 0; n < N; ++n) {
+        const std::size_t i = static_cast<std::size_t>(rr) * N + n;
+        maxref = std::max(maxref, std::fabs(c.resid0[i] + c.pre[i]));
+      }
+    for (int rr = 0; rr < 8; ++rr)
+      for (int n = 0; n < N; ++n) {
+        const std::size_t i = static_cast<std::size_t>(rr) * N + n;
+        if (rr < rows) {
+          const double ref = c.resid0[i] + c.pre[i];
+          st.add(r[i], ref);
+          const double tol = c.bound[i] + 2e-5 * maxref;
+          const double e = std::fabs(r[i] - ref);
+          worst = std::max(worst, e / tol);
+          if (!(e <= tol)) ++over;
+        } else if (r[i] != c.resid0[i]) {
+          ++st.bad_untouched;
+        }
+      }
+    auto y = dev_download(c.dy, c.ysize);
+    for (auto v : y)
+      if (h_to<__half>(v) != kSentinel) ++st.bad_untouched;
+  } else {
+    const bool gelu = c.sh.out == GemvOut::kGeluTanh || c.sh.out == GemvOut::kGeluErf;
+    const double lip = gelu ? 1.13 : 1.0;
+    std::vector<double> ref(c.pre.size());
+    double maxref = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      ref[i] = gelu ? gelu_ref(c.pre[i], c.sh.out == GemvOut::kGeluTanh) : c.pre[i];
+      maxref = std::max(maxref, std::fabs(ref[i]));
+    }
+    auto tol_of = [&](std::size_t i) {
+      return lip * c.bound[i] + 2e-3 * std::fabs(ref[i]) + (gelu ? 1e-3 * std::fabs(c.pre[i]) : 0.0) + 1e-4 * maxref;
+    };
+    auto cmp = [&](float got, std::size_t i) {
+      st.add(got, ref[i]);
+      const double e = std::fabs(got - ref[i]), tol = tol_of(i);
+      worst = std::max(worst, e / tol);
+      if (!(e <= tol)) ++over;
+    };
+    auto y = dev_download(c.dy, c.ysize);
+    for (int rr = 0; rr < 8; ++rr)
+      for (int j = 0; j < c.ldy; ++j) {
+        const float got = h_to<__half>(y[static_cast<std::size_t>(rr) * c.ldy + j]);
+        if (rr < rows && j < N) cmp(got, static_cast<std::size_t>(rr) * N + j);
+        else if (got != kSentinel) ++st.bad_untouched;
+      }
+    if (c.sh.out == GemvOut::kStoreKV) {
+      const int C = c.C;
+      auto cache = dev_download(c.dcache, c.csize);
+      for (int b = 0; b < 8; ++b)
+        for (int t = 0; t < kMaxTokens; ++t)
+          for (int j = 0; j < 2 * C; ++j) {
+            const float got = h_to<__half>(cache[(static_cast<std::size_t>(b) * kMaxTokens + t) * 2 * C + j]);
+            if (b < rows && t == kPos) cmp(got, static_cast<std::size_t>(b) * N + C + j);
+            else if (got != kSentinel) ++st.bad_untouched;
+          }
+    }
+    auto r = dev_download(c.dresid, c.resid0.size());
+    for (std::size_t i = 0; i < r.size(); ++i)
+      if (r[i] != c.resid0[i]) ++st.bad_untouched;
+  }
+  const double rel = st.rel();
+  *ok = st.bad_untouched == 0 && st.nonfinite == 0 && over == 0;
+  if (!*ok)
+    std::printf("    FAIL: %lld outputs over tolerance (worst %.2f x tol), rel err %.3e, %lld untouched elements "
+                "overwritten, %lld non-finite\n",
+                over, worst, rel, st.bad_untouched, st.nonfinite);
+  return rel;
+}
+
+void run_int8() {
+  std::printf("\n=== W8A8 int8 (launch_gemv_int8; activations / outputs half). Per-output tolerance: flips of "
+              "near-tie inputs + 2e-3 |ref| + 1e-4 max |ref| (half), 2e-5 max |ref| (float residual) ===\n");
+  for (const Shape& sh : kShapes8) {
+    for (int rows : {1, 2, 3, 4, 5, 8}) {
+      if (!gemv_int8_supported(rows, sh.K)) {
+        std::printf("int8 %s rows=%d K=%d: not supported, skipped\n", sh.name, rows, sh.K);
+        continue;
+      }
+      Case8 c(sh, rows);
+      std::printf("int8 %-8s rows=%d K=%5d N=%5d  s_x %.4g, %lld near-tie inputs, %lld clamped\n", sh.name, rows, sh.K,
+                  sh.N, c.sx, c.ambiguous, c.clamped);
+      const double wbytes8 = static_cast<double>(sh.N) * sh.K;
+      const double wbytes16 = 2.0 * wbytes8;
+      const bool time_it = sh.timed && !g_check_only && (rows == 1 || rows == 2 || rows == 4 || rows == 8);
+      std::int8_t* pool8 = nullptr;
+      __half* pool16 = nullptr;
+      int ncopy8 = 0, ncopy16 = 0;
+      double us16 = 0;
+      if (time_it) {
+        ncopy8 = static_cast<int>(std::max<double>(2.0, std::ceil(kRotateBytes / wbytes8)));
+        ncopy16 = static_cast<int>(std::max<double>(2.0, std::ceil(kRotateBytes / wbytes16)));
+        CK(cudaMalloc(&pool8, static_cast<std::size_t>(ncopy8) * sh.N * sh.K));
+        fill_hash_i8<<<1024, 256, 0, g_stream>>>(pool8, static_cast<std::size_t>(ncopy8) * sh.N * sh.K, 77u + rows);
+        CK(cudaGetLastError());
+        CK(cudaMalloc(&pool16, static_cast<std::size_t>(ncopy16) * sh.N * sh.K * sizeof(__half)));
+        fill_hash<__half><<<1024, 256, 0, g_stream>>>(pool16, static_cast<std::size_t>(ncopy16) * sh.N * sh.K,
+                                                      1234u + rows);
+        CK(cudaGetLastError());
+        CK(cudaStreamSynchronize(g_stream));
+        // fp16 comparison: the engine's fp16 GEMV (launch_gemv<half>) on the same shape, inputs and outputs.
+        auto f16 = [&](int it) {
+          const GemvArgs a16 = c.args(pool16 + static_cast<std::size_t>(it % ncopy16) * sh.N * sh.K);
+          launch_gemv<__half>(a16, sh.in, sh.out, g_stream);
+        };
+        f16(0);  // first launch outside the capture (sets the kernel attributes, caches the occupancy)
+        CK(cudaGetLastError());
+        CK(cudaStreamSynchronize(g_stream));
+        us16 = time_graph(f16, g_iters);
+        std::printf("f16 %-8s T=half  rows=%d K=%5d N=%5d  %8.2f us  %7.1f GB/s  (launch_gemv<half>, comparison)\n",
+                    sh.name, rows, sh.K, sh.N, us16, wbytes16 / us16 * 1e-3);
+        char buf[512];
+        std::snprintf(buf, sizeof buf,
+                      "\"version\":\"f16cmp\",\"shape\":\"%s\",\"T\":\"half\",\"rows\":%d,\"K\":%d,\"N\":%d,\"us\":%.3f,"
+                      "\"gbps\":%.1f",
+                      sh.name, rows, sh.K, sh.N, us16, wbytes16 / us16 * 1e-3);
+        json_line(buf);
+      }
+      for (int v = 0; v < kNumVariants8; ++v) {
+        for (int pdl = 0; pdl < (v == 0 ? 2 : 1); ++pdl) {  // i1 is also checked with the PDL launch
+          c.reset_outputs();
+          GemvInt8Args a = c.args(c.dW);
+          a.pdl = pdl != 0;
+          launch_variant8(v, a, sh.in, sh.out, g_stream);
+          CK(cudaGetLastError());
+          CK(cudaStreamSynchronize(g_stream));
+          bool ok = false;
+          const double rel = check_int8(c, &ok);
+          if (!ok) {
+            ++g_failures;
+            std::printf("    ^ %s%s %s T=int8 rows=%d K=%d N=%d\n", kVariants8[v].name, pdl ? " (pdl)" : "", sh.name,
+                        rows, sh.K, sh.N);
+          }
+          if (pdl) continue;
+          if (time_it) {
+            const double us = time_graph(
+                [&](int it) {
+                  launch_variant8(v, c.args(pool8 + static_cast<std::size_t>(it % ncopy8) * sh.N * sh.K), sh.in,
+                                  sh.out, g_stream);
+                },
+                g_iters);
+            std::printf("%-3s %-8s T=int8  rows=%d K=%5d N=%5d  %8.2f us  %7.1f GB/s  err %.2e  x%.2f vs fp16%s\n",
+                        kVariants8[v].name, sh.name, rows, sh.K, sh.N, us, wbytes8 / us * 1e-3, rel, us16 / us,
+                        ok ? "" : "  FAIL");
+            char buf[512];
+            std::snprintf(buf, sizeof buf,
+                          "\"version\":\"%s\",\"shape\":\"%s\",\"T\":\"int8\",\"rows\":%d,\"K\":%d,\"N\":%d,\"us\":%.3f,"
+                          "\"gbps\":%.1f,\"max_rel_err\":%.3e,\"ok\":%s,\"fp16_us\":%.3f,\"speedup_vs_fp16\":%.3f",
+                          kVariants8[v].name, sh.name, rows, sh.K, sh.N, us, wbytes8 / us * 1e-3, rel,
+                          ok ? "true" : "false", us16, us16 / us);
+            json_line(buf);
+          } else {
+            std::printf("%-3s %-8s T=int8  rows=%d K=%5d N=%5d  check err %.2e %s\n", kVariants8[v].name, sh.name,
+                        rows, sh.K, sh.N, rel, ok ? "ok" : "FAIL");
+          }
+        }
+      }
+      if (pool8) CK(cudaFree(pool8));
+      if (pool16) CK(cudaFree(pool16));
+    }
+  }
+}
+
+// One layer's four products, int8 (launch_gemv_int8) vs fp16 (launch_gemv<half>), weights rotating over >= 256 MB
+// of layers in both (biases and weight scales shared by the layers: a few KB, L2-resident either way).
+void run_chain_int8() {
+  constexpr int C = 768, I = 3072;
+  const std::size_t n_qkv = 3ull * C * C, n_proj = 1ull * C * C, n_fc = 1ull * I * C, n_mproj = 1ull * C * I;
+  const std::size_t per_layer = n_qkv + n_proj + n_fc + n_mproj;
+  const int nl8 = static_cast<int>(std::ceil(kRotateBytes / static_cast<double>(per_layer)));
+  const int nl16 = static_cast<int>(std::ceil(kRotateBytes / (2.0 * per_layer)));
+  std::int8_t* pool8 = nullptr;
+  __half* pool16 = nullptr;
+  CK(cudaMalloc(&pool8, per_layer * nl8));
+  CK(cudaMalloc(&pool16, per_layer * nl16 * sizeof(__half)));
+  fill_hash_i8<<<1024, 256, 0, g_stream>>>(pool8, per_layer * nl8, 5u);
+  fill_hash<__half><<<1024, 256, 0, g_stream>>>(pool16, per_layer * nl16, 6u);
+  CK(cudaGetLastError());
+  std::vector<float> ones(C, 1.f), zeros(C, 0.f), xh(8 * C), wsh(I, 0.02f / 127.f);
+  Rng rng(11);
+  for (auto& v : xh) v = rng.uni();
+  float* x = dev_upload(xh);
+  float* lnw = dev_upload(ones);
+  float* lnb = dev_upload(zeros);
+  float* ws = dev_upload(wsh);
+  __half *bias, *qkv, *att, *fc, *cache;
+  CK(cudaMalloc(&bias, I * sizeof(__half)));
+  CK(cudaMalloc(&qkv, 8 * 3 * C * sizeof(__half)));
+  CK(cudaMalloc(&att, 8 * C * sizeof(__half)));
+  CK(cudaMalloc(&fc, 8 * I * sizeof(__half)));
+  constexpr int kMt = 64;
+  CK(cudaMalloc(&cache, 8ull * kMt * 2 * C * sizeof(__half)));
+  fill_hash<__half><<<64, 256, 0, g_stream>>>(att, 8 * C, 5u);
+  fill_hash<__half><<<64, 256, 0, g_stream>>>(fc, 8 * I, 8u);
+  fill_hash<__half><<<64, 256, 0, g_stream>>>(bias, I, 9u);
+  CK(cudaGetLastError());
+  int* pos = dev_upload(std::vector<int>{10});
+  CK(cudaStreamSynchronize(g_stream));
+  std::printf("\n=== one layer's four products, int8 vs fp16 (%.2f / %.2f MB of weights per layer) ===\n",
+              per_layer / 1e6, 2.0 * per_layer / 1e6);
+  for (int rows : {1, 2, 4, 8}) {
+    double us[2];
+    for (int t = 0; t < 2; ++t) {  // 0: fp16, 1: int8
+      auto body = [&](int it) {
+        GemvInt8Args a{};
+        const std::size_t base = static_cast<std::size_t>(it % (t ? nl8 : nl16)) * per_layer;
+        auto w = [&](std::size_t off) -> const void* {
+          return t ? static_cast<const void*>(pool8 + base + off) : static_cast<const void*>(pool16 + base + off);
+        };
+        auto go = [&](GemvIn in, GemvOut out) {
+          if (t) launch_gemv_int8(a, in, out, g_stream);
+          else launch_gemv<__half>(a, in, out, g_stream);
+        };
+        a.rows = rows;
+        a.x = x;
+        a.ln_w = lnw;
+        a.ln_b = lnb;
+        a.eps = 1e-5f;
+        a.kv_cache = cache;
+        a.max_tokens = kMt;
+        a.pos = pos;
+        a.w_scale = ws;
+        a.act_scale = 0.05f;
+        a.bias = bias;
+        a.K = C;
+        a.N = 3 * C;
+        a.W = w(0);
+        a.y = qkv;
+        a.ldy = 3 * C;
+        go(GemvIn::kLayerNorm, GemvOut::kStoreKV);
+        a.N = C;
+        a.W = w(n_qkv);
+        a.act = att;
+        a.resid = x;
+        go(GemvIn::kPlain, GemvOut::kResidualAdd);
+        a.N = I;
+        a.W = w(n_qkv + n_proj);
+        a.y = fc;
+        a.ldy = I;
+        a.resid = nullptr;
+        go(GemvIn::kLayerNorm, GemvOut::kGeluTanh);
+        a.K = I;
+        a.N = C;
+        a.W = w(n_qkv + n_proj + n_fc);
+        a.act = fc;
+        a.resid = x;
+        go(GemvIn::kPlain, GemvOut::kResidualAdd);
+      };
+      body(0);  // first launches outside the capture
+      CK(cudaGetLastError());
+      CK(cudaStreamSynchronize(g_stream));
+      us[t] = time_graph(body, g_iters);
+    }
+    std::printf("chain  rows=%d  fp16 %8.2f us / layer  int8 %8.2f us / layer  (x%.2f; x12 layers: %.1f vs %.1f us)\n",
+                rows, us[0], us[1], us[0] / us[1], 12 * us[0], 12 * us[1]);
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "\"version\":\"i1\",\"shape\":\"layer_chain\",\"T\":\"int8\",\"rows\":%d,\"us\":%.3f,"
+                  "\"gbps\":%.1f,\"fp16_us\":%.3f,\"speedup_vs_fp16\":%.3f",
+                  rows, us[1], per_layer / us[1] * 1e-3, us[0], us[0] / us[1]);
+    json_line(buf);
+  }
+  for (void* p : std::initializer_list<void*>{pool8, pool16, x, lnw, lnb, ws, bias, qkv, att, fc, cache, pos})
+    cudaFree(p);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -642,8 +1129,12 @@ int main(int argc, char** argv) {
       g_iters = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--check-only")) {
       g_check_only = true;
+    } else if (!std::strcmp(argv[i], "--int8-only")) {
+      g_float_types = false;
+    } else if (!std::strcmp(argv[i], "--no-int8")) {
+      g_int8 = false;
     } else {
-      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--check-only]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--check-only] [--int8-only | --no-int8]\n", argv[0]);
       return 2;
     }
   }
@@ -660,10 +1151,16 @@ int main(int argc, char** argv) {
   CK(cudaMalloc(&cublas_ws, kWs));
   CB(cublasSetWorkspace(g_cublas, cublas_ws, kWs));
 
-  run_type<__half>(4e-3, true);
-  run_type<float>(1e-3, false);
-  run_type<__nv_bfloat16>(1.6e-2, false);
-  if (!g_check_only) run_chain();
+  if (g_float_types) {
+    run_type<__half>(4e-3, true);
+    run_type<float>(1e-3, false);
+    run_type<__nv_bfloat16>(1.6e-2, false);
+    if (!g_check_only) run_chain();
+  }
+  if (g_int8) {
+    run_int8();
+    if (!g_check_only) run_chain_int8();
+  }
 
   std::printf("\n%s (%d failures)\n", g_failures ? "FAILED" : "ALL CHECKS PASSED", g_failures);
   if (g_json) std::fclose(g_json);

@@ -443,6 +443,7 @@ class EngineImpl final : public Engine {
     if (int8_) {
       s = "cuBLASLt int8 GEMMs (IMMA, compute 32I, TN) with a quantize kernel before and a dequantize+bias(+GELU) "
           "kernel after each product (W8A8: weights per output channel, activations per tensor, calibrated)";
+      if (opt_.gemv_kernels) s += "; decode steps of <= 4 sequences through fused LayerNorm+int8 GEMV (dp4a) kernels";
     } else {
       s = "cuBLASLt GEMMs (";
       s += opt_.precision == Precision::kTf32 ? "compute 32F_FAST_TF32" : "compute 32F";
@@ -791,8 +792,9 @@ class EngineImpl final : public Engine {
   // kernels' shared-memory reads of 8 input rows per weight load become the bottleneck (lab/cuda/gemv_lab.cu).
   static constexpr int kGemvMaxRows = 4;
   bool use_gemv(Mode mode, int rows) const {
-    return opt_.gemv_kernels && !int8_ && mode == Mode::kDecodeStep && rows <= kGemvMaxRows &&
-           kernels::gemv_supported(rows, C_) &&
+    if (!opt_.gemv_kernels || mode != Mode::kDecodeStep || rows > kGemvMaxRows) return false;
+    if (int8_) return kernels::gemv_int8_supported(rows, C_) && kernels::gemv_int8_supported(rows, I_);
+    return kernels::gemv_supported(rows, C_) &&
            kernels::gemv_supported(rows, I_);
   }
   void gemv(const DeviceLinear<T>& W, kernels::GemvIn in, kernels::GemvOut out, const float* x, const float* ln_w,
@@ -816,6 +818,15 @@ class EngineImpl final : public Engine {
     a.max_tokens = max_tokens;
     a.pos = pos;
     a.pdl = opt_.pdl;
+    if (W.wq) {  // int8: W8A8 with dp4a, the input quantized in the prologue with this product's scale
+      kernels::GemvInt8Args a8{};
+      static_cast<kernels::GemvArgs&>(a8) = a;
+      a8.W = W.wq;
+      a8.w_scale = W.w_scale;
+      a8.act_scale = W.act_scale;
+      if constexpr (std::is_same_v<T, __half>) kernels::launch_gemv_int8(a8, in, out, stream_);
+      return;
+    }
     kernels::launch_gemv<T>(a, in, out, stream_);
   }
   void forward_decode_gemv(Workspace<T>& ws, int batch, std::vector<T*>& cache, int max_tokens) {

@@ -43,7 +43,8 @@ struct EngineOptions {
   bool profile = false;
   // Decode steps of <= 4 sequences through the fused matrix-vector kernels of gemv.cuh (LayerNorm in the
   // prologue, bias / GELU / residual add / KV-cache store in the epilogue: 5 kernels per layer) instead of
-  // cuBLASLt + separate LayerNorm kernels. Not used by int8.
+  // cuBLASLt + separate LayerNorm kernels. int8: the same with int8 weights and dp4a products (W8A8, the input
+  // quantized in the prologue).
   bool gemv_kernels = true;
   // Those decode kernels launched with programmatic dependent launch (Hopper): each may start, and stream its
   // first weights in, while the kernel before it finishes; it waits for that kernel before reading inputs.

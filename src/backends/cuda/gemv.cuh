@@ -23,9 +23,21 @@
 // kLayerNorm must not be combined with kResidualAdd on the same buffer (blocks would read x while others add
 // into it); launch_gemv rejects that. Graph-capture safe: no allocation, no synchronisation; the first launch of
 // each instantiation on a device sets its max dynamic shared memory attribute and caches the occupancy.
+//
+// W8A8 (launch_gemv_int8, GemvInt8Args): W is int8 [N][K] with per-output-channel scales w_scale[n]; the input
+// rows (the same float LayerNorm, or the __half activations converted) are quantized in the prologue with the
+// calibrated activation scale s_x exactly as the unfused quantize_int8 (q = quantize_one(v, 1.f / s_x), inverse
+// computed on the host) into shared memory int8 [ROWS][K] (padding rows zero); the main loop is the same mapping
+// with 16 int8 per 16-byte load and __dp4a into int32 accumulators (exact), reduced across the warp in int32, then
+// v = s_x * w_scale[n] * float(acc) + bias[n] (as dequantize_int8; float(acc) is exact while |acc| < 2^24) and the
+// same output modes, all __half. Shared memory: ROWS * K bytes, plus rows * K * 4 for the float LayerNorm staging
+// (K = 768: 1..30 KB). Requirements: K % 16 == 0 (16-byte aligned int8 weight rows); W, act, x, ln_w, ln_b
+// 16-byte aligned; act_scale > 0; w_scale non-null. Differences from the unfused int8 path: the LayerNorm is not
+// rounded to __half before it is quantized (a few q_x can differ by 1 where the half rounding crossed a tie).
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -60,6 +72,14 @@ struct GemvArgs {  // all pointers device
   // Programmatic dependent launch (Hopper): the kernel may start while the previous kernel in the stream is
   // finishing; it streams its first weights in, then waits (griddepcontrol.wait) before it reads any input.
   bool pdl = false;
+};
+
+// W8A8 (launch_gemv_int8): every GemvArgs field keeps its meaning, except that W points at std::int8_t [N][K]
+// (q_w in [-127, 127]) and that bias, act, y and kv_cache are __half (the int8 engine runs fp16 around its int8
+// products). y = act_scale * w_scale[n] * sum_k q_x[k] q_w[n][k] + bias[n], q_x = quantize_one(in, 1 / act_scale).
+struct GemvInt8Args : GemvArgs {
+  const float* w_scale = nullptr;  // [N] per-output-channel weight scales
+  float act_scale = 0.f;           // s_x > 0: the calibrated activation scale of this product's input
 };
 
 namespace gemv_detail {
@@ -109,16 +129,17 @@ __device__ __forceinline__ void unpack<float>(const uint4& w, float* f) {
 }
 
 // Sums V values (V a power of two <= 32) over the warp at once. Returns, in every lane, the total of value
-// index lane >> (5 - log2 V); v is clobbered. V - 1 + 5 - log2 V shuffles instead of 5 V.
-template <int V, int N, int O>
-__device__ __forceinline__ void reduce_step(float (&v)[V], int lane) {
+// index lane >> (5 - log2 V); v is clobbered. V - 1 + 5 - log2 V shuffles instead of 5 V. A is float or int
+// (the int8 kernel reduces its exact int32 partial sums).
+template <int V, int N, int O, typename A>
+__device__ __forceinline__ void reduce_step(A (&v)[V], int lane) {
   if constexpr (O > 0) {
     if constexpr (N >= 2) {
       const bool upper = (lane & O) != 0;
 #pragma unroll
       for (int i = 0; i < N / 2; ++i) {
-        const float send = upper ? v[i] : v[i + N / 2];
-        const float keep = upper ? v[i + N / 2] : v[i];
+        const A send = upper ? v[i] : v[i + N / 2];
+        const A keep = upper ? v[i + N / 2] : v[i];
         v[i] = keep + __shfl_xor_sync(0xffffffffu, send, O);
       }
       reduce_step<V, N / 2, O / 2>(v, lane);
@@ -128,8 +149,8 @@ __device__ __forceinline__ void reduce_step(float (&v)[V], int lane) {
     }
   }
 }
-template <int V>
-__device__ __forceinline__ float warp_reduce_multi(float (&v)[V], int lane) {
+template <int V, typename A>
+__device__ __forceinline__ A warp_reduce_multi(A (&v)[V], int lane) {
   static_assert(V >= 1 && V <= 32 && (V & (V - 1)) == 0, "V must be a power of two <= 32");
   reduce_step<V, V, 16>(v, lane);
   return v[0];
@@ -142,6 +163,30 @@ extern __shared__ __align__(16) unsigned char gemv_smem[];
 // 2 resident blocks of 256 threads (<= 128 registers) unless the accumulators and buffers need more.
 __host__ __device__ constexpr int min_blocks(int rows, int cols, int u) {
   return rows * cols >= 32 || cols * u >= 8 ? 1 : 2;
+}
+
+// The output modes, for output (row r, column n) of value v (bias included): residual add into the float stream,
+// or GELU (tanh / erf form) or not, rounded to T and stored (kStoreKV: also the K and V thirds into the cache).
+template <typename T>
+__device__ __forceinline__ void write_output(const GemvArgs& a, GemvOut out, int r, int n, int pos, float v) {
+  const int N = a.N;
+  if (out == GemvOut::kResidualAdd) {
+    a.resid[static_cast<std::int64_t>(r) * N + n] += v;
+  } else {
+    if (out == GemvOut::kGeluTanh) {
+      v = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    } else if (out == GemvOut::kGeluErf) {
+      v = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
+    }
+    const T t = from_f<T>(v);
+    static_cast<T*>(a.y)[static_cast<std::int64_t>(r) * a.ldy + n] = t;
+    if (out == GemvOut::kStoreKV) {
+      const int C = N / 3;
+      if (n >= C) {
+        static_cast<T*>(a.kv_cache)[(static_cast<std::int64_t>(r) * a.max_tokens + pos) * 2 * C + (n - C)] = t;
+      }
+    }
+  }
 }
 
 template <typename T, int ROWS, int COLS, int U, GemvIn IN>
@@ -290,23 +335,7 @@ __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
         if (r < rows && n < N) {
           float v = s;
           if (a.bias) v += to_f(static_cast<const T*>(a.bias)[n]);
-          if (out == GemvOut::kResidualAdd) {
-            a.resid[static_cast<std::int64_t>(r) * N + n] += v;
-          } else {
-            if (out == GemvOut::kGeluTanh) {
-              v = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-            } else if (out == GemvOut::kGeluErf) {
-              v = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
-            }
-            const T t = from_f<T>(v);
-            static_cast<T*>(a.y)[static_cast<std::int64_t>(r) * a.ldy + n] = t;
-            if (out == GemvOut::kStoreKV) {
-              const int C = N / 3;
-              if (n >= C) {
-                static_cast<T*>(a.kv_cache)[(static_cast<std::int64_t>(r) * a.max_tokens + pos) * 2 * C + (n - C)] = t;
-              }
-            }
-          }
+          write_output<T>(a, out, r, n, pos, v);
         }
       }
 #pragma unroll
@@ -390,6 +419,208 @@ void launch_one(const GemvArgs& a, GemvOut out, int warps, cudaStream_t stream) 
   cudaLaunchKernelEx(&cfg, kernel, a, out);
 }
 
+// ---- W8A8: int8 weights, input rows quantized to int8 in the prologue, __dp4a main loop ----------------------
+
+// Four floats -> four int8 (quantize_one: clamp(rint(v * inv), -127, 127)), packed little-endian.
+__device__ __forceinline__ unsigned int quantize4(float a, float b, float c, float d, float inv) {
+  return static_cast<unsigned int>(static_cast<unsigned char>(quantize_one(a, inv))) |
+         (static_cast<unsigned int>(static_cast<unsigned char>(quantize_one(b, inv))) << 8) |
+         (static_cast<unsigned int>(static_cast<unsigned char>(quantize_one(c, inv))) << 16) |
+         (static_cast<unsigned int>(static_cast<unsigned char>(quantize_one(d, inv))) << 24);
+}
+
+// Dynamic shared memory of the int8 kernel: the quantized rows int8 [ROWS][K], then (kLayerNorm only) the float
+// staging of the rows x [rows][K].
+__host__ __device__ constexpr long long int8_smem_bytes(int ROWS, int rows, int K, bool layernorm) {
+  return static_cast<long long>(ROWS) * K + (layernorm ? 4ll * rows * K : 0ll);
+}
+
+// Same mapping as gemv_kernel (one warp per COLS columns, lane l takes 16-byte chunks l, l+32, ... of each weight
+// row = 16 int8 per load, U chunks per column per stage, register double-buffered, first stage issued before the
+// prologue, warps striding over groups) with int32 accumulators fed by __dp4a: per chunk and row, one 16-byte
+// shared load of 16 quantized inputs and 4 __dp4a per column. inv_scale = 1 / act_scale computed on the host (the
+// same float as the unfused quantize_int8 launch).
+template <int ROWS, int COLS, int U, GemvIn IN>
+__global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
+    gemv_int8_kernel(const GemvInt8Args a, const GemvOut out, const float inv_scale) {
+  constexpr int kVec = 16;  // int8 per 16-byte chunk
+  constexpr int kV = COLS * ROWS;
+  static_assert(kV <= 32, "COLS * ROWS must be <= 32");
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int K = a.K, N = a.N, rows = a.rows;
+  const int nchunks = K / kVec;
+  const int ngroups = (N + COLS - 1) / COLS;
+  const int total_warps = gridDim.x * warps;
+  const std::int8_t* __restrict__ W = static_cast<const std::int8_t*>(a.W);
+  std::int8_t* qs = reinterpret_cast<std::int8_t*>(gemv_smem);  // [ROWS][K] quantized input rows
+  float* xs = reinterpret_cast<float*>(gemv_smem + static_cast<std::size_t>(ROWS) * K);  // kLayerNorm: [rows][K]
+
+  int g = blockIdx.x * warps + warp;  // warp-uniform
+  int k0 = 0;
+  uint4 nxt[COLS][U];
+  auto load_stage = [&](int gg, int kk) {
+#pragma unroll
+    for (int c = 0; c < COLS; ++c) {
+      const int n = gg * COLS + c;
+      const std::int8_t* wrow = W + static_cast<std::int64_t>(n < N ? n : 0) * K;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int chunk = kk + u * 32 + lane;
+        nxt[c][u] = (n < N && chunk < nchunks) ? ld_weights(wrow + static_cast<std::int64_t>(chunk) * kVec)
+                                               : make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+  };
+  if (g < ngroups) load_stage(g, 0);  // in flight during the prologue
+  asm volatile("griddepcontrol.wait;" ::: "memory");  // as gemv_kernel: inputs only after the previous kernel
+  asm volatile("griddepcontrol.launch_dependents;");
+  const int pos = (out == GemvOut::kStoreKV) ? *a.pos : 0;
+
+  // ---- prologue: input rows -> qs (int8), padding rows zero ----
+  uint4* qs16 = reinterpret_cast<uint4*>(qs);
+  if constexpr (IN == GemvIn::kLayerNorm) {
+    const int K4 = K / 4;
+    const float4* src = reinterpret_cast<const float4*>(a.x);
+    float4* xs4 = reinterpret_cast<float4*>(xs);
+#pragma unroll 4
+    for (int i = threadIdx.x; i < rows * K4; i += blockDim.x) xs4[i] = src[i];
+    for (int i = rows * nchunks + threadIdx.x; i < ROWS * nchunks; i += blockDim.x)
+      qs16[i] = make_uint4(0u, 0u, 0u, 0u);
+    __syncthreads();
+    const float4* w4 = reinterpret_cast<const float4*>(a.ln_w);
+    const float4* b4 = reinterpret_cast<const float4*>(a.ln_b);
+    unsigned int* qs4 = reinterpret_cast<unsigned int*>(qs);
+    for (int r = warp; r < rows; r += warps) {  // warp-uniform; the same float LayerNorm as gemv_kernel
+      const float4* xr = xs4 + r * K4;
+      float sum = 0.f;
+      for (int i = lane; i < K4; i += 32) {
+        const float4 v = xr[i];
+        sum += (v.x + v.y) + (v.z + v.w);
+      }
+      const float mean = warp_sum(sum) / K;
+      float var = 0.f;
+      for (int i = lane; i < K4; i += 32) {
+        const float4 v = xr[i];
+        const float dx = v.x - mean, dy = v.y - mean, dz = v.z - mean, dw = v.w - mean;
+        var += (dx * dx + dy * dy) + (dz * dz + dw * dw);
+      }
+      const float rstd = rsqrtf(warp_sum(var) / K + a.eps);
+#pragma unroll 4
+      for (int i = lane; i < K4; i += 32) {
+        const float4 v = xr[i], w = w4[i], b = b4[i];
+        qs4[r * K4 + i] = quantize4((v.x - mean) * rstd * w.x + b.x, (v.y - mean) * rstd * w.y + b.y,
+                                    (v.z - mean) * rstd * w.z + b.z, (v.w - mean) * rstd * w.w + b.w, inv_scale);
+      }
+    }
+  } else {
+    const __half* act = static_cast<const __half*>(a.act);
+    const int n8 = K / 8;  // 8 halves (16 bytes) in, 8 int8 out
+    const int valid = rows * n8;
+    uint2* qs8 = reinterpret_cast<uint2*>(qs);
+#pragma unroll 4
+    for (int i = threadIdx.x; i < ROWS * n8; i += blockDim.x) {
+      uint2 q = make_uint2(0u, 0u);
+      if (i < valid) {
+        float f[8];
+        unpack<__half>(*reinterpret_cast<const uint4*>(act + static_cast<std::int64_t>(i) * 8), f);
+        q.x = quantize4(f[0], f[1], f[2], f[3], inv_scale);
+        q.y = quantize4(f[4], f[5], f[6], f[7], inv_scale);
+      }
+      qs8[i] = q;
+    }
+  }
+  __syncthreads();  // the last block-level barrier; everything below is per warp
+
+  int acc[kV];
+#pragma unroll
+  for (int i = 0; i < kV; ++i) acc[i] = 0;
+
+  while (g < ngroups) {
+    uint4 cur[COLS][U];
+#pragma unroll
+    for (int c = 0; c < COLS; ++c)
+#pragma unroll
+      for (int u = 0; u < U; ++u) cur[c][u] = nxt[c][u];
+    int kn = k0 + 32 * U, gn = g;
+    if (kn >= nchunks) {
+      kn = 0;
+      gn += total_warps;
+    }
+    if (gn < ngroups) load_stage(gn, kn);
+
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int chunk = k0 + u * 32 + lane;
+      if (chunk < nchunks) {
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) {
+          const uint4 xq = qs16[r * nchunks + chunk];
+#pragma unroll
+          for (int c = 0; c < COLS; ++c) {
+            int& s = acc[c * ROWS + r];
+            s = __dp4a(static_cast<int>(cur[c][u].x), static_cast<int>(xq.x), s);
+            s = __dp4a(static_cast<int>(cur[c][u].y), static_cast<int>(xq.y), s);
+            s = __dp4a(static_cast<int>(cur[c][u].z), static_cast<int>(xq.z), s);
+            s = __dp4a(static_cast<int>(cur[c][u].w), static_cast<int>(xq.w), s);
+          }
+        }
+      }
+    }
+
+    if (kn == 0) {  // the group is complete: reduce (exact int32 adds) and write
+      const int s = warp_reduce_multi<kV>(acc, lane);
+      constexpr int kShift = 5 - ilog2(kV);
+      if ((lane & ((1 << kShift) - 1)) == 0) {
+        const int idx = lane >> kShift;
+        const int c = idx / ROWS, r = idx % ROWS;
+        const int n = g * COLS + c;
+        if (r < rows && n < N) {
+          float v = a.act_scale * __ldg(a.w_scale + n) * static_cast<float>(s);  // as dequantize_int8
+          if (a.bias) v += __half2float(static_cast<const __half*>(a.bias)[n]);
+          write_output<__half>(a, out, r, n, pos, v);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < kV; ++i) acc[i] = 0;
+    }
+    g = gn;
+    k0 = kn;
+  }
+}
+
+template <int ROWS, int COLS, int U, GemvIn IN>
+void launch_one_int8(const GemvInt8Args& a, GemvOut out, int warps, cudaStream_t stream) {
+  auto kernel = gemv_int8_kernel<ROWS, COLS, U, IN>;
+  const int threads = warps * 32;
+  const long long smem_ll = int8_smem_bytes(ROWS, a.rows, a.K, IN == GemvIn::kLayerNorm);
+  int sms = 0, optin = 0;
+  const int smem = smem_ll > (1ll << 30) ? (1 << 30) : static_cast<int>(smem_ll);
+  const int per_sm = blocks_per_sm(reinterpret_cast<const void*>(kernel), threads, smem, &sms, &optin);
+  if (per_sm == 0)
+    throw std::runtime_error("gemv_int8: " + std::to_string(smem_ll) + " B of shared memory (K = " +
+                             std::to_string(a.K) + ") exceed the device limit of " + std::to_string(optin) + " B");
+  const long long groups = (a.N + COLS - 1) / COLS;
+  const long long want = (groups + warps - 1) / warps;
+  const long long cap = static_cast<long long>(sms) * per_sm;
+  const int grid = static_cast<int>(want < cap ? want : cap);
+  const float inv_scale = 1.f / a.act_scale;  // IEEE on the host, as the unfused path's quantize_int8 launch
+  if (!a.pdl) {
+    kernel<<<grid, threads, smem, stream>>>(a, out, inv_scale);
+    return;
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(threads);
+  cfg.dynamicSmemBytes = static_cast<std::size_t>(smem);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  cudaLaunchKernelEx(&cfg, kernel, a, out, inv_scale);
+}
+
 }  // namespace gemv_detail
 
 // True when launch_gemv can run this shape (checks the shared memory need against the device limit).
@@ -449,6 +680,69 @@ void launch_gemv(const GemvArgs& a, GemvIn in, GemvOut out, cudaStream_t stream)
   const int warps = groups / 8 >= s ? 8 : 4;
   if (cols == 1) launch_gemv_config<T, 1, 4>(a, in, out, warps, stream);
   else launch_gemv_config<T, 2, 2>(a, in, out, warps, stream);
+}
+
+// ---- W8A8 entry points ----------------------------------------------------------------------------------------
+
+// True when launch_gemv_int8 can run this shape in either input mode (kLayerNorm needs the larger shared memory:
+// ROWS * K int8 + rows * K floats).
+inline bool gemv_int8_supported(int rows, int K) {
+  if (rows < 1 || rows > 8 || K <= 0 || K % 16 != 0) return false;
+  const int R = rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8;
+  int optin = 0;
+  cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, gemv_detail::current_device());
+  return gemv_detail::int8_smem_bytes(R, rows, K, true) <= optin;
+}
+
+// One int8 configuration (COLS columns per warp, U chunks of 16 int8 per column per lane and stage, `warps` warps).
+template <int COLS, int U>
+void launch_gemv_int8_config(const GemvInt8Args& a, GemvIn in, GemvOut out, int warps, cudaStream_t stream) {
+  using gemv_detail::launch_one_int8;
+  if (a.rows < 1 || a.rows > 8) throw std::runtime_error("gemv_int8: rows must be in [1, 8]");
+  if (a.K <= 0 || a.K % 16 != 0 || a.N <= 0) throw std::runtime_error("gemv_int8: K must be a positive multiple of 16");
+  if (warps < 1 || warps * 32 > gemv_detail::kMaxThreads) throw std::runtime_error("gemv_int8: warps must be in [1, 8]");
+  if (!a.w_scale) throw std::runtime_error("gemv_int8: w_scale is null");
+  if (!(a.act_scale > 0.f) || !std::isfinite(a.act_scale) || !std::isfinite(1.f / a.act_scale))
+    throw std::runtime_error("gemv_int8: act_scale must be positive and finite");
+  if (in == GemvIn::kLayerNorm && out == GemvOut::kResidualAdd && a.resid == a.x)
+    throw std::runtime_error("gemv_int8: LayerNorm input and residual output on the same buffer");
+  if (out == GemvOut::kStoreKV && a.N % 3 != 0) throw std::runtime_error("gemv_int8: kStoreKV needs N = 3C");
+  const bool ln = in == GemvIn::kLayerNorm;
+#define GPTBENCH_GEMV_INT8_ROWS(R)                                                                        \
+  if (ln) launch_one_int8<R, (R * COLS <= 32 ? COLS : 32 / R), U, GemvIn::kLayerNorm>(a, out, warps, stream); \
+  else launch_one_int8<R, (R * COLS <= 32 ? COLS : 32 / R), U, GemvIn::kPlain>(a, out, warps, stream);
+  if (a.rows <= 1) {
+    GPTBENCH_GEMV_INT8_ROWS(1)
+  } else if (a.rows <= 2) {
+    GPTBENCH_GEMV_INT8_ROWS(2)
+  } else if (a.rows <= 4) {
+    GPTBENCH_GEMV_INT8_ROWS(4)
+  } else {
+    GPTBENCH_GEMV_INT8_ROWS(8)
+  }
+#undef GPTBENCH_GEMV_INT8_ROWS
+}
+
+// The engine's int8 entry point. A 16-byte load holds 16 weights (8 for fp16), so a short row (K <= 1024: at most
+// 64 chunks) is covered by U = 2 and more columns per warp keep the bytes in flight: 4 columns for wide products
+// (N > 1024: qkv, fc, LM head), else 1 (2 from 4 rows on). Long rows (K = 3072): 1 column, 4 chunks in flight
+// (2 columns, 2 chunks from 4 rows on), as the fp16 choice. 8 warps per block when there are at least 8 groups
+// per SM, else 4. Not yet measured: lab/cuda/gemv_lab.cu --int8-only times the alternatives (i2..i8).
+inline void launch_gemv_int8(const GemvInt8Args& a, GemvIn in, GemvOut out, cudaStream_t stream) {
+  static std::atomic<int> sms{0};
+  int s = sms.load(std::memory_order_relaxed);
+  if (s == 0) {
+    cudaDeviceGetAttribute(&s, cudaDevAttrMultiProcessorCount, gemv_detail::current_device());
+    sms.store(s, std::memory_order_relaxed);
+  }
+  const bool short_k = a.K <= 1024;
+  const int cols = short_k ? (a.N > 1024 ? 4 : a.rows >= 4 ? 2 : 1) : (a.rows >= 4 ? 2 : 1);
+  const long long groups = (static_cast<long long>(a.N) + cols - 1) / cols;
+  const int warps = groups / 8 >= s ? 8 : 4;
+  if (cols == 4) launch_gemv_int8_config<4, 2>(a, in, out, warps, stream);
+  else if (cols == 2) launch_gemv_int8_config<2, 2>(a, in, out, warps, stream);
+  else if (short_k) launch_gemv_int8_config<1, 2>(a, in, out, warps, stream);
+  else launch_gemv_int8_config<1, 4>(a, in, out, warps, stream);
 }
 
 }  // namespace gptbench::cuda_engine::kernels
