@@ -1120,7 +1120,7 @@ void run_chain_int8() {
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
-      g_json = std::fopen(argv[++i], "w");
+      g_json = std::fopen(argv[++i], "a");
       if (!g_json) {
         std::perror("--json");
         return 2;
