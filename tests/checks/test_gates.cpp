@@ -108,6 +108,21 @@ TEST(Gates, PerplexityOutsideTheKnownBandFails) {
   expect_only_failure(gates_of(run), "perplexity_plausibility");
 }
 
+// A run of INT8 cells only has perplexity results but no FP32 reference (found on the GPU machine: the report
+// dereferenced the missing reference and crashed).
+TEST(Gates, PerplexityWithoutAnFp32ReferenceWarnsThatTheBandWasNotChecked) {
+  SyntheticRun run = SyntheticRun::good();
+  nlohmann::json int8 = run.ppl_result("native", "int8");
+  int8["delta_pct"] = nullptr;
+  int8["identical_to_reference"] = nullptr;
+  run.perplexity["reference"] = nullptr;
+  run.perplexity["results"] = nlohmann::json::array({int8});
+  auto gates = gates_of(run);
+  EXPECT_EQ(gate(gates, "perplexity_plausibility").status, GateStatus::warn) << gate(gates, "perplexity_plausibility").summary;
+  EXPECT_NE(gate(gates, "perplexity_plausibility").summary.find("no FP32 reference"), std::string::npos);
+  EXPECT_EQ(gate(gates, "cross_backend_agreement").status, GateStatus::skip);
+}
+
 TEST(Gates, UntrainedSpeedOnlyRunWarnsButStaysValid) {
   SyntheticRun run = SyntheticRun::good();
   run.manifest["provenance"]["model"]["untrained"] = true;

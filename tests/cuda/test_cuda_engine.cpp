@@ -465,6 +465,7 @@ TEST(CudaEngine, BadInputsAreErrors) {
   const Gpt2Model m = small_model(2, 17);
   EXPECT_THROW(cuda_backend(m, "fp64"), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"attention", "sdpa"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"gemv_max_rows", "9"}}), Error);
   auto backend = cuda_backend(m, "fp16");
   ForwardOutput out;
   EXPECT_THROW(backend->prefill(TokenBatch{1, 2, {5, 1000}}, OutputMode::kSummary, out), Error);  // id >= vocab

@@ -87,6 +87,11 @@ class CudaBackend final : public Backend {
     options.profile = option_flag(spec, "profile", false);
     options.gemv_kernels = option_flag(spec, "gemv_kernels", true);
     options.pdl = option_flag(spec, "pdl", false);
+    if (auto it = spec.options.find("gemv_max_rows"); it != spec.options.end()) {
+      options.gemv_max_rows = std::atoi(it->second.c_str());
+      if (options.gemv_max_rows < 1 || options.gemv_max_rows > 8)
+        throw Error(spec.label() + ": option gemv_max_rows must be 1..8, got '" + it->second + "'");
+    }
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       if (it->second != "mma" && it->second != "wmma")
         throw Error(spec.label() + ": option attention must be mma or wmma, not '" + it->second + "'");

@@ -16,6 +16,7 @@
 //   "attention_warps" "0" (default): chosen by shape; "1": 16-query blocks; "4": 64-query blocks
 //   "gemv_kernels"    "1" (default): decode steps of <= 4 sequences through fused LayerNorm + matrix-vector
 //                     kernels (5 per layer); "0": cuBLASLt + separate LayerNorm kernels as in prefill
+//   "gemv_max_rows"   the largest decode batch that uses those kernels (1..8; default 4, int8 8: measured)
 //   "pdl"             "1": those kernels start early (programmatic dependent launch, Hopper) and wait for their
 //                     inputs; "0" (default): plain stream order (PDL measured no faster on an H200)
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed

@@ -443,7 +443,7 @@ class EngineImpl final : public Engine {
     if (int8_) {
       s = "cuBLASLt int8 GEMMs (IMMA, compute 32I, TN) with a quantize kernel before and a dequantize+bias(+GELU) "
           "kernel after each product (W8A8: weights per output channel, activations per tensor, calibrated)";
-      if (opt_.gemv_kernels) s += "; decode steps of <= 4 sequences through fused LayerNorm+int8 GEMV (dp4a) kernels";
+      if (opt_.gemv_kernels) s += "; decode steps of <= 8 sequences through fused LayerNorm+int8 GEMV (dp4a) kernels";
     } else {
       s = "cuBLASLt GEMMs (";
       s += opt_.precision == Precision::kTf32 ? "compute 32F_FAST_TF32" : "compute 32F";
@@ -787,12 +787,12 @@ class EngineImpl final : public Engine {
 
   // Decode steps through the fused matrix-vector kernels (gemv.cuh): LayerNorm in the prologue, bias / GELU /
   // residual add / KV-cache store in the epilogue; 5 kernels per layer.
-  // Up to 4 sequences: measured on an H200, batch 1 decode 3,243 new tokens/s with them against 1,939 through
-  // cuBLASLt; at batch 8 cuBLASLt's tensor-core products win (1,766 vs 1,671 per sequence), because the
-  // kernels' shared-memory reads of 8 input rows per weight load become the bottleneck (lab/cuda/gemv_lab.cu).
-  static constexpr int kGemvMaxRows = 4;
+  // Up to gemv_max_rows sequences (by default 4, int8 8): measured on an H200, batch 1 decode 3,243 new tokens/s with them
+  // against 1,939 through cuBLASLt; at batch 8 cuBLASLt's tensor-core products win (1,766 vs 1,671 per
+  // sequence): the kernels' shared-memory reads of 8 input rows per weight load become the bottleneck.
   bool use_gemv(Mode mode, int rows) const {
-    if (!opt_.gemv_kernels || mode != Mode::kDecodeStep || rows > kGemvMaxRows) return false;
+    const int max_rows = opt_.gemv_max_rows > 0 ? opt_.gemv_max_rows : int8_ ? 8 : 4;
+    if (!opt_.gemv_kernels || mode != Mode::kDecodeStep || rows > max_rows) return false;
     if (int8_) return kernels::gemv_int8_supported(rows, C_) && kernels::gemv_int8_supported(rows, I_);
     return kernels::gemv_supported(rows, C_) &&
            kernels::gemv_supported(rows, I_);
