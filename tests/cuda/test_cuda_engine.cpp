@@ -249,6 +249,7 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
   // the prefill attention kernels that are not picked by default for this shape
   for (const char* precision : {"fp16", "bf16"}) {
     variants.push_back({precision, {{"attention_warps", "4"}}});
+    variants.push_back({precision, {{"attention_warps", "1"}}});
     variants.push_back({precision, {{"attention", "wmma"}}});
   }
   for (const auto& [precision, options] : variants) {
