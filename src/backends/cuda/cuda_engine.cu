@@ -91,10 +91,10 @@ class Gemm {
     cublasLtDestroy(handle_);
   }
 
-  void run(cudaStream_t stream, const void* W, bool transW, const void* x, void* y, int out, int rows, int in,
+  void run(cudaStream_t stream, const void* W, const void* x, void* y, int out, int rows, int in,
            const void* bias, Epilogue epi) {
     bool fresh = false;
-    Plan& p = plan(out, rows, in, transW, epi, fresh);
+    Plan& p = plan(out, rows, in, epi, fresh);
     if (epi != Epilogue::kNone)
       LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
     if (fresh && autotune_ && p.n_candidates > 1) tune(p, stream, W, x, y);
@@ -143,25 +143,21 @@ class Gemm {
     cudaEventDestroy(e1);
   }
 
-  Plan& plan(int out, int rows, int in, bool transW, Epilogue epi, bool& fresh) {
-    auto key = std::make_tuple(out, rows, in, transW, static_cast<int>(epi));
+  Plan& plan(int out, int rows, int in, Epilogue epi, bool& fresh) {
+    auto key = std::make_tuple(out, rows, in, static_cast<int>(epi));
     auto it = plans_.find(key);
     fresh = it == plans_.end();
     if (!fresh) return it->second;
     Plan p;
     LT(cublasLtMatmulDescCreate(&p.desc, compute_, scale_type_));
-    cublasOperation_t ta = transW ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
     LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
     cublasLtEpilogue_t e = epi == Epilogue::kGeluBias ? CUBLASLT_EPILOGUE_GELU_BIAS
                            : epi == Epilogue::kBias   ? CUBLASLT_EPILOGUE_BIAS
                                                       : CUBLASLT_EPILOGUE_DEFAULT;
     LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof(e)));
-    if (transW) {
-      LT(cublasLtMatrixLayoutCreate(&p.a, ab_type_, in, out, in));
-    } else {
-      LT(cublasLtMatrixLayoutCreate(&p.a, ab_type_, out, in, out));
-    }
+    LT(cublasLtMatrixLayoutCreate(&p.a, ab_type_, in, out, in));
     LT(cublasLtMatrixLayoutCreate(&p.b, ab_type_, in, rows, in));
     LT(cublasLtMatrixLayoutCreate(&p.c, c_type_, out, rows, out));
     cublasLtMatmulPreference_t pref;
@@ -213,7 +209,7 @@ class Gemm {
   void* workspace_ = nullptr;
   DeviceAllocator& alloc_;
   bool autotune_;
-  std::map<std::tuple<int, int, int, bool, int>, Plan> plans_;
+  std::map<std::tuple<int, int, int, int>, Plan> plans_;
 };
 
 // One projection on the device. Floating point: w [out][in] of T. int8 (W8A8): wq [out][in] with per-output
@@ -755,11 +751,11 @@ class EngineImpl final : public Engine {
     }
     const Epilogue plain = W.b ? Epilogue::kBias : Epilogue::kNone;
     if (!gelu) {
-      gemm_->run(stream_, W.w, true, x, y, W.out, rows, W.in, W.b, plain);
+      gemm_->run(stream_, W.w, x, y, W.out, rows, W.in, W.b, plain);
     } else if (opt_.gelu_epilogue) {
-      gemm_->run(stream_, W.w, true, x, y, W.out, rows, W.in, W.b, Epilogue::kGeluBias);
+      gemm_->run(stream_, W.w, x, y, W.out, rows, W.in, W.b, Epilogue::kGeluBias);
     } else {
-      gemm_->run(stream_, W.w, true, x, y, W.out, rows, W.in, W.b, plain);
+      gemm_->run(stream_, W.w, x, y, W.out, rows, W.in, W.b, plain);
       const std::int64_t n = static_cast<std::int64_t>(rows) * W.out;
       const int blocks = static_cast<int>(std::min<std::int64_t>((n + 255) / 256, 8192));
       if (gelu_tanh_) kernels::gelu_inplace<T, true><<<blocks, 256, 0, stream_>>>(y, n);
@@ -774,7 +770,7 @@ class EngineImpl final : public Engine {
     const int qblocks = static_cast<int>(std::min<std::int64_t>((n_in / 8 + 255) / 256, 8 * sm_count_));
     kernels::quantize_int8<T><<<qblocks, 256, 0, stream_>>>(x, ws.q, n_in, 1.f / W.act_scale);
     mark("int8_quantize");
-    gemm_i8_->run(stream_, W.wq, true, ws.q, ws.acc, W.out, rows, W.in, nullptr, Epilogue::kNone);
+    gemm_i8_->run(stream_, W.wq, ws.q, ws.acc, W.out, rows, W.in, nullptr, Epilogue::kNone);
     mark("int8_imma_gemm");  // the caller's next mark then times the dequantize kernel
     const std::int64_t n_out = static_cast<std::int64_t>(rows) * W.out;
     const int dblocks = static_cast<int>(std::min<std::int64_t>((n_out / 4 + 255) / 256, 16 * sm_count_));
