@@ -226,6 +226,24 @@ TEST(CudaEngine, CreationWithoutDeviceIsAClearError) {
   }
 }
 
+// Options are read before the device is looked for, so this runs everywhere (CI too).
+TEST(CudaEngine, BadOptionValuesAreOneClearError) {
+  const Gpt2Model m = small_model(2, 1);
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"attention_warps", "four"}, {"attention_warps", "2"}, {"gemv_max_rows", "9"}, {"gemv_max_rows", "4x"},
+           {"device", "-1"}, {"graphs", "yes please"}, {"attention", "sdpa"}}) {
+    try {
+      cuda_backend(m, "fp16", {{key, value}});
+      ADD_FAILURE() << key << "=" << value << " was accepted";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("option " + key), std::string::npos) << what;
+      EXPECT_NE(what.find(value), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  }
+}
+
 class CudaEngineAccuracy : public ::testing::TestWithParam<int> {};  // param: number of heads (D = 128/heads)
 
 TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
@@ -467,6 +485,8 @@ TEST(CudaEngine, BadInputsAreErrors) {
   EXPECT_THROW(cuda_backend(m, "fp64"), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"attention", "sdpa"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"gemv_max_rows", "9"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"attention_warps", "four"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"attention_warps", "2"}}), Error);
   auto backend = cuda_backend(m, "fp16");
   ForwardOutput out;
   EXPECT_THROW(backend->prefill(TokenBatch{1, 2, {5, 1000}}, OutputMode::kSummary, out), Error);  // id >= vocab

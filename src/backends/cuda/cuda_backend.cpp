@@ -1,6 +1,7 @@
 // Backend / DecodeSession adapters over the CUDA engine, and the batched perplexity path.
 #include "backends/cuda/cuda_backend.h"
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -87,22 +88,17 @@ class CudaBackend final : public Backend {
     options.profile = option_flag(spec, "profile", false);
     options.gemv_kernels = option_flag(spec, "gemv_kernels", true);
     options.pdl = option_flag(spec, "pdl", false);
-    if (auto it = spec.options.find("gemv_max_rows"); it != spec.options.end()) {
-      options.gemv_max_rows = std::atoi(it->second.c_str());
-      if (options.gemv_max_rows < 1 || options.gemv_max_rows > 8)
-        throw Error(spec.label() + ": option gemv_max_rows must be 1..8, got '" + it->second + "'");
-    }
+    options.gemv_max_rows = option_int(spec, "gemv_max_rows", 0, 1, 8);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       if (it->second != "mma" && it->second != "wmma")
         throw Error(spec.label() + ": option attention must be mma or wmma, not '" + it->second + "'");
       options.attention_mma = it->second == "mma";
     }
-    if (auto it = spec.options.find("attention_warps"); it != spec.options.end()) {
-      options.attention_warps = std::stoi(it->second);
-      if (options.attention_warps != 0 && options.attention_warps != 1 && options.attention_warps != 4)
-        throw Error(spec.label() + ": option attention_warps must be 0, 1 or 4");
-    }
-    if (auto it = spec.options.find("device"); it != spec.options.end()) options.device = std::stoi(it->second);
+    options.attention_warps = option_int(spec, "attention_warps", 0, 0, 4);
+    if (options.attention_warps == 2 || options.attention_warps == 3)
+      throw Error(spec.label() + ": option attention_warps must be 0, 1 or 4, got '" +
+                  std::to_string(options.attention_warps) + "'");
+    options.device = option_int(spec, "device", 0, 0, 1024);
     std::string why;
     if (!cuda_engine::device_available(&why)) throw Error(spec.label() + ": " + why);
     engine_ = cuda_engine::make_engine(model.config, model.weights, options);
@@ -193,6 +189,18 @@ class CudaBackend final : public Backend {
     if (it->second == "1" || it->second == "true" || it->second == "on") return true;
     if (it->second == "0" || it->second == "false" || it->second == "off") return false;
     throw Error(spec.label() + ": option " + key + " must be 0 or 1, got '" + it->second + "'");
+  }
+  // The option's integer value in [lo, hi], or fallback when absent; anything else is one clear error.
+  static int option_int(const BackendSpec& spec, const std::string& key, int fallback, int lo, int hi) {
+    auto it = spec.options.find(key);
+    if (it == spec.options.end()) return fallback;
+    const std::string& text = it->second;
+    int value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi)
+      throw Error(spec.label() + ": option " + key + " must be an integer in " + std::to_string(lo) + ".." +
+                  std::to_string(hi) + ", got '" + text + "'");
+    return value;
   }
 
   BackendSpec spec_;
