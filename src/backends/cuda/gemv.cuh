@@ -173,11 +173,8 @@ __device__ __forceinline__ void write_output(const GemvArgs& a, GemvOut out, int
   if (out == GemvOut::kResidualAdd) {
     a.resid[static_cast<std::int64_t>(r) * N + n] += v;
   } else {
-    if (out == GemvOut::kGeluTanh) {
-      v = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-    } else if (out == GemvOut::kGeluErf) {
-      v = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
-    }
+    if (out == GemvOut::kGeluTanh) v = gelu_tanh(v);
+    else if (out == GemvOut::kGeluErf) v = gelu_erf(v);
     const T t = from_f<T>(v);
     static_cast<T*>(a.y)[static_cast<std::int64_t>(r) * a.ldy + n] = t;
     if (out == GemvOut::kStoreKV) {
@@ -185,6 +182,44 @@ __device__ __forceinline__ void write_output(const GemvArgs& a, GemvOut out, int
       if (n >= C) {
         static_cast<T*>(a.kv_cache)[(static_cast<std::int64_t>(r) * a.max_tokens + pos) * 2 * C + (n - C)] = t;
       }
+    }
+  }
+}
+
+// LayerNorm statistics of one float row of 4 * K4 values in shared memory, by one warp: two passes in float
+// (mean, then the mean squared deviation), as residual_layernorm does.
+__device__ __forceinline__ void row_mean_rstd(const float4* xr, int K4, int lane, float eps, float& mean,
+                                              float& rstd) {
+  const int K = 4 * K4;
+  float sum = 0.f;
+  for (int i = lane; i < K4; i += 32) {
+    const float4 v = xr[i];
+    sum += (v.x + v.y) + (v.z + v.w);
+  }
+  mean = warp_sum(sum) / K;
+  float var = 0.f;
+  for (int i = lane; i < K4; i += 32) {
+    const float4 v = xr[i];
+    const float dx = v.x - mean, dy = v.y - mean, dz = v.z - mean, dw = v.w - mean;
+    var += (dx * dx + dy * dy) + (dz * dz + dw * dw);
+  }
+  rstd = rsqrtf(warp_sum(var) / K + eps);
+}
+
+// One stage of weight loads for a warp: for each of the COLS rows n = group * COLS + c of W (row_bytes apart), the
+// 16-byte chunks first_chunk + u * 32 + lane, u < U; zeros past N or past the row's nchunks chunks.
+template <int COLS, int U>
+__device__ __forceinline__ void load_weight_stage(uint4 (&dst)[COLS][U], const void* W, std::int64_t row_bytes,
+                                                  int N, int nchunks, int group, int first_chunk, int lane) {
+#pragma unroll
+  for (int c = 0; c < COLS; ++c) {
+    const int n = group * COLS + c;
+    const unsigned char* wrow = static_cast<const unsigned char*>(W) + (n < N ? n : 0) * row_bytes;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int chunk = first_chunk + u * 32 + lane;
+      dst[c][u] = (n < N && chunk < nchunks) ? ld_weights(wrow + static_cast<std::int64_t>(chunk) * 16)
+                                             : make_uint4(0u, 0u, 0u, 0u);
     }
   }
 }
@@ -202,24 +237,12 @@ __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
   const int nchunks = K / kVec;
   const int ngroups = (N + COLS - 1) / COLS;
   const int total_warps = gridDim.x * warps;
-  const T* __restrict__ W = static_cast<const T*>(a.W);
 
   int g = blockIdx.x * warps + warp;  // warp-uniform
   int k0 = 0;                         // first chunk of the current stage
   uint4 nxt[COLS][U];
-  auto load_stage = [&](int gg, int kk) {
-#pragma unroll
-    for (int c = 0; c < COLS; ++c) {
-      const int n = gg * COLS + c;
-      const T* wrow = W + static_cast<std::int64_t>(n < N ? n : 0) * K;
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int chunk = kk + u * 32 + lane;
-        nxt[c][u] = (n < N && chunk < nchunks) ? ld_weights(wrow + static_cast<std::int64_t>(chunk) * kVec)
-                                               : make_uint4(0u, 0u, 0u, 0u);
-      }
-    }
-  };
+  const std::int64_t row_bytes = static_cast<std::int64_t>(K) * sizeof(T);
+  auto load_stage = [&](int gg, int kk) { load_weight_stage<COLS, U>(nxt, a.W, row_bytes, N, nchunks, gg, kk, lane); };
   if (g < ngroups) load_stage(g, 0);  // in flight during the prologue
   // Everything above reads only weights. With programmatic dependent launch the kernel before may still be
   // running: wait for it (a no-op without PDL) before touching inputs, then let the next kernel launch.
@@ -242,19 +265,8 @@ __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
     const float4* b4 = reinterpret_cast<const float4*>(a.ln_b);
     for (int r = warp; r < rows; r += warps) {  // warp-uniform
       float4* xr = xs4 + r * K4;
-      float sum = 0.f;
-      for (int i = lane; i < K4; i += 32) {
-        const float4 v = xr[i];
-        sum += (v.x + v.y) + (v.z + v.w);
-      }
-      const float mean = warp_sum(sum) / K;
-      float var = 0.f;
-      for (int i = lane; i < K4; i += 32) {
-        const float4 v = xr[i];
-        const float dx = v.x - mean, dy = v.y - mean, dz = v.z - mean, dw = v.w - mean;
-        var += (dx * dx + dy * dy) + (dz * dz + dw * dw);
-      }
-      const float rstd = rsqrtf(warp_sum(var) / K + a.eps);
+      float mean, rstd;
+      row_mean_rstd(xr, K4, lane, a.eps, mean, rstd);
 #pragma unroll 4
       for (int i = lane; i < K4; i += 32) {  // each lane rewrites only what it read
         const float4 v = xr[i], w = w4[i], b = b4[i];
@@ -451,26 +463,14 @@ __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
   const int nchunks = K / kVec;
   const int ngroups = (N + COLS - 1) / COLS;
   const int total_warps = gridDim.x * warps;
-  const std::int8_t* __restrict__ W = static_cast<const std::int8_t*>(a.W);
   std::int8_t* qs = reinterpret_cast<std::int8_t*>(gemv_smem);  // [ROWS][K] quantized input rows
   float* xs = reinterpret_cast<float*>(gemv_smem + static_cast<std::size_t>(ROWS) * K);  // kLayerNorm: [rows][K]
 
   int g = blockIdx.x * warps + warp;  // warp-uniform
   int k0 = 0;
   uint4 nxt[COLS][U];
-  auto load_stage = [&](int gg, int kk) {
-#pragma unroll
-    for (int c = 0; c < COLS; ++c) {
-      const int n = gg * COLS + c;
-      const std::int8_t* wrow = W + static_cast<std::int64_t>(n < N ? n : 0) * K;
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int chunk = kk + u * 32 + lane;
-        nxt[c][u] = (n < N && chunk < nchunks) ? ld_weights(wrow + static_cast<std::int64_t>(chunk) * kVec)
-                                               : make_uint4(0u, 0u, 0u, 0u);
-      }
-    }
-  };
+  const std::int64_t row_bytes = static_cast<std::int64_t>(K);
+  auto load_stage = [&](int gg, int kk) { load_weight_stage<COLS, U>(nxt, a.W, row_bytes, N, nchunks, gg, kk, lane); };
   if (g < ngroups) load_stage(g, 0);  // in flight during the prologue
   asm volatile("griddepcontrol.wait;" ::: "memory");  // as gemv_kernel: inputs only after the previous kernel
   asm volatile("griddepcontrol.launch_dependents;");
@@ -492,19 +492,8 @@ __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
     unsigned int* qs4 = reinterpret_cast<unsigned int*>(qs);
     for (int r = warp; r < rows; r += warps) {  // warp-uniform; the same float LayerNorm as gemv_kernel
       const float4* xr = xs4 + r * K4;
-      float sum = 0.f;
-      for (int i = lane; i < K4; i += 32) {
-        const float4 v = xr[i];
-        sum += (v.x + v.y) + (v.z + v.w);
-      }
-      const float mean = warp_sum(sum) / K;
-      float var = 0.f;
-      for (int i = lane; i < K4; i += 32) {
-        const float4 v = xr[i];
-        const float dx = v.x - mean, dy = v.y - mean, dz = v.z - mean, dw = v.w - mean;
-        var += (dx * dx + dy * dy) + (dz * dz + dw * dw);
-      }
-      const float rstd = rsqrtf(warp_sum(var) / K + a.eps);
+      float mean, rstd;
+      row_mean_rstd(xr, K4, lane, a.eps, mean, rstd);
 #pragma unroll 4
       for (int i = lane; i < K4; i += 32) {
         const float4 v = xr[i], w = w4[i], b = b4[i];

@@ -142,19 +142,19 @@ __global__ void residual_layernorm_reg(float* x, const T* delta, const float* w,
   }
 }
 
-// ---- GELU (when not fused into the GEMM epilogue) --------------------------------------------------------------
+// ---- GELU: the tanh form (gelu_new, gelu_pytorch_tanh) and the erf form (gelu), in float --------------------------
+__device__ __forceinline__ float gelu_tanh(float v) {
+  return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+__device__ __forceinline__ float gelu_erf(float v) { return 0.5f * v * (1.f + erff(v * 0.7071067811865476f)); }
+
+// (when not fused into the GEMM epilogue)
 template <typename T, bool kTanh>
 __global__ void gelu_inplace(T* x, std::int64_t n) {
   std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   for (; i < n; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const float v = to_f(x[i]);
-    float g;
-    if (kTanh) {
-      g = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-    } else {
-      g = 0.5f * v * (1.f + erff(v * 0.7071067811865476f));
-    }
-    x[i] = from_f<T>(g);
+    x[i] = from_f<T>(kTanh ? gelu_tanh(v) : gelu_erf(v));
   }
 }
 
@@ -661,8 +661,8 @@ __global__ void dequantize_int8(const std::int32_t* __restrict__ acc, const floa
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       if (bias) v[e] += to_f(bias[c + e]);
-      if (mode == 1) v[e] = 0.5f * v[e] * (1.f + tanhf(0.7978845608028654f * (v[e] + 0.044715f * v[e] * v[e] * v[e])));
-      else if (mode == 2) v[e] = 0.5f * v[e] * (1.f + erff(v[e] * 0.7071067811865476f));
+      if (mode == 1) v[e] = gelu_tanh(v[e]);
+      else if (mode == 2) v[e] = gelu_erf(v[e]);
       o.v[e] = from_f<T>(v[e]);
     }
     reinterpret_cast<Vec4<T>*>(y)[i] = o;
