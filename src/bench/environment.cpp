@@ -158,6 +158,17 @@ std::int64_t current_rss_bytes() {
 nlohmann::json measure_cpu_ceilings(int threads) {
   using clock = std::chrono::steady_clock;
   nlohmann::json j;
+  // The best of 3 timed calls, after one that warms up threads and pages.
+  auto best_seconds = [](auto&& call) {
+    double best = 1e30;
+    for (int i = 0; i < 4; ++i) {
+      auto t0 = clock::now();
+      call();
+      double s = std::chrono::duration<double>(clock::now() - t0).count();
+      if (i > 0) best = std::min(best, s);
+    }
+    return best;
+  };
   const int previous_threads = openblas_get_num_threads();
   const int used_threads = threads > 0 ? threads : previous_threads;
   openblas_set_num_threads(used_threads);
@@ -168,16 +179,6 @@ nlohmann::json measure_cpu_ceilings(int threads) {
     // while the engine's oneDNN products ran at over 1 TFLOP/s, and the roofline gate then failed every cell).
     const int n = 2048;
     std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size(), 0.0f);
-    auto best_seconds = [&](auto&& product) {
-      double best = 1e30;
-      for (int i = 0; i < 4; ++i) {  // the first call warms up threads and pages
-        auto t0 = clock::now();
-        product();
-        double s = std::chrono::duration<double>(clock::now() - t0).count();
-        if (i > 0) best = std::min(best, s);
-      }
-      return best;
-    };
     const double flops = 2.0 * n * static_cast<double>(n) * n;
     const double openblas = flops / best_seconds([&] {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
@@ -204,23 +205,17 @@ nlohmann::json measure_cpu_ceilings(int threads) {
     const std::size_t bytes = std::size_t{256} << 20;
     std::vector<char> src(bytes, 1), dst(bytes, 0);
     const int copy_threads = threads > 0 ? threads : omp_get_max_threads();
-    auto best_seconds = [&](int nthreads) {
-      double best = 1e30;
-      for (int i = 0; i < 4; ++i) {
-        auto t0 = clock::now();
+    int touched = 0;
+    auto copy = [&](int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
-        for (int t = 0; t < nthreads; ++t) {
-          const std::size_t begin = bytes / nthreads * t, end = t + 1 == nthreads ? bytes : bytes / nthreads * (t + 1);
-          std::memcpy(dst.data() + begin, src.data() + begin, end - begin);
-        }
-        double s = std::chrono::duration<double>(clock::now() - t0).count();
-        if (i > 0) best = std::min(best, s);
-        src[static_cast<std::size_t>(i) * 4096] = dst[bytes - 1];  // keep the copies observable
+      for (int t = 0; t < nthreads; ++t) {
+        const std::size_t begin = bytes / nthreads * t, end = t + 1 == nthreads ? bytes : bytes / nthreads * (t + 1);
+        std::memcpy(dst.data() + begin, src.data() + begin, end - begin);
       }
-      return best;
+      src[static_cast<std::size_t>(touched++ % 4) * 4096] = dst[bytes - 1];  // keep the copies observable
     };
-    const double one = 2.0 * static_cast<double>(bytes) / best_seconds(1) / 1e9;
-    const double all = 2.0 * static_cast<double>(bytes) / best_seconds(copy_threads) / 1e9;
+    const double one = 2.0 * static_cast<double>(bytes) / best_seconds([&] { copy(1); }) / 1e9;
+    const double all = 2.0 * static_cast<double>(bytes) / best_seconds([&] { copy(copy_threads); }) / 1e9;
     j["bandwidth_gb_s"] = std::max(one, all);
     j["bandwidth_gb_s_by_threads"] = {{"1", one}, {std::to_string(copy_threads), all}};
     j["bandwidth_source"] = fmt::format(
