@@ -99,6 +99,16 @@ std::string failed_cells_clause(const RunData& run) {
   return out + " (section 7).";
 }
 
+// True when not one cell and not one perplexity evaluation produced a number: no gate has anything to fail on,
+// and the run must not read as VALID.
+bool nothing_measured(const RunData& run) {
+  for (const LatencyRow& r : run.latency)
+    if (r.ok()) return false;
+  for (const json& r : run.perplexity_results())
+    if (r.value("status", "") == "ok") return false;
+  return true;
+}
+
 std::string verdict_section(const RunData& run, const std::vector<GateResult>& gates) {
   std::vector<const GateResult*> failed, warned;
   int passed = 0, skipped = 0;
@@ -117,6 +127,11 @@ std::string verdict_section(const RunData& run, const std::vector<GateResult>& g
     out += "> **INVALID RUN — these numbers cannot be true and must not be used or quoted.**\n>\n> Failed gates:\n";
     for (const GateResult* g : failed) out += fmt::format("> - **{}. {}**: {}\n", g->id, g->name, g->summary);
     out += "\n";
+  } else if (nothing_measured(run)) {
+    out += fmt::format("**Verdict: INVALID** — nothing was measured: every cell and perplexity evaluation failed or "
+                       "was skipped.{}\n\n",
+                       failed_cells_clause(run));
+    out += "> **INVALID RUN — there are no numbers to use; section 7 says why each cell has none.**\n\n";
   } else {
     std::string warn_names;
     for (const GateResult* g : warned) warn_names += fmt::format("{}{}", warn_names.empty() ? "" : ", ", g->name);
@@ -459,12 +474,15 @@ std::string render_report(const RunData& run, const std::vector<GateResult>& gat
 int write_report(const std::string& run_dir) {
   RunData run = load_run(run_dir);
   std::vector<GateResult> gates = evaluate_gates(run);
-  write_file_atomic(run_dir + "/processed/gates.json", gates_to_json(gates).dump(2) + "\n");
+  const bool invalid = any_failed(gates) || nothing_measured(run);
+  json gates_json = gates_to_json(gates);
+  gates_json["verdict"] = invalid ? "INVALID" : "VALID";  // also when no gate failed but nothing was measured
+  write_file_atomic(run_dir + "/processed/gates.json", gates_json.dump(2) + "\n");
   std::string report_dir = run_dir + "/report";
   std::filesystem::create_directories(report_dir);
   ChartSet charts = write_charts(run, report_dir);
   write_file_atomic(report_dir + "/Technical_Report.md", render_report(run, gates, charts));
-  return any_failed(gates) ? kInvalidRunExitCode : 0;
+  return invalid ? kInvalidRunExitCode : 0;
 }
 
 }  // namespace gptbench

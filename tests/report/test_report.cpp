@@ -203,6 +203,19 @@ TEST(Report, FailedCellAndAgreementAreShown) {
   EXPECT_TRUE(contains(w.report, "| native/cpu/int8 | 0.01230 | 0.9810 |")) << w.report;
 }
 
+// Every backend failed (e.g. a corrupt calibration cache): no gate has data to fail on, but the run is not VALID.
+TEST(Report, RunWithNothingMeasuredIsInvalid) {
+  SyntheticRun run = SyntheticRun::good();
+  for (synth::SynthCell& c : run.cells) c.failed = true;
+  run.perplexity = nullptr;
+  TempDir tmp;
+  Written w = report_of(run, tmp);
+  EXPECT_NE(w.code, 0);
+  EXPECT_TRUE(contains(w.report, "**Verdict: INVALID** — nothing was measured")) << w.report.substr(0, 400);
+  EXPECT_FALSE(contains(w.report, "**Verdict: VALID**"));
+  EXPECT_EQ(nlohmann::json::parse(read_text_file(tmp.path() + "/processed/gates.json"))["verdict"], "INVALID");
+}
+
 TEST(Report, NotARunFolderIsAnError) {
   TempDir tmp;
   EXPECT_THROW(write_report(tmp.path()), Error);
