@@ -903,8 +903,8 @@ class EngineImpl final : public Engine {
       mark("gemm_lm_head");
     }
     if (tail == Tail::kSummary) {
-      // Few rows (decode, small prefill): wide blocks, so the whole card reads them.
-      if (head_rows <= 64)
+      // Few rows (decode, small prefill): wide blocks, so the whole card reads them (up to two blocks per SM).
+      if (head_rows <= 2 * sm_count_)
         kernels::row_summary<T, 1024><<<head_rows, 1024, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
       else
         kernels::row_summary<T, 256><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
