@@ -289,7 +289,6 @@ const Product kProducts[] = {
     {"odd_gelu", GemmIn::kPlain, GemmOut::kGeluTanh, 24, 64, false},
     {"odd_k1024", GemmIn::kLayerNorm, GemmOut::kStore, 520, 1024, false},
 };
-constexpr GemmTile kTiles[] = {GemmTile::k32x64, GemmTile::k64x64, GemmTile::k64x32};
 
 const char* in_name(GemmIn in) { return in == GemmIn::kLayerNorm ? "LN" : "plain"; }
 const char* out_name(GemmOut o) {
@@ -407,7 +406,7 @@ struct CheckData {
     ysize = static_cast<std::size_t>(rows) * ldy;
     dy = dev_alloc<T>(ysize);
     // Split-K partials: the lab's splits (<= 12) and choose_gemm_mma's (<= K/64 / 2).
-    max_splits = pr.in == GemmIn::kPlain ? std::max(12, K / 64 / 2) : 1;
+    max_splits = pr.in == GemmIn::kPlain ? std::max(12, K / 64) : 1;
     psize = static_cast<std::size_t>(max_splits) * kCheckMmax * N;
     dpartial = dev_alloc<float>(psize);
   }
@@ -590,16 +589,19 @@ void run_checks(double tol_t) {
     }
     CheckData<T> d(pr);
     CheckSummary sum;
-    const int kt = pr.K / 64;
     for (int M : kCheckM) {
       for (int with_bias = 0; with_bias < 2; ++with_bias) {
-        for (GemmTile tile : kTiles)
+        for (GemmTile tile : kGemmTiles) {
+          if (!gemm_mma_supported(pr.in, pr.N, pr.K, tile)) continue;
+          const int tile_kt = pr.K / gemm_tile_stage_k(tile);
           for (int s : kCheckSplits) {
-            if (s > 1 && (pr.in != GemmIn::kPlain || kt % s != 0)) continue;
+            if (s > 1 && (pr.in != GemmIn::kPlain || tile_kt % s != 0)) continue;
             check_config(d, M, tile, s, with_bias != 0, false, tol, sum);
           }
+        }
         const GemmMmaConfig cfg = choose_gemm_mma(pr.in, M, pr.N, pr.K, g_sm);
-        if (cfg.splits < 1 || kt % cfg.splits != 0 || (pr.in == GemmIn::kLayerNorm && cfg.splits != 1) ||
+        if (cfg.splits < 1 || (pr.K / gemm_tile_stage_k(cfg.tile)) % cfg.splits != 0 ||
+            !gemm_mma_supported(pr.in, pr.N, pr.K, cfg.tile) || (pr.in == GemmIn::kLayerNorm && cfg.splits != 1) ||
             cfg.splits > d.max_splits) {
           std::printf("  FAIL T=%s %s M=%d: choose_gemm_mma gave an invalid config %s\n", tname<T>(), pr.name, M,
                       cfg_name(cfg.tile, cfg.splits).c_str());
@@ -728,7 +730,7 @@ void mma_launch_checked(const GemmMmaArgs<__half>& p, const Product& pr, GemmTil
 
 void time_product(const Product& pr, const WeightPool& pool, TimeBufs& b, int M) {
   using T = __half;
-  const int N = pr.N, K = pr.K, kt = K / 64;
+  const int N = pr.N, K = pr.K;
   const bool ln = pr.in == GemmIn::kLayerNorm, resid = pr.out == GemmOut::kResidualAdd;
   const double wbytes = static_cast<double>(N) * K * sizeof(T), flop = 2.0 * M * N * K;
   auto w_of = [&](int it) { return pool.w + static_cast<std::size_t>(it % pool.ncopy) * N * K; };
@@ -844,9 +846,11 @@ void time_product(const Product& pr, const WeightPool& pool, TimeBufs& b, int M)
     double us;
   };
   std::vector<Row> rows;
-  for (GemmTile tile : kTiles)
+  for (GemmTile tile : kGemmTiles)
     for (int s : kTimeSplits) {
-      if (s > 1 && (ln || kt % s != 0 || kt / s < 2)) continue;
+      if (!gemm_mma_supported(pr.in, N, K, tile)) break;
+      const int tile_kt = K / gemm_tile_stage_k(tile);
+      if (s > 1 && (ln || tile_kt % s != 0 || tile_kt / s < 1)) continue;
       const double us = time_graph(
           [&](int it) {
             mma_launch_checked(mma_args(s, w_of(it)), pr, tile, b);

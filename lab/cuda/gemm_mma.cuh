@@ -8,20 +8,27 @@
 // cuBLASLt on the 128-row products of a GPT-2 124M batch-1 prefill (N = 768 .. 3072, K = 768 / 3072: 6 .. 24
 // output tiles of 128 x 128) by spreading small tiles with split-K over all SMs and fusing the LayerNorm and the
 // residual add (4 kernels per layer instead of 6). It is correct (every check of the lab passes, fp16 and bf16)
-// but SLOWER than cuBLASLt: measured on an H200 (2026-11-26, weights rotating through HBM), one layer's four
-// products at M = 128 take 55.7 us against 30.1 us for cuBLASLt + its LayerNorm / residual kernels, and 166.7 vs
-// 35.4 us at M = 512; the LayerNorm-fused products are the worst (M = 128 QKV: 15.9 vs 6.9 us, x in L2).
-// Nsight Compute (M = 64, LN -> QKV, 32x64): 1 warp per scheduler (4 warps per block, 1-2 blocks per SM: 86 KB of
-// shared memory, 165 registers), 4.7 cycles between issued instructions, ~3,000 instructions per warp, memory
-// throughput 4 % of DRAM: the kernel is bound by the latency of its own instruction stream (the per-row
-// LayerNorm, per-thread cp.async address arithmetic, 16 mma.sync per k-tile per warp), not by memory. cuBLASLt's
-// Hopper kernels move a tile with one TMA instruction and multiply with warpgroup wgmma; a small-M kernel that
-// wins needs the same (TMA + wgmma, or many more warps per SM), which is the next step, not this file.
+// but SLOWER than cuBLASLt + the engine's LayerNorm / residual kernels on every shape timed (H200, 2026-11-26,
+// weights rotating through HBM, us per call, best tile / split of each version):
+//                     M = 64                     M = 128                    one layer's 4 products, M = 128
+//   cuBLASLt + kernel  qkv 6.6 proj 5.0 mproj 7.7  qkv 6.9 proj 5.1 mproj 8.6  30.3 us (6 kernels)
+//   4 warps  (KS = 1)  qkv 13.7 proj 5.9 mproj 11.5 qkv 15.9 proj 6.7 mproj 13.2 55.7 us (4 kernels)
+//   16 warps (KS = 4)  qkv 8.9 proj 5.6 mproj 8.6  qkv 14.2 proj 5.7 mproj 11.4
+// What the lab and Nsight Compute showed: with KS = 1 a block is 4 warps and a 128-row product has ~1 block per
+// SM, so each scheduler holds one warp: 4.7 cycles between its instructions, ~3,000 instructions per warp, DRAM
+// at 4 % — latency-bound on its own instruction stream. KS = 4 (16 warps splitting k inside the block) brings the
+// plain products within 10 % of cuBLASLt + its residual kernel. The LayerNorm-fused products stay 2x slower: each
+// block re-reads its rows of the float residual stream (x is 4 bytes a value and is read once per 32- or 64-column
+// block: 14 MB of L2 traffic for a 128-row QKV, against 0.4 MB read + 3.5 MB of fp16 LN output for the unfused
+// path). A small-M path that wins needs Hopper's own machinery (TMA bulk copies, warpgroup wgmma) or a
+// persistent kernel that overlaps one product's weight stream with the next; this file is the measured
+// starting point, not that.
 //
-// Design (sm_80+, built for sm_90): 4 warps (2 x 2) per block; each warp owns a (BM/2) x (BN/2) accumulator tile
-// in registers (m16n8k16, float accumulators). K is walked in tiles of 64 through a STAGES-deep cp.async
-// pipeline. Shared memory rows are padded by 8 elements (16 bytes), which makes ldmatrix's 8 row addresses hit
-// 8 distinct 16-byte bank groups (row stride = 9 or K/8 + 1 groups, both 1 mod 8).
+// Design (sm_80+, built for sm_90): KS groups of 4 warps (2 x 2) per block; each warp owns a (BM/2) x (BN/2)
+// accumulator tile in registers (m16n8k16, float accumulators). K is walked in stages of KS x 64 columns through a
+// cp.async pipeline (4 stages, 3 for KS = 4); warp group g multiplies columns [64g, 64g + 64) of each stage and the
+// groups' tiles are added in shared memory. Shared memory rows are padded by 8 elements (16 bytes), which makes
+// ldmatrix's 8 row addresses hit 8 distinct 16-byte bank groups (row stride = 8 KS + 1 or K/8 + 1 groups, 1 mod 8).
 //
 //   GemmIn::kPlain      A tiles stream through the pipeline with W.
 //   GemmIn::kLayerNorm  the block's BM rows of x (float, [M, K], K a multiple of 128 up to 1024) are read once,
@@ -30,7 +37,7 @@
 //   GemmOut::kStore / kGeluTanh / kGeluErf: y = (acc + bias) (-> GELU) as T, row stride ldy.
 //   GemmOut::kResidualAdd: resid[M, N] (float) += acc + bias — the residual stream update of attn.c_proj / mlp.c_proj.
 //
-// Split-K (splits > 1, kPlain only): block z sums k-tiles [z*kt/splits, (z+1)*kt/splits) and writes its float
+// Split-K (splits > 1, kPlain only): block z sums stages [z*kt/splits, (z+1)*kt/splits) and writes its float
 // partial tile to `partial`; the last block of a tile to arrive (an atomic counter per tile, reset by that block, so
 // the counters are zero again for the next launch and inside CUDA graphs) adds the partials in split order 0, 1, ...
 // — the same order whichever block arrives last, so results are bitwise reproducible — and runs the epilogue.
@@ -41,6 +48,7 @@
 // lanes 8-15: n 0-7 at k 8) and of n-tile 1 (lanes 16-31: n 8-15).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "backends/cuda/attention_mma.cuh"
@@ -75,9 +83,7 @@ struct GemmMmaArgs {
 
 namespace gemm_detail {
 
-constexpr int kThreads = 128;  // 2 x 2 warps
-constexpr int kBK = 64;
-constexpr int kLd = kBK + 8;
+constexpr int kBK = 64;  // k columns of one warp's slice of a pipeline stage
 
 // 16-byte cp.async that writes zeros when `valid` is false (src-size 0: nothing is read).
 __device__ __forceinline__ void cp_async_16_zfill(std::uint32_t dst, const void* src, bool valid) {
@@ -87,23 +93,34 @@ __device__ __forceinline__ void cp_async_16_zfill(std::uint32_t dst, const void*
                : "memory");
 }
 
+// KS warp groups split each stage's k range (KS x 64 columns), so a block has 128 * KS threads.
+__host__ __device__ constexpr int stages_for(int ks) { return ks >= 4 ? 3 : 4; }
+__host__ __device__ constexpr int stage_ld(int ks) { return ks * kBK + 8; }  // elements per staged row (16 bytes of padding)
+
 }  // namespace gemm_detail
 
 // Dynamic shared memory of one block.
-template <typename T, int BM, int BN, int STAGES>
+template <typename T, int BM, int BN, int KS>
 __host__ __device__ constexpr int gemm_mma_smem_bytes(GemmIn in, int K) {
-  return ((in == GemmIn::kLayerNorm ? BM * (K + 8) : STAGES * BM * gemm_detail::kLd) +
-          STAGES * BN * gemm_detail::kLd) *
+  constexpr int stages = gemm_detail::stages_for(KS), ld = gemm_detail::stage_ld(KS);
+  return ((in == GemmIn::kLayerNorm ? BM * (K + 8) : stages * BM * ld) + stages * BN * ld) *
          static_cast<int>(sizeof(T));
 }
 
-template <typename T, int BM, int BN, int STAGES, GemmIn IN, GemmOut OUT>
-__global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T> p) {
+// KS = 1: 4 warps (2 x 2 over the BM x BN tile), each walks all of K. KS > 1: KS groups of 4 warps; group g takes
+// the k columns [g*64, g*64 + 64) of every stage of KS*64 columns, and the groups' partial tiles are added (in
+// group order) in shared memory before the epilogue — more warps per SM for the same number of blocks, which is
+// what a 128-row product lacks (measured with KS = 1: one warp per scheduler, latency-bound instruction stream).
+template <typename T, int BM, int BN, int KS, GemmIn IN, GemmOut OUT>
+__global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
   static_assert(sizeof(T) == 2, "half or bfloat16 only");
   using namespace mma_detail;
   using gemm_detail::kBK;
-  using gemm_detail::kLd;
-  using gemm_detail::kThreads;
+  constexpr int kThreads = 128 * KS;
+  constexpr int STAGES = gemm_detail::stages_for(KS);
+  constexpr int kLd = gemm_detail::stage_ld(KS);
+  constexpr int kStageK = KS * kBK;            // k columns per stage
+  constexpr int kRowChunks16 = kStageK / 8;    // 16-byte chunks per staged row
   constexpr int kWTM = BM / 2, kWTN = BN / 2;  // warp tile
   constexpr int kMT = kWTM / 16, kNT = kWTN / 8;
   static_assert(kWTM % 16 == 0 && kWTN % 16 == 0, "warp tile: multiples of 16 x 16");
@@ -111,9 +128,9 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
   extern __shared__ __align__(16) unsigned char gemm_smem[];
   T* smem = reinterpret_cast<T*>(gemm_smem);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int wm = warp >> 1, wn = warp & 1;
+  const int wk = warp >> 2, wm = (warp >> 1) & 1, wn = warp & 1;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  const int k_tiles = p.K / kBK;
+  const int k_tiles = p.K / kStageK;
   const int per_split = k_tiles / p.splits;
   const int kt0 = blockIdx.z * per_split, kt1 = kt0 + per_split;
 
@@ -123,10 +140,10 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
 
   auto load_w = [&](int stage, int kt) {
     T* dst = w_smem + stage * BN * kLd;
-    const int k = kt * kBK;
+    const int k = kt * kStageK;
 #pragma unroll
-    for (int c = tid; c < BN * 8; c += kThreads) {
-      const int r = c >> 3, kc = (c & 7) * 8;
+    for (int c = tid; c < BN * kRowChunks16; c += kThreads) {
+      const int r = c / kRowChunks16, kc = (c % kRowChunks16) * 8;
       const bool ok = n0 + r < p.N;
       const T* src = p.W + static_cast<std::int64_t>(ok ? n0 + r : 0) * p.K + k + kc;
       gemm_detail::cp_async_16_zfill(smem_addr(dst + r * kLd + kc), src, ok);
@@ -134,10 +151,10 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
   };
   auto load_a = [&](int stage, int kt) {
     T* dst = a_smem + stage * BM * kLd;
-    const int k = kt * kBK;
+    const int k = kt * kStageK;
 #pragma unroll
-    for (int c = tid; c < BM * 8; c += kThreads) {
-      const int r = c >> 3, kc = (c & 7) * 8;
+    for (int c = tid; c < BM * kRowChunks16; c += kThreads) {
+      const int r = c / kRowChunks16, kc = (c % kRowChunks16) * 8;
       const bool ok = m0 + r < p.M;
       const T* src = p.A + static_cast<std::int64_t>(ok ? m0 + r : 0) * p.K + k + kc;
       gemm_detail::cp_async_16_zfill(smem_addr(dst + r * kLd + kc), src, ok);
@@ -148,7 +165,7 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
   asm volatile("griddepcontrol.launch_dependents;");
   // The weights do not depend on the kernel before: their first stages are in flight while it finishes (PDL)
   // and during the LayerNorm. Everything after the wait may read its outputs.
-  // cp.async groups: tile kt's operands are complete once groups 0 .. kt+1 (plain: group 0 holds the first weight
+  // cp.async groups: stage kt's operands are complete once groups 0 .. kt+1 (plain: group 0 holds the first weight
   // stages, group s+1 the A stage s) or 0 .. kt (LayerNorm: group s = weight stage s) are; with one group committed
   // per main-loop iteration, cp_async_wait<STAGES - 2> at iteration kt ensures that in both cases.
   if constexpr (IN == GemmIn::kPlain) {
@@ -175,26 +192,20 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
     // One warp per row, two rows at a time so that 2 x K/128 16-byte loads per lane are in flight (one row at a
     // time waited out the L2 latency for every row). Lane holds columns (i*32 + lane)*4 .. +3, i < K/128 <= 8.
     const int nv = p.K / 128;
-    float4 w[8], b[8];
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      if (i < nv) {
-        w[i] = *reinterpret_cast<const float4*>(p.ln_w + (i * 32 + lane) * 4);
-        b[i] = *reinterpret_cast<const float4*>(p.ln_b + (i * 32 + lane) * 4);
-      }
-    }
     for (int r0 = 2 * warp; r0 < BM; r0 += 2 * (kThreads / 32)) {
       float4 v[2][8];
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         const int m = m0 + r0 + j;
-        const float4* row = reinterpret_cast<const float4*>(p.x + static_cast<std::int64_t>(m < p.M ? m : 0) * p.K);
+        const bool row_ok = r0 + j < BM && m < p.M;
+        const float4* row = reinterpret_cast<const float4*>(p.x + static_cast<std::int64_t>(row_ok ? m : 0) * p.K);
 #pragma unroll
         for (int i = 0; i < 8; ++i)
-          if (i < nv) v[j][i] = m < p.M ? row[i * 32 + lane] : make_float4(0.f, 0.f, 0.f, 0.f);
+          if (i < nv) v[j][i] = row_ok ? row[i * 32 + lane] : make_float4(0.f, 0.f, 0.f, 0.f);
       }
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
+        if (r0 + j >= BM) break;
         float sum = 0.f;
 #pragma unroll
         for (int i = 0; i < 8; ++i)
@@ -214,13 +225,16 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
           if (i < nv) {
+            const int c = (i * 32 + lane) * 4;
             const float4 x = v[j][i];
             uint2 packed = make_uint2(0u, 0u);
             if (valid) {
-              packed.x = pack2<T>((x.x - mean) * rstd * w[i].x + b[i].x, (x.y - mean) * rstd * w[i].y + b[i].y);
-              packed.y = pack2<T>((x.z - mean) * rstd * w[i].z + b[i].z, (x.w - mean) * rstd * w[i].w + b[i].w);
+              const float4 w = *reinterpret_cast<const float4*>(p.ln_w + c);
+              const float4 b = *reinterpret_cast<const float4*>(p.ln_b + c);
+              packed.x = pack2<T>((x.x - mean) * rstd * w.x + b.x, (x.y - mean) * rstd * w.y + b.y);
+              packed.y = pack2<T>((x.z - mean) * rstd * w.z + b.z, (x.w - mean) * rstd * w.w + b.w);
             }
-            *reinterpret_cast<uint2*>(dst + (i * 32 + lane) * 4) = packed;
+            *reinterpret_cast<uint2*>(dst + c) = packed;
           }
         }
       }
@@ -245,8 +259,9 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
     }
     cp_async_commit();
     const int stage = (kt - kt0) % STAGES;
-    const T* as = IN == GemmIn::kLayerNorm ? a_smem + kt * kBK : a_smem + stage * BM * kLd;
-    const T* ws = w_smem + stage * BN * kLd;
+    // This warp group's 64 columns of the stage.
+    const T* as = (IN == GemmIn::kLayerNorm ? a_smem + kt * kStageK : a_smem + stage * BM * kLd) + wk * kBK;
+    const T* ws = w_smem + stage * BN * kLd + wk * kBK;
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
       std::uint32_t af[kMT][4];
@@ -272,15 +287,17 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
   }
   cp_async_wait<0>();
 
-  // ---- epilogue: the accumulators go through shared memory (the pipeline buffers are free now) so that global
-  // memory is read and written in 16-byte chunks, all of a thread's loads issued before any is used: the
-  // fragment-order epilogue waited out one memory latency per read-modify-write of the residual stream.
+  // ---- epilogue: the accumulators go through shared memory (the pipeline buffers are free now): the warp
+  // groups' partial tiles are added there, and global memory is read and written in 16-byte chunks, all of a
+  // thread's loads issued before any is used (a fragment-order epilogue waited out one memory latency per
+  // read-modify-write of the residual stream).
   __syncthreads();  // every warp is done reading the pipeline buffers
   constexpr int kCLd = BN + 4;  // floats per staged row (16-byte aligned, shifts banks by 4 per row)
   float* c_smem = reinterpret_cast<float*>(gemm_smem);
-  static_assert(BM * kCLd * 4 <= STAGES * BN * kLd * 2, "staged tile must fit the weight stages (at least)");
+  static_assert(KS * BM * kCLd * 4 <= STAGES * BN * kLd * 2, "staged tiles must fit the weight stages (at least)");
   {
     const int g = lane >> 2, t = lane & 3;
+    float* mine = c_smem + wk * BM * kCLd;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -288,18 +305,26 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int r = wm * kWTM + mt * 16 + g + 8 * h, c = wn * kWTN + nt * 8 + 2 * t;
-          *reinterpret_cast<float2*>(c_smem + r * kCLd + c) = make_float2(acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1]);
+          *reinterpret_cast<float2*>(mine + r * kCLd + c) = make_float2(acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1]);
         }
   }
   __syncthreads();
-  // Thread tid owns the 4-column chunks tid, tid + 128, ... of the tile (row = chunk / (BN/4)).
+  // Thread tid owns the 4-column chunks tid, tid + kThreads, ... of the tile (row = chunk / (BN/4)).
   constexpr int kRowChunks = BN / 4, kChunks = BM * kRowChunks / kThreads;
-  static_assert(BM * kRowChunks % kThreads == 0, "tile chunks must spread evenly");
+  static_assert(kChunks >= 1 && BM * kRowChunks % kThreads == 0, "tile chunks must spread evenly");
   float4 v[kChunks];
 #pragma unroll
   for (int i = 0; i < kChunks; ++i) {
     const int chunk = tid + i * kThreads, r = chunk / kRowChunks, c = (chunk % kRowChunks) * 4;
     v[i] = *reinterpret_cast<const float4*>(c_smem + r * kCLd + c);
+#pragma unroll
+    for (int g = 1; g < KS; ++g) {  // warp groups in order: the same sum every run
+      const float4 q = *reinterpret_cast<const float4*>(c_smem + (g * BM + r) * kCLd + c);
+      v[i].x += q.x;
+      v[i].y += q.y;
+      v[i].z += q.z;
+      v[i].w += q.w;
+    }
   }
   auto in_bounds = [&](int i, int& m, int& n) {
     const int chunk = tid + i * kThreads;
@@ -393,62 +418,84 @@ __global__ void __launch_bounds__(gemm_detail::kThreads) gemm_mma(GemmMmaArgs<T>
 
 // ---- host side ------------------------------------------------------------------------------------------------
 
-// Block tile shapes that are compiled (BM x BN); all use 4 pipeline stages.
-enum class GemmTile { k32x64, k64x64, k64x32 };
-constexpr int kGemmStages = 4;
+// Block shapes that are compiled: BM x BN, and wK = KS warp groups splitting k (128 * KS threads).
+enum class GemmTile { k32x64, k64x64, k64x32, k32x64w2, k32x64w4, k64x64w4, k64x32w4 };
+constexpr GemmTile kGemmTiles[] = {GemmTile::k32x64,   GemmTile::k64x64,   GemmTile::k64x32,  GemmTile::k32x64w2,
+                                   GemmTile::k32x64w4, GemmTile::k64x64w4, GemmTile::k64x32w4};
 
-inline int gemm_tile_m(GemmTile t) { return t == GemmTile::k32x64 ? 32 : 64; }
-inline int gemm_tile_n(GemmTile t) { return t == GemmTile::k64x32 ? 32 : 64; }
+inline int gemm_tile_m(GemmTile t) {
+  return t == GemmTile::k32x64 || t == GemmTile::k32x64w2 || t == GemmTile::k32x64w4 ? 32 : 64;
+}
+inline int gemm_tile_n(GemmTile t) { return t == GemmTile::k64x32 || t == GemmTile::k64x32w4 ? 32 : 64; }
+inline int gemm_tile_ks(GemmTile t) {
+  return t == GemmTile::k32x64w2 ? 2 : t == GemmTile::k32x64w4 || t == GemmTile::k64x64w4 || t == GemmTile::k64x32w4 ? 4 : 1;
+}
 inline const char* gemm_tile_name(GemmTile t) {
-  return t == GemmTile::k32x64 ? "32x64" : t == GemmTile::k64x64 ? "64x64" : "64x32";
+  switch (t) {
+    case GemmTile::k32x64: return "32x64";
+    case GemmTile::k64x64: return "64x64";
+    case GemmTile::k64x32: return "64x32";
+    case GemmTile::k32x64w2: return "32x64w2";
+    case GemmTile::k32x64w4: return "32x64w4";
+    case GemmTile::k64x64w4: return "64x64w4";
+    case GemmTile::k64x32w4: return "64x32w4";
+  }
+  return "?";
+}
+// The k extent of one pipeline stage: K must be a multiple of it, and split-K divides K by it.
+inline int gemm_tile_stage_k(GemmTile t) { return 64 * gemm_tile_ks(t); }
+
+inline int gemm_tile_smem_bytes(GemmTile t, GemmIn in, int K) {
+  const int ks = gemm_tile_ks(t), stages = gemm_detail::stages_for(ks), ld = gemm_detail::stage_ld(ks);
+  const int bm = gemm_tile_m(t), bn = gemm_tile_n(t);
+  return ((in == GemmIn::kLayerNorm ? bm * (K + 8) : stages * bm * ld) + stages * bn * ld) * 2;
 }
 
-// Whether the kernels take this product: K a multiple of 64 (and of 128, at most 1024, with LayerNorm in the
-// prologue), N a multiple of 8 (pairs of columns are written together).
-inline bool gemm_mma_supported(GemmIn in, int N, int K) {
-  if (K % 64 != 0 || N % 8 != 0 || K <= 0 || N <= 0) return false;
-  if (in == GemmIn::kLayerNorm) return K % 128 == 0 && K <= 1024;
-  return true;
+// Whether the kernels take this product with this tile: K a multiple of the stage (and of 128, at most 1024, with
+// LayerNorm in the prologue), N a multiple of 8 (4-column chunks are written whole), shared memory within the
+// 227 KB a Hopper block may have.
+inline bool gemm_mma_supported(GemmIn in, int N, int K, GemmTile t) {
+  if (K <= 0 || N <= 0 || K % gemm_tile_stage_k(t) != 0 || N % 8 != 0) return false;
+  if (in == GemmIn::kLayerNorm && (K % 128 != 0 || K > 1024)) return false;
+  return gemm_tile_smem_bytes(t, in, K) <= 227 * 1024;
 }
+inline bool gemm_mma_supported(GemmIn in, int N, int K) { return gemm_mma_supported(in, N, K, GemmTile::k32x64); }
 
-// A default shape (the lab ranks it among all shapes): blocks enough to cover the SMs once where possible.
-// LayerNorm-fused products cannot split K, so they take the first tile that fills the SMs; plain ones take 64 x 64
-// (32 x 64 below 64 rows) and split K (dividing the k-tiles, at least 2 k-tiles per split) until the blocks cover
-// the SMs. Measured: a poor rule for plain products (fewer, larger splits won), fine for LayerNorm ones at M <= 128.
+// A default shape (the lab ranks it among all shapes; measured: often not the best one): a cost model of whole
+// waves. Blocks per SM from shared memory (and one 512-thread block per SM for KS = 4, whose registers fill the
+// SM); cost = waves x the k-work of one block x (1 + 1/4 for a split-K reduction), halved for KS = 4.
 struct GemmMmaConfig {
   GemmTile tile = GemmTile::k64x64;
   int splits = 1;
 };
 inline GemmMmaConfig choose_gemm_mma(GemmIn in, int M, int N, int K, int sm_count) {
-  GemmMmaConfig cfg;
-  auto blocks = [&](GemmTile t) {
-    return ((M + gemm_tile_m(t) - 1) / gemm_tile_m(t)) * ((N + gemm_tile_n(t) - 1) / gemm_tile_n(t));
-  };
-  if (in == GemmIn::kLayerNorm) {
-    // Fewer rows per block re-read the weights more often, fewer columns re-read x: take the first that fills.
-    for (GemmTile t : {GemmTile::k64x64, GemmTile::k32x64, GemmTile::k64x32}) {
-      cfg.tile = t;
-      if (blocks(t) >= sm_count) break;
+  GemmMmaConfig best;
+  double best_cost = 1e300;
+  for (GemmTile t : kGemmTiles) {
+    if (!gemm_mma_supported(in, N, K, t)) continue;
+    const int bm = gemm_tile_m(t), bn = gemm_tile_n(t), ks = gemm_tile_ks(t);
+    const int smem = gemm_tile_smem_bytes(t, in, K);
+    const int per_sm = ks >= 4 ? 1 : std::max(1, std::min(3, (228 * 1024) / (smem + 1024)));
+    const int tiles = ((M + bm - 1) / bm) * ((N + bn - 1) / bn), k_tiles = K / gemm_tile_stage_k(t);
+    for (int s = 1; s <= (in == GemmIn::kPlain ? k_tiles : 1); ++s) {
+      if (k_tiles % s != 0) continue;
+      const int blocks = tiles * s;
+      const int waves = (blocks + sm_count * per_sm - 1) / (sm_count * per_sm);
+      const double cost = waves * static_cast<double>(bm) * bn * (K / s) * (s > 1 ? 1.25 : 1.0) / (ks >= 4 ? 2.0 : 1.0);
+      if (cost < best_cost * 0.999) {
+        best_cost = cost;
+        best.tile = t;
+        best.splits = s;
+      }
     }
-    if (blocks(cfg.tile) < sm_count) cfg.tile = blocks(GemmTile::k32x64) >= blocks(GemmTile::k64x32)
-                                                    ? GemmTile::k32x64
-                                                    : GemmTile::k64x32;
-    return cfg;
   }
-  cfg.tile = M <= 32 ? GemmTile::k32x64 : GemmTile::k64x64;
-  const int tiles = blocks(cfg.tile), k_tiles = K / 64;
-  for (int s = 1; s <= k_tiles / 2; ++s) {
-    if (k_tiles % s != 0) continue;
-    cfg.splits = s;
-    if (tiles * s >= sm_count) break;
-  }
-  return cfg;
+  return best;
 }
 
-template <typename T, int BM, int BN, GemmIn IN, GemmOut OUT>
+template <typename T, int BM, int BN, int KS, GemmIn IN, GemmOut OUT>
 void launch_gemm_mma_shape(const GemmMmaArgs<T>& p, cudaStream_t stream) {
-  auto kernel = gemm_mma<T, BM, BN, kGemmStages, IN, OUT>;
-  const int smem = gemm_mma_smem_bytes<T, BM, BN, kGemmStages>(IN, p.K);
+  auto kernel = gemm_mma<T, BM, BN, KS, IN, OUT>;
+  const int smem = gemm_mma_smem_bytes<T, BM, BN, KS>(IN, p.K);
   static int configured = 0;  // per instantiation: the largest dynamic shared memory allowed so far
   if (smem > 48 * 1024 && smem > configured) {
     cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -456,7 +503,7 @@ void launch_gemm_mma_shape(const GemmMmaArgs<T>& p, cudaStream_t stream) {
   }
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3((p.N + BN - 1) / BN, (p.M + BM - 1) / BM, p.splits);
-  cfg.blockDim = dim3(gemm_detail::kThreads);
+  cfg.blockDim = dim3(128 * KS);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
@@ -470,14 +517,19 @@ void launch_gemm_mma_shape(const GemmMmaArgs<T>& p, cudaStream_t stream) {
 template <typename T, GemmIn IN, GemmOut OUT>
 void launch_gemm_mma_out(const GemmMmaArgs<T>& p, GemmTile tile, cudaStream_t stream) {
   switch (tile) {
-    case GemmTile::k32x64: launch_gemm_mma_shape<T, 32, 64, IN, OUT>(p, stream); break;
-    case GemmTile::k64x64: launch_gemm_mma_shape<T, 64, 64, IN, OUT>(p, stream); break;
-    case GemmTile::k64x32: launch_gemm_mma_shape<T, 64, 32, IN, OUT>(p, stream); break;
+    case GemmTile::k32x64: launch_gemm_mma_shape<T, 32, 64, 1, IN, OUT>(p, stream); break;
+    case GemmTile::k64x64: launch_gemm_mma_shape<T, 64, 64, 1, IN, OUT>(p, stream); break;
+    case GemmTile::k64x32: launch_gemm_mma_shape<T, 64, 32, 1, IN, OUT>(p, stream); break;
+    case GemmTile::k32x64w2: launch_gemm_mma_shape<T, 32, 64, 2, IN, OUT>(p, stream); break;
+    case GemmTile::k32x64w4: launch_gemm_mma_shape<T, 32, 64, 4, IN, OUT>(p, stream); break;
+    case GemmTile::k64x64w4: launch_gemm_mma_shape<T, 64, 64, 4, IN, OUT>(p, stream); break;
+    case GemmTile::k64x32w4: launch_gemm_mma_shape<T, 64, 32, 4, IN, OUT>(p, stream); break;
   }
 }
 
-// One product. The caller checks gemm_mma_supported, gives splits == 1 with kLayerNorm, and a `partial` /
-// `counters` pair with splits > 1 (counters: at least the number of output tiles, zeroed once).
+// One product. The caller checks gemm_mma_supported for the tile, gives splits == 1 with kLayerNorm, splits
+// dividing K / gemm_tile_stage_k(tile), and a `partial` / `counters` pair with splits > 1 (counters: at least the
+// number of output tiles, zeroed once).
 template <typename T>
 void launch_gemm_mma(const GemmMmaArgs<T>& p, GemmIn in, GemmOut out, GemmTile tile, cudaStream_t stream) {
   if (in == GemmIn::kLayerNorm) {
