@@ -9,11 +9,12 @@
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:
-//   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50]
+//   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50] [--shape BxS]
 //     --quick      skip the big shapes (B8xS512, B32xS128, B1xS1024)
 //     --json FILE  append one JSON line per (version, shape) to FILE
 //     --version N  run only version N (1..4)
 //     --min-ms X   time each (version, shape) for at least X ms (default 50)
+//     --shape BxS  run only the shapes of that batch and length (e.g. to profile one with Nsight Compute)
 // Exits non-zero if any check fails.
 #include <cuda_runtime.h>
 
@@ -153,6 +154,7 @@ void reference(const std::vector<float>& qkv, std::vector<double>& out, int batc
 struct Options {
   bool quick = false;
   int only_version = 0;
+  int only_batch = 0, only_seq = 0;  // --shape BxS: run only that (batch, seq) (for a profiler)
   double min_ms = 50.0;
   std::string json;
 };
@@ -279,8 +281,10 @@ int main(int argc, char** argv) {
     else if (a == "--json" && i + 1 < argc) opt.json = argv[++i];
     else if (a == "--version" && i + 1 < argc) opt.only_version = std::atoi(argv[++i]);
     else if (a == "--min-ms" && i + 1 < argc) opt.min_ms = std::atof(argv[++i]);
+    else if (a == "--shape" && i + 1 < argc && std::sscanf(argv[++i], "%dx%d", &opt.only_batch, &opt.only_seq) == 2) {
+    }
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--json FILE] [--version N] [--min-ms X]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--json FILE] [--version N] [--min-ms X] [--shape BxS]\n", argv[0]);
       return 2;
     }
   }
@@ -310,6 +314,7 @@ int main(int argc, char** argv) {
   };
   for (const Shape& sh : shapes) {
     if (opt.quick && sh.big) continue;
+    if (opt.only_batch && (sh.B != opt.only_batch || sh.S != opt.only_seq)) continue;
     if (sh.bf16) {
       if (sh.D == 64) run_shape<__nv_bfloat16, 64>(sh, opt);
       else run_shape<__nv_bfloat16, 32>(sh, opt);
