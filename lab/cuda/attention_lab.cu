@@ -1,18 +1,22 @@
 // attention_lab: causal prefill attention kernels side by side (after llm.c's dev/cuda).
 //
-//   v1  flash_attention_wmma<T, D, 4>        the engine's kernel: WMMA, O and scores in shared memory
+//   v1  flash_attention_wmma<T, D, 4>        the older kernel (option attention=wmma): O and scores in shared memory
 //   v2  flash_attention_mma<T, D, 4>         mma.sync m16n8k16, FA2 register-resident (64 queries / block)
 //   v3  flash_attention_mma<T, D, 1>         same, 16 queries / block (more blocks for small shapes)
 //   v4  flash_attention_mma<T, D, 4, 32>     same as v2 with key tiles of 32
 //   v5  flash_attention_mma<T, D, 8, 32>     128 queries / block, key tiles of 32 (each K/V tile serves more queries)
 //   v6  flash_attention_mma<T, D, 8, 64>     128 queries / block, key tiles of 64
+//   v7  flash_attention_mma<T, D, 4, 32, 6>  v4 with __launch_bounds__(128, 6): registers capped for 6 blocks / SM
+//   v8  flash_attention_mma<T, D, 4, 64, 6>  v2 likewise. Measured (H200): slower on every shape (B8 x S512 35.4 vs
+//                                            32.3 us): the cap (80 registers) spills, which costs more than the
+//                                            partial wave it removes.
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:
 //   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50] [--shape BxS]
 //     --quick      skip the big shapes (B8xS512, B32xS128, B1xS1024)
 //     --json FILE  append one JSON line per (version, shape) to FILE
-//     --version N  run only version N (1..4)
+//     --version N  run only version N (1..8)
 //     --min-ms X   time each (version, shape) for at least X ms (default 50)
 //     --shape BxS  run only the shapes of that batch and length (e.g. to profile one with Nsight Compute)
 // Exits non-zero if any check fails.
@@ -94,10 +98,14 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
     case 4: k::launch_flash_attention_mma<T, D, 4, 32>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     case 5: k::launch_flash_attention_mma<T, D, 8, 32>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     case 6: k::launch_flash_attention_mma<T, D, 8, 64>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    // v4 / v2 with registers capped so that 6 blocks share an SM (95 registers allow 5: B8 x S512's 768 blocks
+    // then run in 1.16 waves, Nsight Compute on an H200)
+    case 7: k::launch_flash_attention_mma<T, D, 4, 32, 6>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    case 8: k::launch_flash_attention_mma<T, D, 4, 64, 6>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     default: std::fprintf(stderr, "bad version %d\n", v); std::exit(2);
   }
 }
-constexpr int kVersions = 6;
+constexpr int kVersions = 8;
 const char* version_name(int v) {
   switch (v) {
     case 1: return "wmma_w4";
@@ -106,6 +114,8 @@ const char* version_name(int v) {
     case 4: return "mma_w4_kt32";
     case 5: return "mma_w8_kt32";
     case 6: return "mma_w8_kt64";
+    case 7: return "mma_w4_kt32_mb6";
+    case 8: return "mma_w4_kt64_mb6";
     default: return "?";
   }
 }

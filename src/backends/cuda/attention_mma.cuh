@@ -132,8 +132,9 @@ struct FlashMmaSmem {
   static constexpr int bytes = (q_elems + 4 * kv_elems) * static_cast<int>(sizeof(T));
 };
 
-template <typename T, int D, int WARPS, int KT = 64>
-__global__ void __launch_bounds__(WARPS * 32)
+// MIN_BLOCKS > 1 caps the registers so that many blocks fit on an SM (launch bounds' second argument).
+template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1>
+__global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
     flash_attention_mma(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, int row_stride,
                         int out_stride, float scale_log2) {
   static_assert(sizeof(T) == 2, "half or bfloat16 only");
@@ -350,12 +351,12 @@ __global__ void __launch_bounds__(WARPS * 32)
 }
 
 // Host-side launcher. grid = (ceil(seq / (16*WARPS)), batch*heads), block = WARPS*32 threads.
-template <typename T, int D, int WARPS, int KT = 64>
+template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1>
 void launch_flash_attention_mma(const T* qkv, T* out, int batch, int seq, int heads, int row_stride, int out_stride,
                                 float scale_log2, cudaStream_t stream) {
   using L = FlashMmaSmem<T, D, WARPS, KT>;
   if (batch <= 0 || seq <= 0 || heads <= 0) return;
-  auto kernel = flash_attention_mma<T, D, WARPS, KT>;
+  auto kernel = flash_attention_mma<T, D, WARPS, KT, MIN_BLOCKS>;
   if constexpr (L::bytes > 48 * 1024) {
     static bool configured = false;  // per instantiation
     if (!configured) {
