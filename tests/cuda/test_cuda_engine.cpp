@@ -231,7 +231,7 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
   const Gpt2Model m = small_model(2, 1);
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"attention_warps", "four"}, {"attention_warps", "2"}, {"gemv_max_rows", "9"}, {"gemv_max_rows", "4x"},
-           {"device", "-1"}, {"graphs", "yes please"}, {"attention", "sdpa"}}) {
+           {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";
@@ -269,6 +269,7 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
     variants.push_back({precision, {{"attention_warps", "4"}}});
     variants.push_back({precision, {{"attention_warps", "1"}}});
     variants.push_back({precision, {{"attention", "wmma"}}});
+    variants.push_back({precision, {{"prefill_pdl", "1"}}});  // LayerNorm / attention as programmatic dependents
   }
   for (const auto& [precision, options] : variants) {
     SCOPED_TRACE(precision + (options.empty() ? "" : " " + options.begin()->first + "=" + options.begin()->second));

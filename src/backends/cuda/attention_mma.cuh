@@ -153,6 +153,10 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* smem = reinterpret_cast<T*>(smem_raw);
   T* Qs = smem + L::q_off;
+  // Launched as a programmatic dependent (the engine's option prefill_pdl): read qkv only after the kernel before
+  // has finished and flushed. Without PDL both instructions are no-ops.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
 
   const int tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
@@ -353,7 +357,7 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
 // Host-side launcher. grid = (ceil(seq / (16*WARPS)), batch*heads), block = WARPS*32 threads.
 template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1>
 void launch_flash_attention_mma(const T* qkv, T* out, int batch, int seq, int heads, int row_stride, int out_stride,
-                                float scale_log2, cudaStream_t stream) {
+                                float scale_log2, cudaStream_t stream, bool pdl = false) {
   using L = FlashMmaSmem<T, D, WARPS, KT>;
   if (batch <= 0 || seq <= 0 || heads <= 0) return;
   auto kernel = flash_attention_mma<T, D, WARPS, KT, MIN_BLOCKS>;
@@ -364,8 +368,17 @@ void launch_flash_attention_mma(const T* qkv, T* out, int batch, int seq, int he
       configured = true;
     }
   }
-  const dim3 grid((seq + L::kQ - 1) / L::kQ, batch * heads);
-  kernel<<<grid, WARPS * 32, L::bytes, stream>>>(qkv, out, seq, heads, row_stride, out_stride, scale_log2);
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3((seq + L::kQ - 1) / L::kQ, batch * heads);
+  cfg.blockDim = dim3(WARPS * 32);
+  cfg.dynamicSmemBytes = L::bytes;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;  // pdl: a programmatic dependent of the kernel before (see the kernel's first lines)
+  cudaLaunchKernelEx(&cfg, kernel, qkv, out, seq, heads, row_stride, out_stride, scale_log2);
 }
 
 }  // namespace gptbench::cuda_engine::kernels

@@ -648,19 +648,30 @@ class EngineImpl final : public Engine {
     return scale * 1.4426950408889634f;
   }
 
-  void layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows) {
+  // pdl: launched as a programmatic dependent of the kernel before (the kernels wait for it first).
+  void layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows, bool pdl = false) {
     const int warps = 4;
-    const dim3 grid((rows + warps - 1) / warps), block(warps * 32);
     const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
+    using Kernel = void (*)(float*, const T*, const float*, const float*, T*, int, int, float);
+    Kernel k = kernels::residual_layernorm<T>;
     switch (C_ % 128 == 0 ? C_ / 128 : 0) {
-      case 1: kernels::residual_layernorm_reg<T, 1><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
-      case 2: kernels::residual_layernorm_reg<T, 2><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
-      case 4: kernels::residual_layernorm_reg<T, 4><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
-      case 6: kernels::residual_layernorm_reg<T, 6><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
-      case 8: kernels::residual_layernorm_reg<T, 8><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps); break;
-      default:
-        kernels::residual_layernorm<T><<<grid, block, 0, stream_>>>(x, delta, w, b, out, rows, C_, eps);
+      case 1: k = kernels::residual_layernorm_reg<T, 1>; break;
+      case 2: k = kernels::residual_layernorm_reg<T, 2>; break;
+      case 4: k = kernels::residual_layernorm_reg<T, 4>; break;
+      case 6: k = kernels::residual_layernorm_reg<T, 6>; break;
+      case 8: k = kernels::residual_layernorm_reg<T, 8>; break;
+      default: break;
     }
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((rows + warps - 1) / warps);
+    cfg.blockDim = dim3(warps * 32);
+    cfg.stream = stream_;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl ? 1 : 0;
+    CU(cudaLaunchKernelEx(&cfg, k, x, delta, w, b, out, rows, C_, eps));
   }
 
   template <int D, int WARPS>
@@ -676,7 +687,8 @@ class EngineImpl final : public Engine {
     kernel<<<grid, WARPS * 32, Lay::bytes, stream_>>>(qkv, out, seq, H_, 3 * C_, C_, sl2);
   }
 
-  void attention_prefill(const T* qkv, T* out, int batch, int seq, float sl2) {
+  // pdl: the mma kernel launched as a programmatic dependent of the kernel before.
+  void attention_prefill(const T* qkv, T* out, int batch, int seq, float sl2, bool pdl = false) {
     if constexpr (!std::is_same_v<T, float>) {
       if (attention_mma_) {
         // Measured on an H100 (lab/cuda/attention_lab.cu): 4-warp blocks (64 queries) beat 1-warp blocks on every
@@ -686,12 +698,12 @@ class EngineImpl final : public Engine {
         const bool narrow = opt_.attention_warps == 1;
         const bool short_keys = tiles >= sm_count_;
         if (D_ == 64) {
-          if (narrow) kernels::launch_flash_attention_mma<T, 64, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
-          else if (short_keys) kernels::launch_flash_attention_mma<T, 64, 4, 32>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
-          else kernels::launch_flash_attention_mma<T, 64, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
+          if (narrow) kernels::launch_flash_attention_mma<T, 64, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
+          else if (short_keys) kernels::launch_flash_attention_mma<T, 64, 4, 32>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
+          else kernels::launch_flash_attention_mma<T, 64, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
         } else {
-          if (narrow) kernels::launch_flash_attention_mma<T, 32, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
-          else kernels::launch_flash_attention_mma<T, 32, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_);
+          if (narrow) kernels::launch_flash_attention_mma<T, 32, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
+          else kernels::launch_flash_attention_mma<T, 32, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
         }
         return;
       }
@@ -740,7 +752,7 @@ class EngineImpl final : public Engine {
   void linear_residual_layernorm(const DeviceLinear<T>& W, const T* x_in, int rows, Workspace<T>& ws,
                                  const float* ln_w, const float* ln_b) {
     linear(W, x_in, ws.y, rows, false, ws);
-    layernorm(ws.x, ws.y, ln_w, ln_b, ws.h, rows);
+    layernorm(ws.x, ws.y, ln_w, ln_b, ws.h, rows, opt_.prefill_pdl);
   }
 
   // y[rows, W.out] = x[rows, W.in] . W + bias (+ GELU).
@@ -935,7 +947,7 @@ class EngineImpl final : public Engine {
       if (mode == Mode::kDecodeStep) {
         attention_decode(ws.qkv, (*cache)[l], ws.att, batch, max_tokens, ws.pos, sl2);
       } else {
-        attention_prefill(ws.qkv, ws.att, batch, seq, sl2);
+        attention_prefill(ws.qkv, ws.att, batch, seq, sl2, opt_.prefill_pdl);
       }
       mark("attention");
       linear_residual_layernorm(d.proj, ws.att, rows, ws, d.ln2_w, d.ln2_b);

@@ -54,6 +54,9 @@ struct EngineOptions {
   // Measured on an H200: no gain (3,262 vs 3,294 new tokens/s at batch 1), since each kernel's blocks fill the
   // SMs and the next kernel's cannot become resident early. Off by default, kept as an option.
   bool pdl = false;
+  // Prefill: the residual + LayerNorm and attention kernels launched as programmatic dependents of the product
+  // before them (they wait for it with griddepcontrol.wait), so their launch overlaps its end.
+  bool prefill_pdl = false;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;

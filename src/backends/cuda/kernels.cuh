@@ -79,6 +79,10 @@ __global__ void embed(const int* ids, const T* wte, const T* wpe, float* x, int 
 template <typename T>
 __global__ void residual_layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows, int C,
                                    float eps) {
+  // Launched as a programmatic dependent (option prefill_pdl): read x / delta only after the kernel before has
+  // finished and flushed. Without PDL both instructions are no-ops.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
   const int warps = blockDim.x / 32;
   const int row = blockIdx.x * warps + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -112,6 +116,8 @@ __global__ void residual_layernorm(float* x, const T* delta, const float* w, con
 template <typename T, int V>
 __global__ void residual_layernorm_reg(float* x, const T* delta, const float* w, const float* b, T* out, int rows,
                                        int C, float eps) {
+  asm volatile("griddepcontrol.wait;" ::: "memory");  // as residual_layernorm
+  asm volatile("griddepcontrol.launch_dependents;");
   const int warps = blockDim.x / 32;
   const int row = blockIdx.x * warps + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
