@@ -10,13 +10,18 @@
 //   v8  flash_attention_mma<T, D, 4, 64, 6>  v2 likewise. Measured (H200): slower on every shape (B8 x S512 35.4 vs
 //                                            32.3 us): the cap (80 registers) spills, which costs more than the
 //                                            partial wave it removes.
+//   v9  flash_attention_mma<T, D, 4, 32, 1, 2>  two 16-row query tiles per warp (128 queries / block): each K / V
+//                                            fragment read from shared memory feeds two mma instructions
+//   v10 flash_attention_mma<T, D, 4, 64, 1, 2>  likewise with key tiles of 64. Measured (H200): both slower on every
+//                                            shape (B8 x S512 41.0 / 35.9 vs 32.0 us for v4): 189 / 223 registers
+//                                            leave 2 blocks per SM, and half as many blocks.
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:
 //   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50] [--shape BxS]
 //     --quick      skip the big shapes (B8xS512, B32xS128, B1xS1024)
 //     --json FILE  append one JSON line per (version, shape) to FILE
-//     --version N  run only version N (1..8)
+//     --version N  run only version N (1..10)
 //     --min-ms X   time each (version, shape) for at least X ms (default 50)
 //     --shape BxS  run only the shapes of that batch and length (e.g. to profile one with Nsight Compute)
 // Exits non-zero if any check fails.
@@ -102,10 +107,13 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
     // then run in 1.16 waves, Nsight Compute on an H200)
     case 7: k::launch_flash_attention_mma<T, D, 4, 32, 6>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     case 8: k::launch_flash_attention_mma<T, D, 4, 64, 6>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    // two 16-row query tiles per warp (128 queries per block): each K / V fragment feeds two mma
+    case 9: k::launch_flash_attention_mma<T, D, 4, 32, 1, 2>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    case 10: k::launch_flash_attention_mma<T, D, 4, 64, 1, 2>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     default: std::fprintf(stderr, "bad version %d\n", v); std::exit(2);
   }
 }
-constexpr int kVersions = 8;
+constexpr int kVersions = 10;
 const char* version_name(int v) {
   switch (v) {
     case 1: return "wmma_w4";
@@ -116,6 +124,8 @@ const char* version_name(int v) {
     case 6: return "mma_w8_kt64";
     case 7: return "mma_w4_kt32_mb6";
     case 8: return "mma_w4_kt64_mb6";
+    case 9: return "mma_w4_kt32_mt2";
+    case 10: return "mma_w4_kt64_mt2";
     default: return "?";
   }
 }

@@ -120,9 +120,10 @@ __device__ __forceinline__ std::uint32_t pack2<__nv_bfloat16>(float lo, float hi
 }  // namespace mma_detail
 
 // Shared memory: Q tile (reused at the end to stage the output), then K and V tiles, two buffers each.
-template <typename T, int D, int WARPS, int KT>
+// MT: 16-row query tiles per warp.
+template <typename T, int D, int WARPS, int KT, int MT = 1>
 struct FlashMmaSmem {
-  static constexpr int kQ = 16 * WARPS;
+  static constexpr int kQ = 16 * WARPS * MT;
   static constexpr int kLd = D + 8;  // elements per row (16 bytes of padding)
   static constexpr int q_elems = kQ * kLd;
   static constexpr int kv_elems = KT * kLd;
@@ -133,14 +134,16 @@ struct FlashMmaSmem {
 };
 
 // MIN_BLOCKS > 1 caps the registers so that many blocks fit on an SM (launch bounds' second argument).
-template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1>
+// MT > 1: each warp owns MT tiles of 16 query rows, so every K / V fragment read from shared memory (and its
+// address arithmetic) serves MT mma instructions instead of one.
+template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1, int MT = 1>
 __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
     flash_attention_mma(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, int row_stride,
                         int out_stride, float scale_log2) {
   static_assert(sizeof(T) == 2, "half or bfloat16 only");
   static_assert(D % 32 == 0 && D >= 32, "D must be a multiple of 32");
   static_assert(KT % 16 == 0 && KT >= 16, "KT must be a multiple of 16");
-  using L = FlashMmaSmem<T, D, WARPS, KT>;
+  using L = FlashMmaSmem<T, D, WARPS, KT, MT>;
   using namespace mma_detail;
   constexpr int kQ = L::kQ;
   constexpr int kLd = L::kLd;
@@ -203,24 +206,28 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
   cp_async_commit();
   __syncthreads();  // Q tile visible
 
-  // ---- Q fragments (A operand), D/16 slices of 16 d ----
-  std::uint32_t qa[D / 16][4];
-  {
-    const int row = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+  // ---- Q fragments (A operand), D/16 slices of 16 d, for each of the warp's MT row tiles ----
+  std::uint32_t qa[MT][D / 16][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i) {
+    const int row = (warp * MT + i) * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
     const int col = (lane >> 4) * 8;
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) ldmatrix_x4(qa[kk], smem_addr(Qs + row * kLd + kk * 16 + col));
+    for (int kk = 0; kk < D / 16; ++kk) ldmatrix_x4(qa[i][kk], smem_addr(Qs + row * kLd + kk * 16 + col));
   }
 
-  float o[kDT][4];
+  float o[MT][kDT][4];
+  float mrow[MT][2], lrow[MT][2];  // running max (scaled, log2 domain) and this lane's partial sums of rows g, g+8
 #pragma unroll
-  for (int j = 0; j < kDT; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-  float m0 = -INFINITY, m1 = -INFINITY;  // running max (scaled, log2 domain) of rows g and g+8
-  float l0 = 0.f, l1 = 0.f;              // this lane's partial running sums of rows g and g+8
+  for (int i = 0; i < MT; ++i) {
+#pragma unroll
+    for (int j = 0; j < kDT; ++j) o[i][j][0] = o[i][j][1] = o[i][j][2] = o[i][j][3] = 0.f;
+    mrow[i][0] = mrow[i][1] = -INFINITY;
+    lrow[i][0] = lrow[i][1] = 0.f;
+  }
 
-  const int warp_q0 = q0 + warp * 16;          // first query row of this warp
-  const int warp_q_last = warp_q0 + 15;        // last query row of this warp
-  const int qi0 = warp_q0 + g, qi1 = qi0 + 8;  // this lane's rows
+  const int warp_q0 = q0 + warp * MT * 16;        // first query row of this warp
+  const int warp_q_last = warp_q0 + MT * 16 - 1;  // last query row of this warp
 
   for (int tile = 0; tile < n_tiles; ++tile) {
     const int buf = tile & 1;
@@ -238,89 +245,103 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
       // Keys past kmax (relative to k0) are masked for every valid row of the warp; their n-tiles are skipped.
       const int kmax = min(warp_q_last, seq - 1) - k0;
 
-      // ---- S = Q K^T ----
-      float s[kNT][4];
+      // ---- S = Q K^T (each K fragment serves the warp's MT row tiles) ----
+      float s[MT][kNT][4];
 #pragma unroll
       for (int nt = 0; nt < kNT; ++nt) {
-        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+        for (int i = 0; i < MT; ++i) s[i][nt][0] = s[i][nt][1] = s[i][nt][2] = s[i][nt][3] = 0.f;
         if (diag && nt * 8 > kmax) continue;
         const int krow = nt * 8 + (lane & 7);
 #pragma unroll
         for (int p = 0; p < D / 32; ++p) {
           std::uint32_t kb[4];
           ldmatrix_x4(kb, smem_addr(Ks + krow * kLd + p * 32 + (lane >> 3) * 8));
-          mma_16816<T>(s[nt], qa[2 * p], kb[0], kb[1]);
-          mma_16816<T>(s[nt], qa[2 * p + 1], kb[2], kb[3]);
+#pragma unroll
+          for (int i = 0; i < MT; ++i) {
+            mma_16816<T>(s[i][nt], qa[i][2 * p], kb[0], kb[1]);
+            mma_16816<T>(s[i][nt], qa[i][2 * p + 1], kb[2], kb[3]);
+          }
         }
       }
 
-      // ---- causal mask (diagonal tiles only) ----
-      if (diag) {
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        const int qi0 = warp_q0 + i * 16 + g, qi1 = qi0 + 8;  // this lane's rows of tile i
+        // ---- causal mask (diagonal tiles only) ----
+        if (diag) {
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt) {
+            const int kj = k0 + nt * 8 + 2 * t;
+            if (kj > qi0) s[i][nt][0] = -INFINITY;
+            if (kj + 1 > qi0) s[i][nt][1] = -INFINITY;
+            if (kj > qi1) s[i][nt][2] = -INFINITY;
+            if (kj + 1 > qi1) s[i][nt][3] = -INFINITY;
+          }
+        }
+
+        // ---- online softmax ----
+        float mt0 = -INFINITY, mt1 = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt) {
-          const int kj = k0 + nt * 8 + 2 * t;
-          if (kj > qi0) s[nt][0] = -INFINITY;
-          if (kj + 1 > qi0) s[nt][1] = -INFINITY;
-          if (kj > qi1) s[nt][2] = -INFINITY;
-          if (kj + 1 > qi1) s[nt][3] = -INFINITY;
+          mt0 = fmaxf(mt0, fmaxf(s[i][nt][0], s[i][nt][1]));
+          mt1 = fmaxf(mt1, fmaxf(s[i][nt][2], s[i][nt][3]));
+        }
+        mt0 = fmaxf(mt0, __shfl_xor_sync(0xffffffffu, mt0, 1));
+        mt0 = fmaxf(mt0, __shfl_xor_sync(0xffffffffu, mt0, 2));
+        mt1 = fmaxf(mt1, __shfl_xor_sync(0xffffffffu, mt1, 1));
+        mt1 = fmaxf(mt1, __shfl_xor_sync(0xffffffffu, mt1, 2));
+        const float mn0 = fmaxf(mrow[i][0], mt0 * scale_log2);  // scale_log2 > 0: max commutes with the scaling
+        const float mn1 = fmaxf(mrow[i][1], mt1 * scale_log2);
+        // A row with no visible key so far keeps m = -inf; use 0 as the base so that no (-inf) - (-inf) occurs.
+        const float mb0 = mn0 == -INFINITY ? 0.f : mn0;
+        const float mb1 = mn1 == -INFINITY ? 0.f : mn1;
+        const float alpha0 = exp2f(mrow[i][0] - mb0);  // m = -inf -> 0 (O and l are 0 then anyway)
+        const float alpha1 = exp2f(mrow[i][1] - mb1);
+        mrow[i][0] = mn0;
+        mrow[i][1] = mn1;
+        lrow[i][0] *= alpha0;
+        lrow[i][1] *= alpha1;
+#pragma unroll
+        for (int j = 0; j < kDT; ++j) {
+          o[i][j][0] *= alpha0;
+          o[i][j][1] *= alpha0;
+          o[i][j][2] *= alpha1;
+          o[i][j][3] *= alpha1;
+        }
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {  // masked scores are -inf -> p = 0
+          s[i][nt][0] = exp2f(fmaf(s[i][nt][0], scale_log2, -mb0));
+          s[i][nt][1] = exp2f(fmaf(s[i][nt][1], scale_log2, -mb0));
+          s[i][nt][2] = exp2f(fmaf(s[i][nt][2], scale_log2, -mb1));
+          s[i][nt][3] = exp2f(fmaf(s[i][nt][3], scale_log2, -mb1));
+          lrow[i][0] += s[i][nt][0] + s[i][nt][1];
+          lrow[i][1] += s[i][nt][2] + s[i][nt][3];
         }
       }
 
-      // ---- online softmax ----
-      float mt0 = -INFINITY, mt1 = -INFINITY;
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        mt0 = fmaxf(mt0, fmaxf(s[nt][0], s[nt][1]));
-        mt1 = fmaxf(mt1, fmaxf(s[nt][2], s[nt][3]));
-      }
-      mt0 = fmaxf(mt0, __shfl_xor_sync(0xffffffffu, mt0, 1));
-      mt0 = fmaxf(mt0, __shfl_xor_sync(0xffffffffu, mt0, 2));
-      mt1 = fmaxf(mt1, __shfl_xor_sync(0xffffffffu, mt1, 1));
-      mt1 = fmaxf(mt1, __shfl_xor_sync(0xffffffffu, mt1, 2));
-      const float mn0 = fmaxf(m0, mt0 * scale_log2);  // scale_log2 > 0: max commutes with the scaling
-      const float mn1 = fmaxf(m1, mt1 * scale_log2);
-      // A row with no visible key so far keeps m = -inf; use 0 as the base so that no (-inf) - (-inf) occurs.
-      const float mb0 = mn0 == -INFINITY ? 0.f : mn0;
-      const float mb1 = mn1 == -INFINITY ? 0.f : mn1;
-      const float alpha0 = exp2f(m0 - mb0);  // m0 = -inf -> 0 (O and l are 0 then anyway)
-      const float alpha1 = exp2f(m1 - mb1);
-      m0 = mn0;
-      m1 = mn1;
-      l0 *= alpha0;
-      l1 *= alpha1;
-#pragma unroll
-      for (int j = 0; j < kDT; ++j) {
-        o[j][0] *= alpha0;
-        o[j][1] *= alpha0;
-        o[j][2] *= alpha1;
-        o[j][3] *= alpha1;
-      }
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {  // masked scores are -inf -> p = 0
-        s[nt][0] = exp2f(fmaf(s[nt][0], scale_log2, -mb0));
-        s[nt][1] = exp2f(fmaf(s[nt][1], scale_log2, -mb0));
-        s[nt][2] = exp2f(fmaf(s[nt][2], scale_log2, -mb1));
-        s[nt][3] = exp2f(fmaf(s[nt][3], scale_log2, -mb1));
-        l0 += s[nt][0] + s[nt][1];
-        l1 += s[nt][2] + s[nt][3];
-      }
-
-      // ---- O += P V ----
+      // ---- O += P V (each V fragment serves the warp's MT row tiles) ----
 #pragma unroll
       for (int kk = 0; kk < KT / 16; ++kk) {
-        if (diag && kk * 16 > kmax) continue;  // all 16 keys masked: P = 0
-        std::uint32_t pa[4];
-        pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-        pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-        pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-        pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        if (diag && kk * 16 > kmax) continue;  // all 16 keys masked for every row of the warp: P = 0
+        std::uint32_t pa[MT][4];
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+          pa[i][0] = pack2<T>(s[i][2 * kk][0], s[i][2 * kk][1]);
+          pa[i][1] = pack2<T>(s[i][2 * kk][2], s[i][2 * kk][3]);
+          pa[i][2] = pack2<T>(s[i][2 * kk + 1][0], s[i][2 * kk + 1][1]);
+          pa[i][3] = pack2<T>(s[i][2 * kk + 1][2], s[i][2 * kk + 1][3]);
+        }
         const int vrow = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
 #pragma unroll
         for (int q = 0; q < D / 16; ++q) {
           std::uint32_t vb[4];
           ldmatrix_x4_trans(vb, smem_addr(Vs + vrow * kLd + q * 16 + (lane >> 4) * 8));
-          mma_16816<T>(o[2 * q], pa, vb[0], vb[1]);
-          mma_16816<T>(o[2 * q + 1], pa, vb[2], vb[3]);
+#pragma unroll
+          for (int i = 0; i < MT; ++i) {
+            mma_16816<T>(o[i][2 * q], pa[i], vb[0], vb[1]);
+            mma_16816<T>(o[i][2 * q + 1], pa[i], vb[2], vb[3]);
+          }
         }
       }
     }
@@ -329,38 +350,43 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
   cp_async_wait<0>();
 
   // ---- epilogue: normalise, stage through this warp's Q rows (only this warp ever read them), store ----
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  // Every valid row sees key 0, so l > 0; padding rows are never stored.
-  const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f;
-  const float inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
-  T* Ow = Qs + warp * 16 * kLd;
 #pragma unroll
-  for (int j = 0; j < kDT; ++j) {
-    const int c = j * 8 + 2 * t;
-    *reinterpret_cast<std::uint32_t*>(Ow + g * kLd + c) = pack2<T>(o[j][0] * inv0, o[j][1] * inv0);
-    *reinterpret_cast<std::uint32_t*>(Ow + (g + 8) * kLd + c) = pack2<T>(o[j][2] * inv1, o[j][3] * inv1);
-  }
-  __syncwarp();
-  for (int i = lane; i < 16 * kChunks; i += 32) {
-    const int r = i / kChunks, c = (i % kChunks) * kVec;
-    const int qi = warp_q0 + r;
-    if (qi < seq) {
-      *reinterpret_cast<uint4*>(out + (static_cast<std::int64_t>(b) * seq + qi) * out_stride + h * D + c) =
-          *reinterpret_cast<const uint4*>(Ow + r * kLd + c);
+  for (int i = 0; i < MT; ++i) {
+    float l0 = lrow[i][0], l1 = lrow[i][1];
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    // Every valid row sees key 0, so l > 0; padding rows are never stored.
+    const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f;
+    const float inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+    T* Ow = Qs + (warp * MT + i) * 16 * kLd;
+#pragma unroll
+    for (int j = 0; j < kDT; ++j) {
+      const int c = j * 8 + 2 * t;
+      *reinterpret_cast<std::uint32_t*>(Ow + g * kLd + c) = pack2<T>(o[i][j][0] * inv0, o[i][j][1] * inv0);
+      *reinterpret_cast<std::uint32_t*>(Ow + (g + 8) * kLd + c) = pack2<T>(o[i][j][2] * inv1, o[i][j][3] * inv1);
+    }
+    __syncwarp();
+    for (int e = lane; e < 16 * kChunks; e += 32) {
+      const int r = e / kChunks, c = (e % kChunks) * kVec;
+      const int qi = warp_q0 + i * 16 + r;
+      if (qi < seq) {
+        *reinterpret_cast<uint4*>(out + (static_cast<std::int64_t>(b) * seq + qi) * out_stride + h * D + c) =
+            *reinterpret_cast<const uint4*>(Ow + r * kLd + c);
+      }
     }
   }
 }
 
-// Host-side launcher. grid = (ceil(seq / (16*WARPS)), batch*heads), block = WARPS*32 threads.
-template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1>
+// Host-side launcher. grid = (ceil(seq / (16*WARPS*MT)), batch*heads), block = WARPS*32 threads.
+// pdl: launched as a programmatic dependent of the kernel before (the kernel waits for it before reading qkv).
+template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1, int MT = 1>
 void launch_flash_attention_mma(const T* qkv, T* out, int batch, int seq, int heads, int row_stride, int out_stride,
                                 float scale_log2, cudaStream_t stream, bool pdl = false) {
-  using L = FlashMmaSmem<T, D, WARPS, KT>;
+  using L = FlashMmaSmem<T, D, WARPS, KT, MT>;
   if (batch <= 0 || seq <= 0 || heads <= 0) return;
-  auto kernel = flash_attention_mma<T, D, WARPS, KT, MIN_BLOCKS>;
+  auto kernel = flash_attention_mma<T, D, WARPS, KT, MIN_BLOCKS, MT>;
   if constexpr (L::bytes > 48 * 1024) {
     static bool configured = false;  // per instantiation
     if (!configured) {
