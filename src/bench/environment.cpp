@@ -19,15 +19,13 @@
 #include "backends/backend.h"
 #include "bench/gpu_monitor.h"
 #include "bench/statistics.h"
+#include "common/build_revision.h"
 
 #ifndef GPTBENCH_VERSION
 #define GPTBENCH_VERSION "unknown"
 #endif
 #ifndef GPTBENCH_BUILD_TYPE
 #define GPTBENCH_BUILD_TYPE "unknown"
-#endif
-#ifndef GPTBENCH_SOURCE_DIR
-#define GPTBENCH_SOURCE_DIR "."
 #endif
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -41,16 +39,6 @@
 namespace gptbench::bench {
 
 namespace {
-
-std::string run_command(const std::string& command) {
-  std::string out;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return out;
-  char buffer[256];
-  while (std::fgets(buffer, sizeof(buffer), pipe.get()) != nullptr) out += buffer;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
 
 std::int64_t proc_status_kib(const char* field) {
   std::ifstream in("/proc/self/status");
@@ -113,15 +101,13 @@ std::vector<std::string> build_warnings() {
 nlohmann::json environment_provenance() {
   nlohmann::json p;
   p["tool_version"] = GPTBENCH_VERSION;
-  const std::string source = GPTBENCH_SOURCE_DIR;
-  std::string revision = run_command("git -C '" + source + "' rev-parse --short=12 HEAD 2>/dev/null");
+  // The revision and dirty state of the source this binary was built from, recorded at build time: asking the
+  // source directory at run time reported whatever that tree held then (or, for a binary run on another machine,
+  // whatever tree sat at the same path).
+  const std::string revision = build_git_revision();
   p["git_revision"] = revision.empty() ? "unknown" : revision;
-  p["git_dirty"] =
-      revision.empty()
-          ? nlohmann::json(nullptr)
-          : nlohmann::json(
-                !run_command("git -C '" + source + "' status --porcelain --untracked-files=no 2>/dev/null | head -c 1")
-                     .empty());
+  const int dirty = build_git_dirty();
+  p["git_dirty"] = dirty < 0 ? nlohmann::json(nullptr) : nlohmann::json(dirty == 1);
   p["build_type"] = GPTBENCH_BUILD_TYPE;
   p["build_optimised"] = build_warnings().empty();
   char host[256] = {0};
