@@ -40,43 +40,14 @@
 
 #include "backends/cuda/attention_mma.cuh"
 #include "backends/cuda/kernels.cuh"
+#include "lab_common.cuh"
 
 namespace k = gptbench::cuda_engine::kernels;
-
-#define CUDA_CHECK(x)                                                                               \
-  do {                                                                                              \
-    cudaError_t err_ = (x);                                                                         \
-    if (err_ != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorName(err_), __FILE__, __LINE__, \
-                   cudaGetErrorString(err_));                                                       \
-      std::exit(2);                                                                                 \
-    }                                                                                               \
-  } while (0)
+using namespace lab;
 
 namespace {
 
 constexpr int kHeads = 12;
-
-template <typename T>
-float host_to_f(T v);
-template <>
-float host_to_f<__half>(__half v) { return __half2float(v); }
-template <>
-float host_to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-T host_from_f(float v);
-template <>
-__half host_from_f<__half>(float v) { return __float2half_rn(v); }
-template <>
-__nv_bfloat16 host_from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-
-template <typename T>
-const char* type_name();
-template <>
-const char* type_name<__half>() { return "half"; }
-template <>
-const char* type_name<__nv_bfloat16>() { return "bf16"; }
 
 // ---- launchers of the versions ----------------------------------------------------------------------------
 template <typename T, int D, int WARPS>
@@ -85,7 +56,7 @@ void launch_wmma(const T* qkv, T* out, int batch, int seq, int heads, float sl2,
   auto kernel = k::flash_attention_wmma<T, D, WARPS>;
   static bool configured = false;  // per instantiation
   if (!configured) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Lay::bytes));
+    CK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Lay::bytes));
     configured = true;
   }
   const int C = heads * D;
@@ -201,9 +172,9 @@ void run_shape(const Shape& sh, const Options& opt) {
   for (size_t r = 0; r < static_cast<size_t>(B) * S; ++r)
     for (int c = 0; c < rs; ++c) {
       const float x = nd(rng) * (c < 2 * C ? 1.3f : 1.f);
-      const T tv = host_from_f<T>(x);
+      const T tv = h_from<T>(x);
       h_in[r * rs + c] = tv;
-      h_in_f[r * rs + c] = host_to_f<T>(tv);
+      h_in_f[r * rs + c] = h_to<T>(tv);
     }
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const float sl2 = static_cast<float>(scale * 1.4426950408889634);
@@ -211,14 +182,14 @@ void run_shape(const Shape& sh, const Options& opt) {
   reference(h_in_f, ref, B, S, H, D, scale);
 
   T *d_in = nullptr, *d_out = nullptr;
-  CUDA_CHECK(cudaMalloc(&d_in, n_in * sizeof(T)));
-  CUDA_CHECK(cudaMalloc(&d_out, n_out * sizeof(T)));
-  CUDA_CHECK(cudaMemcpy(d_in, h_in.data(), n_in * sizeof(T), cudaMemcpyHostToDevice));
+  CK(cudaMalloc(&d_in, n_in * sizeof(T)));
+  CK(cudaMalloc(&d_out, n_out * sizeof(T)));
+  CK(cudaMemcpy(d_in, h_in.data(), n_in * sizeof(T), cudaMemcpyHostToDevice));
   cudaStream_t stream;
-  CUDA_CHECK(cudaStreamCreate(&stream));
+  CK(cudaStreamCreate(&stream));
   cudaEvent_t e0, e1;
-  CUDA_CHECK(cudaEventCreate(&e0));
-  CUDA_CHECK(cudaEventCreate(&e1));
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
 
   constexpr bool is_bf16 = std::is_same_v<T, __nv_bfloat16>;
   const double tol = is_bf16 ? 2e-2 : 2e-3;  // abs, for |ref| <= 1; relative beyond
@@ -228,15 +199,15 @@ void run_shape(const Shape& sh, const Options& opt) {
   for (int v = 1; v <= kVersions; ++v) {
     if (opt.only_version && v != opt.only_version) continue;
     // Correctness: fill the output with NaN bytes so unwritten rows show up.
-    CUDA_CHECK(cudaMemsetAsync(d_out, 0xff, n_out * sizeof(T), stream));
+    CK(cudaMemsetAsync(d_out, 0xff, n_out * sizeof(T), stream));
     run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
-    CUDA_CHECK(cudaGetLastError());
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    CUDA_CHECK(cudaMemcpy(h_out.data(), d_out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
+    CK(cudaGetLastError());
+    CK(cudaStreamSynchronize(stream));
+    CK(cudaMemcpy(h_out.data(), d_out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
     double max_abs = 0.0, max_scaled = 0.0;
     size_t bad_at = n_out;
     for (size_t i = 0; i < n_out; ++i) {
-      const double got = host_to_f<T>(h_out[i]);
+      const double got = h_to<T>(h_out[i]);
       double err = std::fabs(got - ref[i]);
       if (std::isnan(err)) err = INFINITY;  // unwritten (NaN-filled) or NaN output
       const double scaled = err / std::max(1.0, std::fabs(ref[i]));
@@ -249,46 +220,46 @@ void run_shape(const Shape& sh, const Options& opt) {
       ++g_failures;
       const size_t row = bad_at / C, col = bad_at % C;
       std::printf("  FAIL detail: first bad element b=%zu s=%zu h=%zu d=%zu got=%g ref=%g\n", row / S, row % S,
-                  col / D, col % D, static_cast<double>(host_to_f<T>(h_out[bad_at])), ref[bad_at]);
+                  col / D, col % D, static_cast<double>(h_to<T>(h_out[bad_at])), ref[bad_at]);
     }
 
     // Timing: warm-up, then at least min_ms of back-to-back launches.
     for (int i = 0; i < 5; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
-    CUDA_CHECK(cudaEventRecord(e0, stream));
+    CK(cudaEventRecord(e0, stream));
     for (int i = 0; i < 10; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
-    CUDA_CHECK(cudaEventRecord(e1, stream));
-    CUDA_CHECK(cudaEventSynchronize(e1));
+    CK(cudaEventRecord(e1, stream));
+    CK(cudaEventSynchronize(e1));
     float ms = 0.f;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
     const int iters = std::clamp(static_cast<int>(opt.min_ms / std::max(1e-3, ms / 10.0)), 20, 20000);
-    CUDA_CHECK(cudaEventRecord(e0, stream));
+    CK(cudaEventRecord(e0, stream));
     for (int i = 0; i < iters; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
-    CUDA_CHECK(cudaEventRecord(e1, stream));
-    CUDA_CHECK(cudaEventSynchronize(e1));
-    CUDA_CHECK(cudaGetLastError());
-    CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    CK(cudaEventRecord(e1, stream));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaGetLastError());
+    CK(cudaEventElapsedTime(&ms, e0, e1));
     const double us = 1000.0 * ms / iters;
     const double tflops = flops / (us * 1e-6) / 1e12;
 
     std::printf("%-5s B%-3d S%-5d D%-3d | v%d %-12s | %10.2f us %8.2f TFLOP/s | max_abs %.3e  %s\n",
-                type_name<T>(), B, S, D, v, version_name(v), us, tflops, max_abs, pass ? "PASS" : "FAIL");
+                tname<T>(), B, S, D, v, version_name(v), us, tflops, max_abs, pass ? "PASS" : "FAIL");
     std::fflush(stdout);
     if (g_json) {
       std::fprintf(g_json,
                    "{\"lab\":\"attention\",\"gpu\":\"%s\",\"version\":%d,\"name\":\"%s\",\"dtype\":\"%s\","
                    "\"B\":%d,\"S\":%d,\"H\":%d,\"D\":%d,\"us\":%.3f,\"tflops\":%.3f,\"iters\":%d,"
                    "\"max_abs_err\":%.6e,\"tol\":%.1e,\"pass\":%s}\n",
-                   g_gpu.c_str(), v, version_name(v), type_name<T>(), B, S, H, D, us, tflops, iters,
+                   g_gpu.c_str(), v, version_name(v), tname<T>(), B, S, H, D, us, tflops, iters,
                    max_abs, tol, pass ? "true" : "false");
       std::fflush(g_json);
     }
   }
 
-  CUDA_CHECK(cudaEventDestroy(e0));
-  CUDA_CHECK(cudaEventDestroy(e1));
-  CUDA_CHECK(cudaStreamDestroy(stream));
-  CUDA_CHECK(cudaFree(d_in));
-  CUDA_CHECK(cudaFree(d_out));
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  CK(cudaStreamDestroy(stream));
+  CK(cudaFree(d_in));
+  CK(cudaFree(d_out));
 }
 
 }  // namespace
@@ -309,7 +280,7 @@ int main(int argc, char** argv) {
     }
   }
   cudaDeviceProp prop{};
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  CK(cudaGetDeviceProperties(&prop, 0));
   g_gpu = prop.name;
   std::printf("attention_lab on %s (%d SMs), heads %d, causal; tolerance: half 2e-3, bf16 2e-2 (abs, x|ref| "
               "when |ref| > 1)\n",

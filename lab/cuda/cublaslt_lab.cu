@@ -89,23 +89,9 @@
 #include <string>
 #include <vector>
 
-#define CK(call)                                                                                      \
-  do {                                                                                                \
-    cudaError_t e_ = (call);                                                                          \
-    if (e_ != cudaSuccess) {                                                                          \
-      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, \
-                   #call);                                                                            \
-      std::exit(2);                                                                                   \
-    }                                                                                                 \
-  } while (0)
-#define CB(call)                                                                                  \
-  do {                                                                                            \
-    cublasStatus_t s_ = (call);                                                                   \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                            \
-      std::fprintf(stderr, "cuBLAS error %d at %s:%d: %s\n", int(s_), __FILE__, __LINE__, #call); \
-      std::exit(2);                                                                               \
-    }                                                                                             \
-  } while (0)
+#include "lab_common.cuh"
+
+using namespace lab;
 
 // Cluster shapes (cuBLASLt 12+: CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, cublasLtClusterShape_t).
 #if defined(CUBLAS_VER_MAJOR) && CUBLAS_VER_MAJOR >= 12
@@ -278,18 +264,6 @@ const char* reduction_name(std::uint32_t r) {
 }
 
 // ---- host helpers ----------------------------------------------------------------------------------------------
-struct Rng {
-  std::uint64_t s;
-  explicit Rng(std::uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  std::uint32_t next() {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<std::uint32_t>(s >> 32);
-  }
-  float uni() { return static_cast<float>((next() >> 8) * (1.0 / 16777216.0)) * 2.f - 1.f; }  // [-1, 1)
-};
-
-double gelu_tanh_ref(double v) { return 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); }
-
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -701,7 +675,7 @@ bool host_check(Ctx& c, const std::vector<__half>& hx, const std::vector<__half>
       acc += static_cast<double>(__half2float(hx[static_cast<std::size_t>(m) * c.K + k])) *
              static_cast<double>(__half2float(hw[static_cast<std::size_t>(n) * c.K + k]));
     if (c.pr->epi != Epi::kNone) acc += static_cast<double>(__half2float(hb[n]));
-    if (c.pr->epi == Epi::kGeluBias) acc = gelu_tanh_ref(acc);
+    if (c.pr->epi == Epi::kGeluBias) acc = gelu_ref(acc, true);
     __half g;
     CK(cudaMemcpy(&g, c.yref + static_cast<std::size_t>(m) * c.N + n, sizeof g, cudaMemcpyDeviceToHost));
     const double gv = __half2float(g);

@@ -67,71 +67,20 @@
 #include <vector>
 
 #include "gemm_mma.cuh"
+#include "lab_common.cuh"
 #include "backends/cuda/kernels.cuh"
 
 using namespace gptbench::cuda_engine::kernels;
-
-#define CK(call)                                                                                      \
-  do {                                                                                                \
-    cudaError_t e_ = (call);                                                                          \
-    if (e_ != cudaSuccess) {                                                                          \
-      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, \
-                   #call);                                                                            \
-      std::exit(2);                                                                                   \
-    }                                                                                                 \
-  } while (0)
-#define CB(call)                                                                                  \
-  do {                                                                                            \
-    cublasStatus_t s_ = (call);                                                                   \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                            \
-      std::fprintf(stderr, "cuBLAS error %d at %s:%d: %s\n", int(s_), __FILE__, __LINE__, #call); \
-      std::exit(2);                                                                               \
-    }                                                                                             \
-  } while (0)
+using namespace lab;
 
 namespace {
 
-// ---- host-side T conversions ----------------------------------------------------------------------------------
-template <typename T>
-T h_from(float v);
-template <>
-__half h_from<__half>(float v) { return __float2half_rn(v); }
-template <>
-__nv_bfloat16 h_from<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-template <typename T>
-float h_to(T v);
-template <>
-float h_to<__half>(__half v) { return __half2float(v); }
-template <>
-float h_to<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T>
-float h_round(float v) { return h_to<T>(h_from<T>(v)); }
 template <typename T>
 std::uint16_t h_bits(T v) {
   static_assert(sizeof(T) == 2, "16-bit types only");
   std::uint16_t b;
   std::memcpy(&b, &v, 2);
   return b;
-}
-template <typename T>
-const char* tname();
-template <>
-const char* tname<__half>() { return "half"; }
-template <>
-const char* tname<__nv_bfloat16>() { return "bf16"; }
-
-struct Rng {
-  std::uint64_t s;
-  explicit Rng(std::uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  float uni() {  // [-1, 1)
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<float>((s >> 40) * (1.0 / 16777216.0)) * 2.f - 1.f;
-  }
-};
-
-double gelu_ref(double v, bool tanh_form) {
-  if (tanh_form) return 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
-  return 0.5 * v * (1.0 + std::erf(v * 0.7071067811865476));
 }
 
 // ---- device helpers of the lab -------------------------------------------------------------------------------
