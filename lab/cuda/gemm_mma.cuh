@@ -93,6 +93,19 @@ __device__ __forceinline__ void cp_async_16_zfill(std::uint32_t dst, const void*
                : "memory");
 }
 
+// One pipeline stage: rows [first, first + ROWS) of the row-major [*, K] matrix src, columns [k, k + CHUNKS * 8),
+// into dst (row stride LD) with 16-byte cp.async; rows at or past `limit` are zero-filled, never read.
+template <typename T, int ROWS, int LD, int CHUNKS, int THREADS>
+__device__ __forceinline__ void load_stage(T* dst, const T* src, int K, int first, int limit, int k, int tid) {
+#pragma unroll
+  for (int c = tid; c < ROWS * CHUNKS; c += THREADS) {
+    const int r = c / CHUNKS, kc = (c % CHUNKS) * 8;
+    const bool ok = first + r < limit;
+    const T* from = src + static_cast<std::int64_t>(ok ? first + r : 0) * K + k + kc;
+    cp_async_16_zfill(mma_detail::smem_addr(dst + r * LD + kc), from, ok);
+  }
+}
+
 // KS warp groups split each stage's k range (KS x 64 columns), so a block has 128 * KS threads.
 __host__ __device__ constexpr int stages_for(int ks) { return ks >= 4 ? 3 : 4; }
 __host__ __device__ constexpr int stage_ld(int ks) { return ks * kBK + 8; }  // elements per staged row (16 bytes of padding)
@@ -139,26 +152,12 @@ __global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
   T* w_smem = smem + (IN == GemmIn::kLayerNorm ? BM * (p.K + 8) : STAGES * BM * kLd);
 
   auto load_w = [&](int stage, int kt) {
-    T* dst = w_smem + stage * BN * kLd;
-    const int k = kt * kStageK;
-#pragma unroll
-    for (int c = tid; c < BN * kRowChunks16; c += kThreads) {
-      const int r = c / kRowChunks16, kc = (c % kRowChunks16) * 8;
-      const bool ok = n0 + r < p.N;
-      const T* src = p.W + static_cast<std::int64_t>(ok ? n0 + r : 0) * p.K + k + kc;
-      gemm_detail::cp_async_16_zfill(smem_addr(dst + r * kLd + kc), src, ok);
-    }
+    gemm_detail::load_stage<T, BN, kLd, kRowChunks16, kThreads>(w_smem + stage * BN * kLd, p.W, p.K, n0, p.N,
+                                                               kt * kStageK, tid);
   };
   auto load_a = [&](int stage, int kt) {
-    T* dst = a_smem + stage * BM * kLd;
-    const int k = kt * kStageK;
-#pragma unroll
-    for (int c = tid; c < BM * kRowChunks16; c += kThreads) {
-      const int r = c / kRowChunks16, kc = (c % kRowChunks16) * 8;
-      const bool ok = m0 + r < p.M;
-      const T* src = p.A + static_cast<std::int64_t>(ok ? m0 + r : 0) * p.K + k + kc;
-      gemm_detail::cp_async_16_zfill(smem_addr(dst + r * kLd + kc), src, ok);
-    }
+    gemm_detail::load_stage<T, BM, kLd, kRowChunks16, kThreads>(a_smem + stage * BM * kLd, p.A, p.K, m0, p.M,
+                                                               kt * kStageK, tid);
   };
 
   // Without PDL both griddepcontrol instructions are no-ops.
@@ -501,17 +500,8 @@ void launch_gemm_mma_shape(const GemmMmaArgs<T>& p, cudaStream_t stream) {
     cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     configured = smem;
   }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3((p.N + BN - 1) / BN, (p.M + BM - 1) / BM, p.splits);
-  cfg.blockDim = dim3(128 * KS);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = p.pdl ? 1 : 0;
-  cudaLaunchKernelEx(&cfg, kernel, p);
+  launch_kernel(kernel, dim3((p.N + BN - 1) / BN, (p.M + BM - 1) / BM, p.splits), dim3(128 * KS),
+                static_cast<std::size_t>(smem), stream, p.pdl, p);
 }
 
 template <typename T, GemmIn IN, GemmOut OUT>

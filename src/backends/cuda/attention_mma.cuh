@@ -394,17 +394,8 @@ void launch_flash_attention_mma(const T* qkv, T* out, int batch, int seq, int he
       configured = true;
     }
   }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3((seq + L::kQ - 1) / L::kQ, batch * heads);
-  cfg.blockDim = dim3(WARPS * 32);
-  cfg.dynamicSmemBytes = L::bytes;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;  // pdl: a programmatic dependent of the kernel before (see the kernel's first lines)
-  cudaLaunchKernelEx(&cfg, kernel, qkv, out, seq, heads, row_stride, out_stride, scale_log2);
+  launch_kernel(kernel, dim3((seq + L::kQ - 1) / L::kQ, batch * heads), dim3(WARPS * 32), L::bytes, stream, pdl, qkv,
+                out, seq, heads, row_stride, out_stride, scale_log2);
 }
 
 }  // namespace gptbench::cuda_engine::kernels

@@ -662,16 +662,8 @@ class EngineImpl final : public Engine {
       case 8: k = kernels::residual_layernorm_reg<T, 8>; break;
       default: break;
     }
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((rows + warps - 1) / warps);
-    cfg.blockDim = dim3(warps * 32);
-    cfg.stream = stream_;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = pdl ? 1 : 0;
-    CU(cudaLaunchKernelEx(&cfg, k, x, delta, w, b, out, rows, C_, eps));
+    CU(kernels::launch_kernel(k, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, pdl, x, delta, w, b,
+                              out, rows, C_, eps));
   }
 
   template <int D, int WARPS>
@@ -735,17 +727,8 @@ class EngineImpl final : public Engine {
     const std::size_t smem = static_cast<std::size_t>(max_tokens) * sizeof(float);
     auto k = D_ == 64 ? kernels::decode_attention<T, 64> : kernels::decode_attention<T, 32>;
     if (smem > 48 * 1024) CU(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(H_, batch);
-    cfg.blockDim = dim3(256);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream_;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = pdl ? 1 : 0;
-    CU(cudaLaunchKernelEx(&cfg, k, qkv, cache, out, C_, max_tokens, pos, sl2));
+    CU(kernels::launch_kernel(k, dim3(H_, batch), dim3(256), smem, stream_, pdl, qkv, cache, out, C_, max_tokens, pos,
+                              sl2));
   }
 
   // x += x_in . W + bias, then h = LN(x): a product whose output only feeds the residual stream.

@@ -414,21 +414,7 @@ void launch_one(const GemvArgs& a, GemvOut out, int warps, cudaStream_t stream) 
   const long long want = (groups + warps - 1) / warps;
   const long long cap = static_cast<long long>(sms) * per_sm;
   const int grid = static_cast<int>(want < cap ? want : cap);
-  if (!a.pdl) {
-    kernel<<<grid, threads, smem, stream>>>(a, out);
-    return;
-  }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(grid);
-  cfg.blockDim = dim3(threads);
-  cfg.dynamicSmemBytes = static_cast<std::size_t>(smem);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  cudaLaunchKernelEx(&cfg, kernel, a, out);
+  launch_kernel(kernel, dim3(grid), dim3(threads), static_cast<std::size_t>(smem), stream, a.pdl, a, out);
 }
 
 // ---- W8A8: int8 weights, input rows quantized to int8 in the prologue, __dp4a main loop ----------------------
@@ -593,21 +579,7 @@ void launch_one_int8(const GemvInt8Args& a, GemvOut out, int warps, cudaStream_t
   const long long cap = static_cast<long long>(sms) * per_sm;
   const int grid = static_cast<int>(want < cap ? want : cap);
   const float inv_scale = 1.f / a.act_scale;  // IEEE on the host, as the unfused path's quantize_int8 launch
-  if (!a.pdl) {
-    kernel<<<grid, threads, smem, stream>>>(a, out, inv_scale);
-    return;
-  }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(grid);
-  cfg.blockDim = dim3(threads);
-  cfg.dynamicSmemBytes = static_cast<std::size_t>(smem);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  cudaLaunchKernelEx(&cfg, kernel, a, out, inv_scale);
+  launch_kernel(kernel, dim3(grid), dim3(threads), static_cast<std::size_t>(smem), stream, a.pdl, a, out, inv_scale);
 }
 
 }  // namespace gemv_detail

@@ -9,6 +9,7 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <utility>
 
 namespace gptbench::cuda_engine::kernels {
 
@@ -44,6 +45,25 @@ template <typename T>
 __global__ void convert_from_float(const float* in, T* out, std::int64_t n) {
   std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   for (; i < n; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) out[i] = from_f<T>(in[i]);
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the kernel before it in the stream
+// when `pdl` (Hopper PDL: it may start while that kernel finishes, so it must run griddepcontrol.wait before it
+// reads anything that kernel wrote).
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
+                          bool pdl, Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 // Four consecutive values, loaded or stored with one vector access.
