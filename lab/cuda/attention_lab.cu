@@ -15,13 +15,18 @@
 //   v10 flash_attention_mma<T, D, 4, 64, 1, 2>  likewise with key tiles of 64. Measured (H200): both slower on every
 //                                            shape (B8 x S512 41.0 / 35.9 vs 32.0 us for v4): 189 / 223 registers
 //                                            leave 2 blocks per SM, and half as many blocks.
+//   v11 flash_attention_mma<T, D, 4, 32, 1, 1, true>  v4 with the query-major grid (QMAJOR): the heaviest query
+//                                            block of every (batch, head) is dispatched first, the tail of the
+//                                            partial last wave holds the lightest ones
+//   v12 flash_attention_mma<T, D, 4, 64, 1, 1, true>  v2 likewise
+//   v13 flash_attention_mma<T, D, 1, 64, 1, 1, true>  v3 likewise (16-query blocks: finer load balancing)
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:
 //   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50] [--shape BxS]
 //     --quick      skip the big shapes (B8xS512, B32xS128, B1xS1024)
 //     --json FILE  append one JSON line per (version, shape) to FILE
-//     --version N  run only version N (1..10)
+//     --version N  run only version N (1..13)
 //     --min-ms X   time each (version, shape) for at least X ms (default 50)
 //     --shape BxS  run only the shapes of that batch and length (e.g. to profile one with Nsight Compute)
 // Exits non-zero if any check fails.
@@ -81,10 +86,14 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
     // two 16-row query tiles per warp (128 queries per block): each K / V fragment feeds two mma
     case 9: k::launch_flash_attention_mma<T, D, 4, 32, 1, 2>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     case 10: k::launch_flash_attention_mma<T, D, 4, 64, 1, 2>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    // query-major grids: heavy blocks of every (batch, head) first
+    case 11: k::launch_flash_attention_mma<T, D, 4, 32, 1, 1, true>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    case 12: k::launch_flash_attention_mma<T, D, 4, 64, 1, 1, true>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
+    case 13: k::launch_flash_attention_mma<T, D, 1, 64, 1, 1, true>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
     default: std::fprintf(stderr, "bad version %d\n", v); std::exit(2);
   }
 }
-constexpr int kVersions = 10;
+constexpr int kVersions = 13;
 const char* version_name(int v) {
   switch (v) {
     case 1: return "wmma_w4";
@@ -97,6 +106,9 @@ const char* version_name(int v) {
     case 8: return "mma_w4_kt64_mb6";
     case 9: return "mma_w4_kt32_mt2";
     case 10: return "mma_w4_kt64_mt2";
+    case 11: return "mma_w4_kt32_qmajor";
+    case 12: return "mma_w4_kt64_qmajor";
+    case 13: return "mma_w1_kt64_qmajor";
     default: return "?";
   }
 }

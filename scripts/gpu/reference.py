@@ -145,9 +145,40 @@ def anchors(args):
         torch.cuda.empty_cache()
 
 
+def attention(args):
+    """PyTorch's fused attention kernels on the prefill attention shapes of GPT-2 124M (12 heads of 64), causal,
+    fp16, read from the same interleaved [B, S, 3, H, D] qkv rows the engine's kernel reads: the yardstick for
+    lab/cuda/attention_lab (whose JSON lines carry the same shapes)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    import torch.nn.functional as F
+    gpu = torch.cuda.get_device_name()
+    H, D = 12, 64
+    for B, S in ((1, 128), (8, 128), (8, 512), (32, 128), (1, 1024)):
+        qkv = torch.randn(B, S, 3, H, D, device="cuda", dtype=torch.float16)
+        q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))  # [B, H, S, D] views, D contiguous
+        row = {"check": "pytorch_attention", "gpu": gpu, "torch": torch.__version__, "batch": B, "seq": S,
+               "heads": H, "head_dim": D, "dtype": "fp16"}
+        for name, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("efficient", SDPBackend.EFFICIENT_ATTENTION),
+                              ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            try:
+                with sdpa_kernel(backend):
+                    # 20 calls back to back per timed sample, so the GPU never waits for Python to launch the next
+                    def calls():
+                        for _ in range(20):
+                            F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                    row[f"{name}_us"] = 1e3 * time_calls(calls, args.iters, args.warmup) / 20
+            except RuntimeError as e:  # a backend this build or shape does not support
+                row[f"{name}_error"] = str(e).splitlines()[0][:200]
+        flops = 4.0 * B * H * S * S * D / 2  # causal QK^T and PV
+        for name in ("flash", "efficient", "cudnn"):
+            if f"{name}_us" in row:
+                row[f"{name}_tflops"] = flops / (row[f"{name}_us"] * 1e-6) / 1e12
+        emit(args.json, row)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["prepare", "anchors"])
+    p.add_argument("cmd", choices=["prepare", "anchors", "attention"])
     p.add_argument("--work", required=True)
     p.add_argument("--carry", default=".device-carry/cuda")
     p.add_argument("--json", default="")
@@ -156,7 +187,7 @@ def main():
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
     args = p.parse_args()
-    prepare(args) if args.cmd == "prepare" else anchors(args)
+    {"prepare": prepare, "anchors": anchors, "attention": attention}[args.cmd](args)
 
 
 if __name__ == "__main__":

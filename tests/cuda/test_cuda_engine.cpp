@@ -231,7 +231,8 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
   const Gpt2Model m = small_model(2, 1);
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"attention_warps", "four"}, {"attention_warps", "2"}, {"gemv_max_rows", "9"}, {"gemv_max_rows", "4x"},
-           {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"}}) {
+           {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"},
+           {"residual_epilogue", "enabled"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";
@@ -263,7 +264,11 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
     std::map<std::string, std::string> options;
   };
   std::vector<Variant> variants;
-  for (const auto& [precision, limit] : limits) variants.push_back({precision, {}});
+  for (const auto& [precision, limit] : limits) {
+    variants.push_back({precision, {}});
+    // the projections' residual add in a LayerNorm kernel instead of cuBLASLt's epilogue (the default)
+    variants.push_back({precision, {{"residual_epilogue", "0"}}});
+  }
   // the prefill attention kernels that are not picked by default for this shape
   for (const char* precision : {"fp16", "bf16"}) {
     variants.push_back({precision, {{"attention_warps", "4"}}});

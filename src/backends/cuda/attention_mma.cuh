@@ -136,7 +136,11 @@ struct FlashMmaSmem {
 // MIN_BLOCKS > 1 caps the registers so that many blocks fit on an SM (launch bounds' second argument).
 // MT > 1: each warp owns MT tiles of 16 query rows, so every K / V fragment read from shared memory (and its
 // address arithmetic) serves MT mma instructions instead of one.
-template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1, int MT = 1>
+// QMAJOR: the grid is (batch*heads, query blocks) instead of (query blocks, batch*heads). Blocks are dispatched in
+// linear order (x fastest), so the heaviest query block of *every* (batch, head) is dispatched before any lighter
+// one and the tail of a partial last wave holds the lightest blocks; with (query blocks, batch*heads) the last
+// (batch, head) pairs bring their heaviest blocks into the tail.
+template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1, int MT = 1, bool QMAJOR = false>
 __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
     flash_attention_mma(const T* __restrict__ qkv, T* __restrict__ out, int seq, int heads, int row_stride,
                         int out_stride, float scale_log2) {
@@ -164,11 +168,11 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
   const int tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t = lane & 3;
-  const int bh = blockIdx.y;
+  const int bh = QMAJOR ? blockIdx.x : blockIdx.y;
   const int b = bh / heads, h = bh % heads;
   const int C = heads * D;
   // Heavy (late) query blocks first: they have the most key tiles.
-  const int qblock = gridDim.x - 1 - blockIdx.x;
+  const int qblock = QMAJOR ? gridDim.y - 1 - blockIdx.y : gridDim.x - 1 - blockIdx.x;
   const int q0 = qblock * kQ;
   const T* q_base = qkv + static_cast<std::int64_t>(b) * seq * row_stride + h * D;
   const T* k_base = q_base + C;
@@ -379,14 +383,15 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS)
   }
 }
 
-// Host-side launcher. grid = (ceil(seq / (16*WARPS*MT)), batch*heads), block = WARPS*32 threads.
-// pdl: launched as a programmatic dependent of the kernel before (the kernel waits for it before reading qkv).
-template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1, int MT = 1>
+// Host-side launcher. grid = (ceil(seq / (16*WARPS*MT)), batch*heads) (QMAJOR: transposed), block = WARPS*32
+// threads. pdl: launched as a programmatic dependent of the kernel before (the kernel waits for it before reading
+// qkv).
+template <typename T, int D, int WARPS, int KT = 64, int MIN_BLOCKS = 1, int MT = 1, bool QMAJOR = false>
 void launch_flash_attention_mma(const T* qkv, T* out, int batch, int seq, int heads, int row_stride, int out_stride,
                                 float scale_log2, cudaStream_t stream, bool pdl = false) {
   using L = FlashMmaSmem<T, D, WARPS, KT, MT>;
   if (batch <= 0 || seq <= 0 || heads <= 0) return;
-  auto kernel = flash_attention_mma<T, D, WARPS, KT, MIN_BLOCKS, MT>;
+  auto kernel = flash_attention_mma<T, D, WARPS, KT, MIN_BLOCKS, MT, QMAJOR>;
   if constexpr (L::bytes > 48 * 1024) {
     static bool configured = false;  // per instantiation
     if (!configured) {
@@ -394,8 +399,10 @@ void launch_flash_attention_mma(const T* qkv, T* out, int batch, int seq, int he
       configured = true;
     }
   }
-  launch_kernel(kernel, dim3((seq + L::kQ - 1) / L::kQ, batch * heads), dim3(WARPS * 32), L::bytes, stream, pdl, qkv,
-                out, seq, heads, row_stride, out_stride, scale_log2);
+  const int qblocks = (seq + L::kQ - 1) / L::kQ;
+  const dim3 grid = QMAJOR ? dim3(batch * heads, qblocks) : dim3(qblocks, batch * heads);
+  launch_kernel(kernel, grid, dim3(WARPS * 32), L::bytes, stream, pdl, qkv, out, seq, heads, row_stride, out_stride,
+                scale_log2);
 }
 
 }  // namespace gptbench::cuda_engine::kernels

@@ -89,6 +89,7 @@ class CudaBackend final : public Backend {
     options.gemv_kernels = option_flag(spec, "gemv_kernels", true);
     options.pdl = option_flag(spec, "pdl", false);
     options.prefill_pdl = option_flag(spec, "prefill_pdl", options.prefill_pdl);
+    options.residual_epilogue = option_flag(spec, "residual_epilogue", options.residual_epilogue);
     options.gemv_max_rows = option_int(spec, "gemv_max_rows", 0, 1, 8);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       if (it->second != "mma" && it->second != "wmma")

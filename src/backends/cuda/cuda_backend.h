@@ -19,6 +19,10 @@
 //   "gemv_max_rows"   the largest decode batch that uses those kernels (1..8; default 4, int8 8: measured)
 //   "pdl"             "1": those kernels start early (programmatic dependent launch, Hopper) and wait for their
 //                     inputs; "0" (default): plain stream order (PDL measured no faster on an H200)
+//   "prefill_pdl"     "1": the prefill's LayerNorm and attention kernels as programmatic dependents of the product
+//                     before them; "0" (default; measured no faster on an H200)
+//   "residual_epilogue" "1" (default, not int8): the attention / MLP projections add into the float residual
+//                     stream inside cuBLASLt (beta = 1); "0": a 16-bit product, added by the LayerNorm kernel
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)
 #include <cstdint>

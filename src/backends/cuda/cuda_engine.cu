@@ -73,10 +73,12 @@ enum class Epilogue { kNone, kBias, kGeluBias };
 class Gemm {
  public:
   // int8: ab_type CUDA_R_8I, c_type CUDA_R_32I, scale_type CUDA_R_32I (alpha = 1, beta = 0 as int32).
+  // accumulate: y += x . W (+ bias) (beta = 1, y read and written in place), for products that feed the float
+  // residual stream directly (c_type CUDA_R_32F; the bias is then float too, cuBLASLt's bias type is D's).
   Gemm(cublasComputeType_t compute, cudaDataType_t ab_type, cudaDataType_t c_type, cudaDataType_t scale_type,
-       std::size_t workspace_bytes, DeviceAllocator& alloc, bool autotune)
+       std::size_t workspace_bytes, DeviceAllocator& alloc, bool autotune, bool accumulate = false)
       : compute_(compute), ab_type_(ab_type), c_type_(c_type), scale_type_(scale_type),
-        workspace_bytes_(workspace_bytes), alloc_(alloc), autotune_(autotune) {
+        workspace_bytes_(workspace_bytes), alloc_(alloc), autotune_(autotune), accumulate_(accumulate) {
     LT(cublasLtCreate(&handle_));
     workspace_ = alloc_.alloc(workspace_bytes_);
   }
@@ -97,7 +99,7 @@ class Gemm {
     Plan& p = plan(out, rows, in, epi, fresh);
     if (epi != Epilogue::kNone)
       LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-    if (fresh && autotune_ && p.n_candidates > 1) tune(p, stream, W, x, y);
+    if (fresh && autotune_ && p.n_candidates > 1) tune(p, stream, W, x, y, out, rows);
     LT(cublasLtMatmul(handle_, p.desc, alpha(), W, p.a, x, p.b, beta(), y, p.c, y, p.c, &p.algo, workspace_,
                       workspace_bytes_, stream));
   }
@@ -114,8 +116,14 @@ class Gemm {
 
   // Runs each candidate a few times on the real operands (outside any graph capture: plans are made by the
   // eager first run of a shape) and keeps the fastest. Writing y repeatedly is harmless: the call that
-  // follows writes it again.
-  void tune(Plan& p, cudaStream_t stream, const void* W, const void* x, void* y) {
+  // follows writes it again — except when accumulating, where y is saved first and restored after.
+  void tune(Plan& p, cudaStream_t stream, const void* W, const void* x, void* y, int out, int rows) {
+    void* saved = nullptr;
+    const std::size_t y_bytes = static_cast<std::size_t>(out) * rows * element_bytes(c_type_);
+    if (accumulate_) {
+      saved = alloc_.alloc(y_bytes);
+      CU(cudaMemcpyAsync(saved, y, y_bytes, cudaMemcpyDeviceToDevice, stream));
+    }
     cudaEvent_t e0, e1;
     CU(cudaEventCreate(&e0));
     CU(cudaEventCreate(&e1));
@@ -141,6 +149,18 @@ class Gemm {
     }
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
+    if (saved) {
+      CU(cudaMemcpyAsync(y, saved, y_bytes, cudaMemcpyDeviceToDevice, stream));
+      CU(cudaStreamSynchronize(stream));
+      alloc_.release(saved);
+    }
+  }
+  static std::size_t element_bytes(cudaDataType_t t) {
+    switch (t) {
+      case CUDA_R_32F: case CUDA_R_32I: return 4;
+      case CUDA_R_16F: case CUDA_R_16BF: return 2;
+      default: return 1;
+    }
   }
 
   Plan& plan(int out, int rows, int in, Epilogue epi, bool& fresh) {
@@ -198,7 +218,10 @@ class Gemm {
   }
 
   const void* alpha() const { return scale_type_ == CUDA_R_32I ? static_cast<const void*>(&kOneI) : &kOneF; }
-  const void* beta() const { return scale_type_ == CUDA_R_32I ? static_cast<const void*>(&kZeroI) : &kZeroF; }
+  const void* beta() const {
+    if (scale_type_ == CUDA_R_32I) return &kZeroI;
+    return accumulate_ ? &kOneF : &kZeroF;
+  }
   static constexpr float kOneF = 1.f, kZeroF = 0.f;
   static constexpr std::int32_t kOneI = 1, kZeroI = 0;
 
@@ -209,6 +232,7 @@ class Gemm {
   void* workspace_ = nullptr;
   DeviceAllocator& alloc_;
   bool autotune_;
+  bool accumulate_;
   std::map<std::tuple<int, int, int, int>, Plan> plans_;
 };
 
@@ -219,6 +243,7 @@ struct DeviceLinear {
   int in = 0, out = 0;  // out may be padded (the LM head: Vp rows, zeros past the vocabulary)
   T* w = nullptr;
   T* b = nullptr;  // [out] or nullptr
+  float* b_f = nullptr;  // the bias in float, for products accumulated into the float residual stream
   std::int8_t* wq = nullptr;
   float* w_scale = nullptr;
   float act_scale = 0.f;
@@ -370,7 +395,11 @@ class EngineImpl final : public Engine {
     } else {
       gemm_ = std::make_unique<Gemm>(compute, cuda_type<T>(), cuda_type<T>(), CUDA_R_32F, 32u << 20, alloc_,
                                      options.gemm_autotune);
+      if (opt_.residual_epilogue)
+        gemm_residual_ = std::make_unique<Gemm>(compute, cuda_type<T>(), CUDA_R_32F, CUDA_R_32F, 32u << 20, alloc_,
+                                                options.gemm_autotune, /*accumulate=*/true);
     }
+    if (int8_) opt_.residual_epilogue = false;  // the int8 products end in their dequantize kernel
     if (opt_.profile) opt_.use_graphs = false;  // events between kernels: eager launches only
     upload(weights);
     cudaDeviceProp prop{};
@@ -393,6 +422,8 @@ class EngineImpl final : public Engine {
     ws_.release();
     for (void* p : owned_) alloc_.release(p);
     gemm_.reset();
+    gemm_residual_.reset();
+
     gemm_i8_.reset();
     cudaEventDestroy(ev_start_);
     cudaEventDestroy(ev_stop_);
@@ -578,13 +609,17 @@ class EngineImpl final : public Engine {
   // [out_rows, in] with out_rows = max(out, padded_out) (zero rows past out). int8: quantized per output
   // channel exactly as the native CPU engine does (quant/int8_gemm.h), with this linear's calibrated scale.
   DeviceLinear<T> upload_linear(const std::string& name, const Tensor& weight, const Tensor* bias, bool out_major,
-                                int padded_out = 0) {
+                                int padded_out = 0, bool residual = false) {
     DeviceLinear<T> d;
     d.in = static_cast<int>(out_major ? weight.shape[1] : weight.shape[0]);
     const int out = static_cast<int>(out_major ? weight.shape[0] : weight.shape[1]);
     d.out = std::max(out, padded_out);
     const std::int64_t in = d.in, rows = d.out;
     if (bias) d.b = upload_tensor<T>(*bias, rows);
+    if (bias && residual && gemm_residual_) {
+      if constexpr (std::is_same_v<T, float>) d.b_f = d.b;
+      else d.b_f = upload_tensor<float>(*bias, rows);
+    }
     if (!int8_) {
       if (out_major) {
         d.w = upload_tensor<T>(weight, rows * in);
@@ -631,9 +666,9 @@ class EngineImpl final : public Engine {
       d.ln2_w = upload_tensor<float>(lw.ln_2_weight);
       d.ln2_b = upload_tensor<float>(lw.ln_2_bias);
       d.qkv = upload_linear(p + "attn.c_attn", lw.c_attn_weight, &lw.c_attn_bias, false);
-      d.proj = upload_linear(p + "attn.c_proj", lw.attn_proj_weight, &lw.attn_proj_bias, false);
+      d.proj = upload_linear(p + "attn.c_proj", lw.attn_proj_weight, &lw.attn_proj_bias, false, 0, true);
       d.fc = upload_linear(p + "mlp.c_fc", lw.c_fc_weight, &lw.c_fc_bias, false);
-      d.mproj = upload_linear(p + "mlp.c_proj", lw.mlp_proj_weight, &lw.mlp_proj_bias, false);
+      d.mproj = upload_linear(p + "mlp.c_proj", lw.mlp_proj_weight, &lw.mlp_proj_bias, false, 0, true);
       layers_.push_back(d);
     }
     lnf_w_ = upload_tensor<float>(w.ln_f_weight);
@@ -686,16 +721,19 @@ class EngineImpl final : public Engine {
         // Measured on an H100 (lab/cuda/attention_lab.cu): 4-warp blocks (64 queries) beat 1-warp blocks on every
         // shape, even B1 x S128 with 24 blocks; key tiles of 32 win once there are more 64-query tiles than SMs
         // (B8 x S512: 29.9 vs 31.5 us), tiles of 64 below that (B1 x S128: 6.0 vs 10.6 us).
+        // The query-major grid (QMAJOR: every (batch, head)'s heaviest query block dispatched first) measured on an
+        // H200: B8 x S512 23.6 vs 31.9 us, B32 x S128 11.6 vs 13.4 us, B1 x S128 unchanged (5.81 us); D = 32
+        // (B8 x S512) 16.3 vs 22.1 us with key tiles of 64.
         const int tiles = (seq + 63) / 64 * batch * H_;
         const bool narrow = opt_.attention_warps == 1;
         const bool short_keys = tiles >= sm_count_;
         if (D_ == 64) {
           if (narrow) kernels::launch_flash_attention_mma<T, 64, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
-          else if (short_keys) kernels::launch_flash_attention_mma<T, 64, 4, 32>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
-          else kernels::launch_flash_attention_mma<T, 64, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
+          else if (short_keys) kernels::launch_flash_attention_mma<T, 64, 4, 32, 1, 1, true>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
+          else kernels::launch_flash_attention_mma<T, 64, 4, 64, 1, 1, true>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
         } else {
           if (narrow) kernels::launch_flash_attention_mma<T, 32, 1>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
-          else kernels::launch_flash_attention_mma<T, 32, 4>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
+          else kernels::launch_flash_attention_mma<T, 32, 4, 64, 1, 1, true>(qkv, out, batch, seq, H_, 3 * C_, C_, sl2, stream_, pdl);
         }
         return;
       }
@@ -732,8 +770,16 @@ class EngineImpl final : public Engine {
   }
 
   // x += x_in . W + bias, then h = LN(x): a product whose output only feeds the residual stream.
+  // residual_epilogue: cuBLASLt adds the product to x itself (beta = 1, float out, in place), so the LayerNorm
+  // kernel reads x once and writes h (19 MB at B8 x S512) instead of also reading y and writing x back (38 MB);
+  // the sum is also formed from the float accumulator, not from a 16-bit y.
   void linear_residual_layernorm(const DeviceLinear<T>& W, const T* x_in, int rows, Workspace<T>& ws,
                                  const float* ln_w, const float* ln_b) {
+    if (gemm_residual_ && !W.wq) {
+      gemm_residual_->run(stream_, W.w, x_in, ws.x, W.out, rows, W.in, W.b_f, W.b_f ? Epilogue::kBias : Epilogue::kNone);
+      layernorm(ws.x, nullptr, ln_w, ln_b, ws.h, rows, opt_.prefill_pdl);
+      return;
+    }
     linear(W, x_in, ws.y, rows, false, ws);
     layernorm(ws.x, ws.y, ln_w, ln_b, ws.h, rows, opt_.prefill_pdl);
   }
@@ -883,29 +929,41 @@ class EngineImpl final : public Engine {
                        int max_tokens) {
     const int rows = batch * seq;
     mark("start");
-    int head_rows = rows;
     if (use_gemv(mode, rows)) {
       forward_decode_gemv(ws, batch, *cache, max_tokens);
+      logits_tail(ws, tail, rows);
     } else {
-      forward_layers(ws, mode, batch, seq, cache, max_tokens);
-      const T* head_in = ws.h;
-      if (mode == Mode::kDecodePrefill) {  // only the last position of each sequence needs logits
-        kernels::gather_last<T><<<batch, 256, 0, stream_>>>(ws.h, ws.h_last, seq, C_);
-        head_in = ws.h_last;
-        head_rows = batch;
-      }
-      lm_head(head_in, ws.logits, head_rows, ws);
-      mark("gemm_lm_head");
+      forward_rows(ws, mode, tail, batch, seq, cache, max_tokens);
     }
+  }
+
+  // The blocks, the LM head and the summary / NLL of `batch` sequences of ws through the cuBLASLt products.
+  void forward_rows(Workspace<T>& ws, Mode mode, Tail tail, int batch, int seq, std::vector<T*>* cache,
+                    int max_tokens) {
+    forward_layers(ws, mode, batch, seq, cache, max_tokens);
+    const T* head_in = ws.h;
+    int head_rows = batch * seq;
+    if (mode == Mode::kDecodePrefill) {  // only the last position of each sequence needs logits
+      kernels::gather_last<T><<<batch, 256, 0, stream_>>>(ws.h, ws.h_last, seq, C_);
+      head_in = ws.h_last;
+      head_rows = batch;
+    }
+    lm_head(head_in, ws.logits, head_rows, ws);
+    mark("gemm_lm_head");
+    logits_tail(ws, tail, head_rows);
+  }
+
+  // The summary (top-1, row sum) or the NLL of the first n logits rows of ws.
+  void logits_tail(Workspace<T>& ws, Tail tail, int n) {
     if (tail == Tail::kSummary) {
       // Few rows (decode, small prefill): wide blocks, so the whole card reads them (up to two blocks per SM).
-      if (head_rows <= 2 * sm_count_)
-        kernels::row_summary<T, 1024><<<head_rows, 1024, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
+      if (n <= 2 * sm_count_)
+        kernels::row_summary<T, 1024><<<n, 1024, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
       else
-        kernels::row_summary<T, 256><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
+        kernels::row_summary<T, 256><<<n, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
       mark("row_summary");
     } else {
-      kernels::row_nll<T><<<head_rows, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.targets, ws.nll);
+      kernels::row_nll<T><<<n, 256, 0, stream_>>>(ws.logits, V_, Vp_, ws.targets, ws.nll);
       mark("row_nll");
     }
   }
@@ -954,6 +1012,7 @@ class EngineImpl final : public Engine {
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ev_start_ = nullptr, ev_stop_ = nullptr;
   std::unique_ptr<Gemm> gemm_;     // floating point products
+  std::unique_ptr<Gemm> gemm_residual_;  // x += a . W + b into the float residual stream (option residual_epilogue)
   std::unique_ptr<Gemm> gemm_i8_;  // int8: integer products
   bool int8_ = false;
   bool attention_mma_ = true;  // prefill attention: the mma.sync kernel (else the WMMA one)

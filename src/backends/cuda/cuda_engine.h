@@ -57,6 +57,10 @@ struct EngineOptions {
   // Prefill: the residual + LayerNorm and attention kernels launched as programmatic dependents of the product
   // before them (they wait for it with griddepcontrol.wait), so their launch overlaps its end.
   bool prefill_pdl = false;
+  // The products whose output only feeds the residual stream (attention and MLP projections) add into the float
+  // residual stream inside cuBLASLt (beta = 1, float output in place), so the LayerNorm kernel after them only
+  // normalises. Not int8 (its products end in a dequantize kernel).
+  bool residual_epilogue = true;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;
