@@ -232,7 +232,7 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"attention_warps", "four"}, {"attention_warps", "2"}, {"gemv_max_rows", "9"}, {"gemv_max_rows", "4x"},
            {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"},
-           {"residual_epilogue", "enabled"}}) {
+           {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";
@@ -275,6 +275,7 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
     variants.push_back({precision, {{"attention_warps", "1"}}});
     variants.push_back({precision, {{"attention", "wmma"}}});
     variants.push_back({precision, {{"prefill_pdl", "1"}}});  // LayerNorm / attention as programmatic dependents
+    variants.push_back({precision, {{"gemm_tune_l2", "hot"}}});  // the autotune's calls back to back
   }
   for (const auto& [precision, options] : variants) {
     SCOPED_TRACE(precision + (options.empty() ? "" : " " + options.begin()->first + "=" + options.begin()->second));

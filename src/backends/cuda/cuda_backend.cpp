@@ -85,6 +85,11 @@ class CudaBackend final : public Backend {
     options.gelu_epilogue = option_flag(spec, "gelu_epilogue", sixteen_bit);
     options.use_graphs = option_flag(spec, "graphs", true);
     options.gemm_autotune = option_flag(spec, "gemm_autotune", true);
+    if (auto it = spec.options.find("gemm_tune_l2"); it != spec.options.end()) {
+      if (it->second != "cold" && it->second != "hot")
+        throw Error(spec.label() + ": option gemm_tune_l2 must be cold or hot, not '" + it->second + "'");
+      options.gemm_tune_cold = it->second == "cold";
+    }
     options.profile = option_flag(spec, "profile", false);
     options.gemv_kernels = option_flag(spec, "gemv_kernels", true);
     options.pdl = option_flag(spec, "pdl", false);

@@ -11,6 +11,8 @@
 //   "gelu_epilogue"   "1": GELU fused into the c_fc GEMM (default for fp16/bf16); "0": bias epilogue + our GELU
 //                     kernel with the exact tanh formula (default for fp32/tf32)
 //   "gemm_autotune"   "1" (default): time cuBLASLt's candidate algorithms once per GEMM shape and keep the fastest
+//   "gemm_tune_l2"    "cold" (default): L2 flushed before each timed candidate call (weights cold, as in a forward);
+//                     "hot": calls back to back. With "profile" every candidate's time is printed
 //   "attention"       "mma" (default): FA2-style prefill attention with register accumulators; "wmma": the older
 //                     kernel with shared-memory accumulators (fp16/bf16 only; fp32/tf32 use a CUDA-core kernel)
 //   "attention_warps" "0" (default): chosen by shape; "1": 16-query blocks; "4": 64-query blocks

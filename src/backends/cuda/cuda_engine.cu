@@ -93,13 +93,19 @@ class Gemm {
     cublasLtDestroy(handle_);
   }
 
+  // cold: flush L2 before each timed call of the autotune; log: every candidate's time and the pick on stderr.
+  void set_tuning(bool cold, bool log) {
+    tune_cold_ = cold;
+    log_tuning_ = log;
+  }
+
   void run(cudaStream_t stream, const void* W, const void* x, void* y, int out, int rows, int in,
            const void* bias, Epilogue epi) {
     bool fresh = false;
     Plan& p = plan(out, rows, in, epi, fresh);
     if (epi != Epilogue::kNone)
       LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-    if (fresh && autotune_ && p.n_candidates > 1) tune(p, stream, W, x, y, out, rows);
+    if (fresh && autotune_ && p.n_candidates > 1) tune(p, stream, W, x, y, out, rows, in);
     LT(cublasLtMatmul(handle_, p.desc, alpha(), W, p.a, x, p.b, beta(), y, p.c, y, p.c, &p.algo, workspace_,
                       workspace_bytes_, stream));
   }
@@ -114,20 +120,34 @@ class Gemm {
     int n_candidates = 0;
   };
 
-  // Runs each candidate a few times on the real operands (outside any graph capture: plans are made by the
-  // eager first run of a shape) and keeps the fastest. Writing y repeatedly is harmless: the call that
-  // follows writes it again — except when accumulating, where y is saved first and restored after.
-  void tune(Plan& p, cudaStream_t stream, const void* W, const void* x, void* y, int out, int rows) {
+  // Times each candidate on the real operands (outside any graph capture: plans are made by the eager first run of
+  // a shape) and keeps the fastest by the median of kTrials single calls. Cold tuning (the default) writes a buffer
+  // of twice the L2 size before each timed call, so that the weights come from DRAM as they do in a forward pass
+  // (each layer's weights are read once per forward; timed back to back they would sit in L2 and favour the
+  // algorithms that win on hot data). Writing y repeatedly is harmless: the call that follows writes it again —
+  // except when accumulating, where y is saved first and restored after.
+  void tune(Plan& p, cudaStream_t stream, const void* W, const void* x, void* y, int out, int rows, int in) {
+    constexpr int kTrials = 7;
     void* saved = nullptr;
     const std::size_t y_bytes = static_cast<std::size_t>(out) * rows * element_bytes(c_type_);
     if (accumulate_) {
       saved = alloc_.alloc(y_bytes);
       CU(cudaMemcpyAsync(saved, y, y_bytes, cudaMemcpyDeviceToDevice, stream));
     }
-    cudaEvent_t e0, e1;
-    CU(cudaEventCreate(&e0));
-    CU(cudaEventCreate(&e1));
+    void* flush = nullptr;
+    std::size_t flush_bytes = 0;
+    if (tune_cold_) {
+      int device = 0, l2 = 0;
+      CU(cudaGetDevice(&device));
+      CU(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+      flush_bytes = 2 * static_cast<std::size_t>(std::max(l2, 1 << 20));
+      flush = alloc_.alloc(flush_bytes);
+    }
+    cudaEvent_t ev[2 * kTrials];
+    for (cudaEvent_t& e : ev) CU(cudaEventCreate(&e));
     float best = 1e30f;
+    int best_c = -1;
+    std::vector<float> medians(p.n_candidates, -1.f);
     for (int c = 0; c < p.n_candidates; ++c) {
       const cublasLtMatmulAlgo_t algo = p.candidates[c];
       auto call = [&] {
@@ -135,25 +155,52 @@ class Gemm {
                               workspace_bytes_, stream);
       };
       if (call() != CUBLAS_STATUS_SUCCESS) continue;
-      CU(cudaEventRecord(e0, stream));
       bool ok = true;
-      for (int i = 0; i < 5 && ok; ++i) ok = call() == CUBLAS_STATUS_SUCCESS;
-      CU(cudaEventRecord(e1, stream));
-      CU(cudaEventSynchronize(e1));
-      float ms = 0;
-      CU(cudaEventElapsedTime(&ms, e0, e1));
-      if (ok && ms < best) {
-        best = ms;
-        p.algo = algo;
+      for (int t = 0; t < kTrials && ok; ++t) {
+        if (flush) CU(cudaMemsetAsync(flush, t, flush_bytes, stream));
+        CU(cudaEventRecord(ev[2 * t], stream));
+        ok = call() == CUBLAS_STATUS_SUCCESS;
+        CU(cudaEventRecord(ev[2 * t + 1], stream));
+      }
+      CU(cudaEventSynchronize(ev[2 * kTrials - 1]));
+      if (!ok) continue;
+      float ms[kTrials];
+      for (int t = 0; t < kTrials; ++t) CU(cudaEventElapsedTime(&ms[t], ev[2 * t], ev[2 * t + 1]));
+      std::nth_element(ms, ms + kTrials / 2, ms + kTrials);
+      medians[c] = ms[kTrials / 2];
+      if (medians[c] < best) {
+        best = medians[c];
+        best_c = c;
       }
     }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
+    if (best_c >= 0) p.algo = p.candidates[best_c];
+    for (cudaEvent_t e : ev) cudaEventDestroy(e);
+    if (flush) alloc_.release(flush);
     if (saved) {
       CU(cudaMemcpyAsync(y, saved, y_bytes, cudaMemcpyDeviceToDevice, stream));
       CU(cudaStreamSynchronize(stream));
       alloc_.release(saved);
     }
+    if (log_tuning_) {
+      std::fprintf(stderr, "gemm tune %s: rows %d x in %d -> out %d%s: ", tune_cold_ ? "(cold L2)" : "(hot L2)", rows, in,
+                   out, accumulate_ ? " (accumulate)" : "");
+      for (int c = 0; c < p.n_candidates; ++c) {
+        std::fprintf(stderr, "%s%s %.2f", c ? ", " : "", describe(p.candidates[c]).c_str(), 1e3 * medians[c]);
+      }
+      std::fprintf(stderr, " us; chosen %s\n", best_c >= 0 ? describe(p.candidates[best_c]).c_str() : "none");
+    }
+  }
+  // "algo/tile/stages/splitK" of a cuBLASLt algorithm, for the tuning log.
+  static std::string describe(const cublasLtMatmulAlgo_t& a) {
+    int id = 0;
+    std::uint32_t tile = 0, stages = 0;
+    std::int32_t split = 0;
+    std::size_t n = 0;
+    cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof(id), &n);
+    cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &n);
+    cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &n);
+    cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof(split), &n);
+    return std::to_string(id) + "/" + std::to_string(tile) + "/" + std::to_string(stages) + "/" + std::to_string(split);
   }
   static std::size_t element_bytes(cudaDataType_t t) {
     switch (t) {
@@ -233,6 +280,8 @@ class Gemm {
   DeviceAllocator& alloc_;
   bool autotune_;
   bool accumulate_;
+  bool tune_cold_ = true;    // option gemm_tune_l2
+  bool log_tuning_ = false;  // option profile
   std::map<std::tuple<int, int, int, int>, Plan> plans_;
 };
 
@@ -401,6 +450,8 @@ class EngineImpl final : public Engine {
     }
     if (int8_) opt_.residual_epilogue = false;  // the int8 products end in their dequantize kernel
     if (opt_.profile) opt_.use_graphs = false;  // events between kernels: eager launches only
+    for (Gemm* g : {gemm_.get(), gemm_residual_.get(), gemm_i8_.get()})
+      if (g) g->set_tuning(opt_.gemm_tune_cold, opt_.profile);
     upload(weights);
     cudaDeviceProp prop{};
     CU(cudaGetDeviceProperties(&prop, opt_.device));

@@ -34,6 +34,9 @@ struct EngineOptions {
   bool use_graphs = true;  // off: every call launches its kernels one by one (for debugging)
   // Time the cuBLASLt heuristic's candidates once per GEMM shape and keep the fastest (off: its first pick).
   bool gemm_autotune = true;
+  // Autotune with a cold L2 (a buffer of twice the L2 size written before each timed call, as the weights are cold
+  // in a forward pass) or hot (calls back to back).
+  bool gemm_tune_cold = true;
   // Prefill attention (fp16/bf16): the FA2-style mma.sync kernel with register accumulators (attention_mma.cuh);
   // false: the older WMMA kernel that keeps scores and the output accumulator in shared memory.
   bool attention_mma = true;
