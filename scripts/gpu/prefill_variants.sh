@@ -3,7 +3,7 @@
 # that clock and temperature drift do not favour whichever runs first (issue 7's prefill goals).
 # Environment:
 #   VARIANTS  space-separated variants, each "default" or a comma-separated option list
-#             (default: "default residual_epilogue=0 lm_head_chunk_rows=256")
+#             (default: "default residual_epilogue=0 gemm_tune_l2=hot")
 #   SHAPES    prefill shapes BxS,... (default 1x128,8x512); PRECISION (default fp16); ROUNDS (default 3);
 #   ITERS     timed calls per shape and round (default 30)
 # Needs what check_cuda_engine.sh needs (.device-carry/cuda/bins.tar.xz, the bundle for the data) and writes
@@ -31,7 +31,7 @@ fi
 [[ -f $work/gpt2-random/config.json ]] ||
   timeout 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$out/prepare.jsonl"
 for round in $(seq 1 "${ROUNDS:-3}"); do
-  for variant in ${VARIANTS:-default residual_epilogue=0 lm_head_chunk_rows=256}; do
+  for variant in ${VARIANTS:-default residual_epilogue=0 gemm_tune_l2=hot}; do
     opt=()
     [[ $variant != default ]] && opt=(--opt "$variant")
     echo "+ [$(date +%T)] round $round: $variant" >&2

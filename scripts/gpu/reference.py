@@ -4,6 +4,8 @@
   reference.py prepare --work DIR --carry DIR   random GPT-2 124M checkpoint, ids + fp32 reference logits,
                                                  WikiText-2 test ids (tokenized with transformers)
   reference.py anchors --work DIR --json FILE   transformers eager / SDPA prefill timings and the card's ceilings
+  reference.py attention --work DIR --json FILE PyTorch's fused causal attention (FlashAttention-2, memory-efficient,
+                                                 cuDNN) on the prefill attention shapes, for attention_lab
 """
 import argparse
 import hashlib
