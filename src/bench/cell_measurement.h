@@ -42,6 +42,7 @@ class CellMeasurement {
   };
   Generation generate(const TokenBatch& prompt);
   double time_decode_prompt(const TokenBatch& prompt);  // prompt prefill only, for the audit
+  TokenBatch fresh_input();  // the caching audit's next fresh input
 
   Backend& backend_;
   Cell cell_;
