@@ -501,46 +501,6 @@ bool validate(const Ctx& c, Cfg& cfg) {
 }
 
 // ---- timing ------------------------------------------------------------------------------------------------------
-// Time launch(), iters calls inside one CUDA graph: one eager call first (kernel attributes, cuBLASLt state), then
-// capture, a warm-up replay and 3 timed replays; returns the best replay's us / call, or -1 when a launch failed
-// (the error is cleared).
-double time_graph(const std::function<bool()>& launch, int iters) {
-  if (!launch() || cudaGetLastError() != cudaSuccess) {
-    (void)cudaGetLastError();
-    return -1;
-  }
-  CK(cudaStreamSynchronize(g_stream));
-  cudaGraph_t graph = nullptr;
-  CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
-  bool ok = true;
-  for (int it = 0; it < iters && ok; ++it) ok = launch();
-  const cudaError_t end = cudaStreamEndCapture(g_stream, &graph);
-  const cudaError_t last = cudaGetLastError();
-  if (!ok || end != cudaSuccess || last != cudaSuccess) {
-    if (graph) cudaGraphDestroy(graph);
-    (void)cudaGetLastError();
-    return -1;
-  }
-  cudaGraphExec_t exec;
-  CK(cudaGraphInstantiate(&exec, graph, 0));
-  CK(cudaGraphLaunch(exec, g_stream));  // warm-up
-  CK(cudaStreamSynchronize(g_stream));
-  float best = std::numeric_limits<float>::max();
-  for (int r = 0; r < 3; ++r) {
-    CK(cudaEventRecord(g_e0, g_stream));
-    CK(cudaGraphLaunch(exec, g_stream));
-    CK(cudaEventRecord(g_e1, g_stream));
-    CK(cudaEventSynchronize(g_e1));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, g_e0, g_e1));
-    best = std::min(best, ms);
-  }
-  CK(cudaGetLastError());
-  CK(cudaGraphExecDestroy(exec));
-  CK(cudaGraphDestroy(graph));
-  return 1000.0 * best / iters;
-}
-
 // Graph length for a call of about est_us: --iters, fewer (>= 20) where a replay would pass 20 ms.
 int iters_for(double est_us) {
   if (est_us <= 0) return g_iters;
@@ -549,7 +509,7 @@ int iters_for(double est_us) {
 
 double precise(const Ctx& c, Cfg& cfg) {
   cfg.iters = iters_for(cfg.screen_us);
-  cfg.us = time_graph([&] { return lt_call(c, cfg.algo, c.y); }, cfg.iters);
+  cfg.us = time_graph_best(g_stream, [&](int) { return lt_call(c, cfg.algo, c.y); }, cfg.iters);
   return cfg.us;
 }
 
@@ -1205,14 +1165,8 @@ void run_shape(const Product& pr, int M, const DeviceBuffers& buf) {
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
-      g_json = std::fopen(argv[++i], "a");
-      if (!g_json) {
-        std::perror("--json");
-        return 2;
-      }
-    } else if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) {
-      g_iters = std::max(1, std::atoi(argv[++i]));
+    if (const int taken = common_option(argc, argv, i, g_json, g_iters); taken != 0) {
+      if (taken < 0) return 2;
     } else if (!std::strcmp(argv[i], "--budget") && i + 1 < argc) {
       g_budget_s = std::max(0.5, std::atof(argv[++i]));
     } else if (!std::strcmp(argv[i], "--quick")) {

@@ -175,51 +175,6 @@ void launch_residual_add(float* x, const T* y, std::int64_t n) {
   residual_add<T><<<blocks, 256, 0, g_stream>>>(x, y, n);
 }
 
-// Time launch(it), it = 0 .. iters-1, inside one CUDA graph: one eager call first (kernel attributes, cuBLASLt
-// state), then capture, a warm-up replay and 3 timed replays; returns the best replay's us / call, or -1 when a
-// launch failed (reported by launch returning false or by a launch error; the error is cleared).
-double time_graph(const std::function<bool(int)>& launch, int iters) {
-  if (!launch(0) || cudaGetLastError() != cudaSuccess) {
-    (void)cudaGetLastError();
-    return -1;
-  }
-  CK(cudaStreamSynchronize(g_stream));
-  cudaGraph_t graph = nullptr;
-  CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
-  bool ok = true;
-  for (int it = 0; it < iters && ok; ++it) ok = launch(it);
-  const cudaError_t end = cudaStreamEndCapture(g_stream, &graph);
-  const cudaError_t last = cudaGetLastError();
-  if (!ok || end != cudaSuccess || last != cudaSuccess) {
-    if (graph) cudaGraphDestroy(graph);
-    (void)cudaGetLastError();
-    return -1;
-  }
-  cudaGraphExec_t exec;
-  CK(cudaGraphInstantiate(&exec, graph, 0));
-  CK(cudaGraphLaunch(exec, g_stream));  // warm-up
-  CK(cudaStreamSynchronize(g_stream));
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  float best = std::numeric_limits<float>::max();
-  for (int r = 0; r < 3; ++r) {
-    CK(cudaEventRecord(e0, g_stream));
-    CK(cudaGraphLaunch(exec, g_stream));
-    CK(cudaEventRecord(e1, g_stream));
-    CK(cudaEventSynchronize(e1));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    best = std::min(best, ms);
-  }
-  CK(cudaGetLastError());
-  CK(cudaEventDestroy(e0));
-  CK(cudaEventDestroy(e1));
-  CK(cudaGraphExecDestroy(exec));
-  CK(cudaGraphDestroy(graph));
-  return 1000.0 * best / iters;
-}
-
 // ---- products -------------------------------------------------------------------------------------------------
 struct Product {
   const char* name;
@@ -300,17 +255,12 @@ struct CheckData {
     // Reference: the product's input rows (LN in double on the float x, rounded to T like the kernel), then
     // act . W^T in double (rows spread over threads).
     std::vector<float> act(static_cast<std::size_t>(Mx) * K);
+    std::vector<double> ln_row(K);
     for (int r = 0; r < Mx; ++r) {
       float* ar = &act[static_cast<std::size_t>(r) * K];
       if (pr.in == GemmIn::kLayerNorm) {
-        const float* xr = &x[static_cast<std::size_t>(r) * K];
-        double mean = 0, var = 0;
-        for (int k = 0; k < K; ++k) mean += xr[k];
-        mean /= K;
-        for (int k = 0; k < K; ++k) var += (xr[k] - mean) * (xr[k] - mean);
-        var /= K;
-        const double rstd = 1.0 / std::sqrt(var + 1e-5);
-        for (int k = 0; k < K; ++k) ar[k] = h_round<T>(static_cast<float>((xr[k] - mean) * rstd * lnw[k] + lnb[k]));
+        layernorm_ref(&x[static_cast<std::size_t>(r) * K], K, lnw.data(), lnb.data(), ln_row.data());
+        for (int k = 0; k < K; ++k) ar[k] = h_round<T>(static_cast<float>(ln_row[k]));
       } else {
         std::memcpy(ar, &A[static_cast<std::size_t>(r) * K], K * sizeof(float));
       }
@@ -726,7 +676,7 @@ void time_product(const Product& pr, const WeightPool& pool, TimeBufs& b, int M)
   double lt_us = -1;
   int lt_best = -1;
   for (int ci = 0; ci < plan.n_cands; ++ci) {
-    const double us = time_graph([&](int it) { return lt_body(plan.cands[ci], it, true); }, g_iters);
+    const double us = time_graph_best(g_stream, [&](int it) { return lt_body(plan.cands[ci], it, true); }, g_iters);
     if (us > 0 && (lt_us < 0 || us < lt_us)) {
       lt_us = us;
       lt_best = ci;
@@ -735,7 +685,7 @@ void time_product(const Product& pr, const WeightPool& pool, TimeBufs& b, int M)
   double lt_gemm_us = -1;
   if (lt_best >= 0) {
     g_lt_best[{pr.name, M}] = plan.cands[lt_best];
-    lt_gemm_us = time_graph([&](int it) { return lt_body(plan.cands[lt_best], it, false); }, g_iters);
+    lt_gemm_us = time_graph_best(g_stream, [&](int it) { return lt_body(plan.cands[lt_best], it, false); }, g_iters);
   } else {
     std::printf("  FAIL: no cuBLASLt candidate ran (%d candidates)\n", plan.n_cands);
     ++g_failures;
@@ -800,7 +750,7 @@ void time_product(const Product& pr, const WeightPool& pool, TimeBufs& b, int M)
       if (!gemm_mma_supported(pr.in, N, K, tile)) break;
       const int tile_kt = K / gemm_tile_stage_k(tile);
       if (s > 1 && (ln || tile_kt % s != 0 || tile_kt / s < 1)) continue;
-      const double us = time_graph(
+      const double us = time_graph_best(g_stream, 
           [&](int it) {
             mma_launch_checked(mma_args(s, w_of(it)), pr, tile, b);
             return cudaPeekAtLastError() == cudaSuccess;
@@ -813,7 +763,7 @@ void time_product(const Product& pr, const WeightPool& pool, TimeBufs& b, int M)
       }
       rows.push_back({"mma:" + cfg_name(tile, s), tile, s, us});
     }
-  const double auto_us = time_graph(
+  const double auto_us = time_graph_best(g_stream, 
       [&](int it) {
         mma_launch_checked(mma_args(autocfg.splits, w_of(it)), pr, autocfg.tile, b);
         return cudaPeekAtLastError() == cudaSuccess;
@@ -932,7 +882,7 @@ void run_chain(TimeBufs& b) {
       p.counters = g_counters;
       mma_launch_checked(p, pr, cfg.tile, b);
     };
-    const double us_mma = time_graph(
+    const double us_mma = time_graph_best(g_stream, 
         [&](int it) {
           const L l = layer(it);
           mma(pq, cq, nullptr, l.qkv, l.bqkv, qkv, 3 * C);
@@ -960,7 +910,7 @@ void run_chain(TimeBufs& b) {
     if (have) {
       launch_layernorm<T>(x, nullptr, b.lnw, b.lnb, h, M, C);  // h = LN1(x), as left by the previous layer
       CK(cudaGetLastError());
-      us_lt = time_graph(
+      us_lt = time_graph_best(g_stream, 
           [&](int it) {
             const L l = layer(it);
             bool ok = lq.run(aq, l.qkv, h, qkv, l.bqkv) == CUBLAS_STATUS_SUCCESS;
@@ -1089,14 +1039,8 @@ void run_timing() {
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
-      g_json = std::fopen(argv[++i], "a");
-      if (!g_json) {
-        std::perror("--json");
-        return 2;
-      }
-    } else if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) {
-      g_iters = std::max(1, std::atoi(argv[++i]));
+    if (const int taken = common_option(argc, argv, i, g_json, g_iters); taken != 0) {
+      if (taken < 0) return 2;
     } else if (!std::strcmp(argv[i], "--check-only")) {
       g_check_only = true;
     } else if (!std::strcmp(argv[i], "--timing-only")) {

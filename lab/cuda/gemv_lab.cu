@@ -218,14 +218,7 @@ struct Case {
     std::vector<double> in(static_cast<std::size_t>(rows) * K);
     for (int rr = 0; rr < rows; ++rr) {
       if (sh.in == GemvIn::kLayerNorm) {
-        const float* xr = &x[static_cast<std::size_t>(rr) * K];
-        double mean = 0, var = 0;
-        for (int k = 0; k < K; ++k) mean += xr[k];
-        mean /= K;
-        for (int k = 0; k < K; ++k) var += (xr[k] - mean) * (xr[k] - mean);
-        var /= K;
-        const double rstd = 1.0 / std::sqrt(var + 1e-5);
-        for (int k = 0; k < K; ++k) in[static_cast<std::size_t>(rr) * K + k] = (xr[k] - mean) * rstd * lnw[k] + lnb[k];
+        layernorm_ref(&x[static_cast<std::size_t>(rr) * K], K, lnw.data(), lnb.data(), &in[static_cast<std::size_t>(rr) * K]);
       } else {
         for (int k = 0; k < K; ++k)
           in[static_cast<std::size_t>(rr) * K + k] = actf[static_cast<std::size_t>(rr) * K + k];
@@ -1059,14 +1052,8 @@ void run_chain_int8() {
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
-      g_json = std::fopen(argv[++i], "a");
-      if (!g_json) {
-        std::perror("--json");
-        return 2;
-      }
-    } else if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) {
-      g_iters = std::max(1, std::atoi(argv[++i]));
+    if (const int taken = common_option(argc, argv, i, g_json, g_iters); taken != 0) {
+      if (taken < 0) return 2;
     } else if (!std::strcmp(argv[i], "--check-only")) {
       g_check_only = true;
     } else if (!std::strcmp(argv[i], "--int8-only")) {

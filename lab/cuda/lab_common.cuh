@@ -1,15 +1,20 @@
 #pragma once
 // What every kernel lab needs (after llm.c's dev/cuda/common.h): error checks that stop the lab with exit status 2,
-// host-side conversions to and from the 16-bit types, a deterministic host random generator, the reference GELU.
+// host-side conversions to and from the 16-bit types, a deterministic host random generator, the reference GELU and
+// LayerNorm, the graph timing loop, and the command-line options every lab takes.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
 
 #define CK(call)                                                                                      \
   do {                                                                                                \
@@ -76,6 +81,82 @@ struct Rng {
 inline double gelu_ref(double v, bool tanh_form) {
   if (tanh_form) return 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
   return 0.5 * v * (1.0 + std::erf(v * 0.7071067811865476));
+}
+
+// LayerNorm of one row of K floats in double (eps 1e-5, the engine's GPT-2 value): out[k] = (x[k] - mean) * rstd *
+// w[k] + b[k].
+inline void layernorm_ref(const float* x, int K, const float* w, const float* b, double* out) {
+  double mean = 0, var = 0;
+  for (int k = 0; k < K; ++k) mean += x[k];
+  mean /= K;
+  for (int k = 0; k < K; ++k) var += (x[k] - mean) * (x[k] - mean);
+  var /= K;
+  const double rstd = 1.0 / std::sqrt(var + 1e-5);
+  for (int k = 0; k < K; ++k) out[k] = (x[k] - mean) * rstd * w[k] + b[k];
+}
+
+// Time launch(it), it = 0 .. iters-1, inside one CUDA graph on `stream`: one eager call first (kernel attributes,
+// cuBLASLt state), then capture, a warm-up replay and 3 timed replays; returns the best replay's us / call, or -1
+// when a launch failed (reported by launch returning false or by a launch error; the error is cleared).
+inline double time_graph_best(cudaStream_t stream, const std::function<bool(int)>& launch, int iters) {
+  if (!launch(0) || cudaGetLastError() != cudaSuccess) {
+    (void)cudaGetLastError();
+    return -1;
+  }
+  CK(cudaStreamSynchronize(stream));
+  cudaGraph_t graph = nullptr;
+  CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  bool ok = true;
+  for (int it = 0; it < iters && ok; ++it) ok = launch(it);
+  const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+  const cudaError_t last = cudaGetLastError();
+  if (!ok || end != cudaSuccess || last != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    return -1;
+  }
+  cudaGraphExec_t exec;
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  CK(cudaGraphLaunch(exec, stream));  // warm-up
+  CK(cudaStreamSynchronize(stream));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  float best = std::numeric_limits<float>::max();
+  for (int r = 0; r < 3; ++r) {
+    CK(cudaEventRecord(e0, stream));
+    CK(cudaGraphLaunch(exec, stream));
+    CK(cudaEventRecord(e1, stream));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    best = std::min(best, ms);
+  }
+  CK(cudaGetLastError());
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  CK(cudaGraphExecDestroy(exec));
+  CK(cudaGraphDestroy(graph));
+  return 1000.0 * best / iters;
+}
+
+// The options every lab with a graph timing loop takes: --json FILE (one JSON object per line, appended) and
+// --iters N. Returns 1 when argv[i] (and its value, i then advanced past it) was one of them, 0 when it was not,
+// -1 when the JSON file cannot be opened (the reason printed).
+inline int common_option(int argc, char** argv, int& i, std::FILE*& json, int& iters) {
+  if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
+    json = std::fopen(argv[++i], "a");
+    if (!json) {
+      std::perror("--json");
+      return -1;
+    }
+    return 1;
+  }
+  if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) {
+    iters = std::max(1, std::atoi(argv[++i]));
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace lab
