@@ -107,6 +107,12 @@ TokenBatch CellMeasurement::fresh_input() {
   return t;
 }
 
+// The audit's i-th fresh input of a repetition, made when first asked for.
+const TokenBatch& CellMeasurement::fresh_at(std::vector<TokenBatch>& fresh, int i) {
+  while (static_cast<std::size_t>(i) >= fresh.size()) fresh.push_back(fresh_input());
+  return fresh[static_cast<std::size_t>(i)];
+}
+
 CellMeasurement::CellMeasurement(Backend& backend, const Cell& cell, int vocab_size, std::uint64_t run_seed)
     : backend_(backend), cell_(cell), vocab_size_(vocab_size) {
   // The input depends on the scenario, not on the backend: every backend computes the same thing.
@@ -149,8 +155,7 @@ nlohmann::json CellMeasurement::prefill_repetition() {
   const MeasureSettings& m = cell_.measure;
   // Fresh inputs are made before any timing starts.
   std::vector<TokenBatch> fresh;
-  for (int i = 0; i < m.audit_calls; ++i)
-    fresh.push_back(fresh_input());
+  for (int i = 0; i < m.audit_calls; ++i) fresh_at(fresh, i);
 
   std::vector<double> call_ms;
   bool consistent = true;
@@ -183,10 +188,9 @@ nlohmann::json CellMeasurement::prefill_repetition() {
   run_audit(
       audit_calls,
       [&](int i) {
-        while (static_cast<std::size_t>(i) >= fresh.size())  // made outside the timed region
-          fresh.push_back(fresh_input());
+        const TokenBatch& input = fresh_at(fresh, i);  // made outside the timed region
         auto t0 = Clock::now();
-        backend_.prefill(fresh[static_cast<std::size_t>(i)], OutputMode::kSummary, out_);
+        backend_.prefill(input, OutputMode::kSummary, out_);
         return ms_since(t0, Clock::now());
       },
       [&] {
@@ -257,8 +261,7 @@ double CellMeasurement::time_decode_prompt(const TokenBatch& prompt) {
 nlohmann::json CellMeasurement::decode_repetition() {
   const MeasureSettings& m = cell_.measure;
   std::vector<TokenBatch> fresh;
-  for (int i = 0; i < m.audit_calls; ++i)
-    fresh.push_back(fresh_input());
+  for (int i = 0; i < m.audit_calls; ++i) fresh_at(fresh, i);
 
   std::vector<double> ttft_ms, step_ms;
   double generation_ms = 0;
@@ -289,9 +292,7 @@ nlohmann::json CellMeasurement::decode_repetition() {
   run_audit(
       audit_calls,
       [&](int i) {
-        while (static_cast<std::size_t>(i) >= fresh.size())
-          fresh.push_back(fresh_input());
-        return time_decode_prompt(fresh[static_cast<std::size_t>(i)]);
+        return time_decode_prompt(fresh_at(fresh, i));
       },
       [&] { return time_decode_prompt(input_); }, fresh_ms, repeated_ms);
 

@@ -43,6 +43,7 @@ class CellMeasurement {
   Generation generate(const TokenBatch& prompt);
   double time_decode_prompt(const TokenBatch& prompt);  // prompt prefill only, for the audit
   TokenBatch fresh_input();  // the caching audit's next fresh input
+  const TokenBatch& fresh_at(std::vector<TokenBatch>& fresh, int i);
 
   Backend& backend_;
   Cell cell_;

@@ -474,7 +474,6 @@ class EngineImpl final : public Engine {
     for (void* p : owned_) alloc_.release(p);
     gemm_.reset();
     gemm_residual_.reset();
-
     gemm_i8_.reset();
     cudaEventDestroy(ev_start_);
     cudaEventDestroy(ev_stop_);
