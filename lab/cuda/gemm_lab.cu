@@ -52,6 +52,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -68,6 +69,7 @@
 
 #include "gemm_mma.cuh"
 #include "lab_common.cuh"
+#include "graph_pdl.h"
 #include "backends/cuda/kernels.cuh"
 
 using namespace gptbench::cuda_engine::kernels;
@@ -105,6 +107,24 @@ __global__ void residual_add(float* x, const T* y, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
     x[i] += to_f(y[i]);
+}
+
+// The probe's producer: lets its dependents launch at once, waits spin_ns, then writes a[0 .. n) = v. A dependent
+// that reads a without waiting for this kernel to finish reads the zeros that were there before.
+__global__ void slow_fill(__half* a, int n, float v, long long spin_ns) {
+  asm volatile("griddepcontrol.launch_dependents;");
+  __shared__ int done;
+  if (threadIdx.x == 0) {
+    long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do {
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    } while (t - t0 < spin_ns);
+    done = 1;
+  }
+  __syncthreads();
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+    a[i] = __float2half(v * static_cast<float>(done));
 }
 
 // ---- globals ---------------------------------------------------------------------------------------------------
@@ -494,7 +514,7 @@ void run_checks(double tol_t) {
           if (!gemm_mma_supported(pr.in, pr.N, pr.K, tile)) continue;
           const int tile_kt = pr.K / gemm_tile_stage_k(tile);
           for (int s : kCheckSplits) {
-            if (s > 1 && (pr.in != GemmIn::kPlain || tile_kt % s != 0)) continue;
+            if (!gemm_mma_supported(pr.in, pr.N, pr.K, tile, s) || (s > 1 && tile_kt % s != 0)) continue;
             check_config(d, M, tile, s, with_bias != 0, false, tol, sum);
           }
         }
@@ -747,9 +767,7 @@ void time_product(const Product& pr, const WeightPool& pool, TimeBufs& b, int M)
   std::vector<Row> rows;
   for (GemmTile tile : kGemmTiles)
     for (int s : kTimeSplits) {
-      if (!gemm_mma_supported(pr.in, N, K, tile)) break;
-      const int tile_kt = K / gemm_tile_stage_k(tile);
-      if (s > 1 && (ln || tile_kt % s != 0 || tile_kt / s < 1)) continue;
+      if (!gemm_mma_supported(pr.in, N, K, tile, s)) continue;
       const double us = time_graph_best(g_stream, 
           [&](int it) {
             mma_launch_checked(mma_args(s, w_of(it)), pr, tile, b);
@@ -814,6 +832,182 @@ void time_product(const Product& pr, const WeightPool& pool, TimeBufs& b, int M)
                               cfg_name(autocfg.tile, autocfg.splits), auto_rank, static_cast<int>(rows.size())});
 }
 
+// The arguments of one of a layer's products in the chains below (A or the LayerNorm of x as input, per pr.in).
+GemmMmaArgs<__half> layer_args(const Product& pr, int M, const GemmMmaConfig& cfg, const __half* A, const __half* W,
+                               const __half* bias, __half* out, int ldy, float* x, const TimeBufs& b, bool pdl) {
+  GemmMmaArgs<__half> p;
+  p.M = M;
+  p.N = pr.N;
+  p.K = pr.K;
+  p.A = A;
+  p.x = x;
+  p.ln_w = b.lnw;
+  p.ln_b = b.lnb;
+  p.eps = 1e-5f;
+  p.W = W;
+  p.bias = bias;
+  p.y = out;
+  p.ldy = ldy;
+  p.resid = x;
+  p.splits = cfg.splits;
+  p.partial = b.partial;
+  p.counters = g_counters;
+  p.pdl = pdl;
+  return p;
+}
+
+// The same layer as chains of programmatic dependent launches (Hopper PDL): every kernel of the chain is launched
+// as a dependent of the one before, so its blocks may become resident while that kernel finishes, and the mma
+// kernels stream their first weight stages in before griddepcontrol.wait (the weights never depend on the kernel
+// before). This is what cuBLASLt's kernels cannot do (they do not trigger their dependents early: prefill_pdl in
+// the engine measured no gain), and what the engine's B1 x S128 prefill lacks: its products wait out a cold-HBM
+// weight fetch each (cold 7.5-11 us against 3.4-6.6 hot).
+//   fused       the 4-kernel mma chain above (LayerNorm in the QKV / FC prologue), auto configs, with PDL
+//   lnsep       6 kernels: the engine's LayerNorm kernel + plain mma products (qkv, proj + residual, LN2,
+//               fc GELU, mproj + residual, LN1 of the next layer), each product's tile / split-K picked by timing
+//               it alone (PDL on, weights rotating); without and with PDL
+// Check: lnsep with PDL must leave x, qkv and fc bitwise equal to lnsep without (the kernels are deterministic;
+// a dependent that read or wrote before its wait would differ).
+template <typename LayerFn>
+void run_pdl_chains(TimeBufs& b, int M, double us_lt, const LayerFn& layer_of, float* x, __half* h, __half* qkv,
+                    const __half* att, __half* fc) {
+  using T = __half;
+  constexpr int C = 768, I = 3072;
+  const Product pq{"qkv", GemmIn::kPlain, GemmOut::kStore, 3 * C, C, true};
+  const Product pp = kProducts[1];
+  const Product pf{"fc", GemmIn::kPlain, GemmOut::kGeluTanh, I, C, true};
+  const Product pm = kProducts[3];
+  enum Slot { kQkv, kProj, kFc, kMproj };
+  auto launch = [&](const Product& pr, const GemmMmaConfig& cfg, const T* A, const T* W, const T* bias, T* out,
+                    int ldy, bool pdl) {
+    mma_launch_checked(layer_args(pr, M, cfg, A, W, bias, out, ldy, x, b, pdl), pr, cfg.tile, b);
+  };
+  auto ln = [&](bool pdl) {
+    return launch_kernel(residual_layernorm_reg<T, 6>, dim3((M + 3) / 4), dim3(128), 0, g_stream, pdl, x,
+                                  static_cast<const T*>(nullptr), static_cast<const float*>(b.lnw),
+                                  static_cast<const float*>(b.lnb), h, M, C, 1e-5f) == cudaSuccess;
+  };
+  struct Use {
+    const Product* pr;
+    const T* A;
+    T* out;
+    int ldy;
+  };
+  const Use uses[4] = {{&pq, h, qkv, 3 * C}, {&pp, att, nullptr, 0}, {&pf, h, fc, I}, {&pm, fc, nullptr, 0}};
+
+  // Each product's configuration: every tile and split-K that fits the scratch, timed alone with PDL.
+  GemmMmaConfig pick[4], pick_res[4];  // pick_res: the best with resident weights (WRES)
+  for (int s = 0; s < 4; ++s) {
+    const Use& u = uses[s];
+    double best = -1, best_res = -1;
+    for (GemmTile t : kGemmTiles) {
+      if (!gemm_mma_supported(u.pr->in, u.pr->N, u.pr->K, t)) continue;
+      for (int sp : kTimeSplits) {
+        if (!gemm_mma_supported(u.pr->in, u.pr->N, u.pr->K, t, sp) || tiles_of(t, M, u.pr->N) > kCounters ||
+            (sp > 1 && static_cast<std::size_t>(sp) * M * u.pr->N > b.partial_floats))
+          continue;
+        const GemmMmaConfig cfg{t, sp};
+        const double us = time_graph_best(g_stream, [&](int it) {
+          const auto w = layer_of(it);
+          launch(*u.pr, cfg, u.A, w[s], w[4 + s], u.out, u.ldy, true);
+          return cudaPeekAtLastError() == cudaSuccess;
+        }, g_iters);
+        if (us > 0 && (best < 0 || us < best)) {
+          best = us;
+          pick[s] = cfg;
+        }
+        if (us > 0 && gemm_tile_resident(t) && (best_res < 0 || us < best_res)) {
+          best_res = us;
+          pick_res[s] = cfg;
+        }
+      }
+    }
+    std::printf("    pdl pick M=%d %-5s %-12s %7.2f us alone; resident weights %-12s %7.2f us\n", M, u.pr->name,
+                cfg_name(pick[s].tile, pick[s].splits).c_str(), best,
+                cfg_name(pick_res[s].tile, pick_res[s].splits).c_str(), best_res);
+  }
+
+  auto lnsep_layer_cfg = [&](int it, bool pdl, const GemmMmaConfig* cfgs) {
+    const auto w = layer_of(it);
+    for (int s = 0; s < 4; ++s) {
+      const Use& u = uses[s];
+      launch(*u.pr, cfgs[s], u.A, w[s], w[4 + s], u.out, u.ldy, pdl);
+      if (s == kProj || s == kMproj) {
+        if (!ln(pdl)) return false;
+      }
+    }
+    return cudaPeekAtLastError() == cudaSuccess;
+  };
+  auto lnsep_layer = [&](int it, bool pdl) { return lnsep_layer_cfg(it, pdl, pick_res); };
+
+  // Bitwise check (resident-weight configs): three layers from the same x, without and with PDL.
+  {
+    const std::size_t nx = static_cast<std::size_t>(M) * C;
+    std::vector<float> x0, x_a, x_b;
+    std::vector<T> q_a, q_b, f_a, f_b;
+    dev_download(x0, x, nx);
+    std::vector<std::vector<float>*> xs = {&x_a, &x_b};
+    std::vector<std::vector<T>*> qs = {&q_a, &q_b}, fs = {&f_a, &f_b};
+    for (int v = 0; v < 2; ++v) {
+      CK(cudaMemcpyAsync(x, x0.data(), nx * sizeof(float), cudaMemcpyHostToDevice, g_stream));
+      bool ok = ln(false);
+      for (int it = 0; it < 3 && ok; ++it) ok = lnsep_layer(it, v == 1);
+      CK(cudaStreamSynchronize(g_stream));
+      if (!ok) {
+        std::printf("  FAIL: pdl chain M=%d: a launch failed\n", M);
+        ++g_failures;
+        return;
+      }
+      dev_download(*xs[v], x, nx);
+      dev_download(*qs[v], qkv, static_cast<std::size_t>(M) * 3 * C);
+      dev_download(*fs[v], fc, static_cast<std::size_t>(M) * I);
+    }
+    const bool same = x_a == x_b && std::memcmp(q_a.data(), q_b.data(), q_a.size() * sizeof(T)) == 0 &&
+                      std::memcmp(f_a.data(), f_b.data(), f_a.size() * sizeof(T)) == 0;
+    std::printf("  check pdl chain M=%d: x, qkv, fc after 3 layers %s without PDL\n", M,
+                same ? "bitwise equal to" : "DIFFER from");
+    if (!same) ++g_failures;
+    CK(cudaMemcpyAsync(x, x0.data(), nx * sizeof(float), cudaMemcpyHostToDevice, g_stream));
+    CK(cudaStreamSynchronize(g_stream));
+  }
+
+  const GemmMmaConfig cq = choose_gemm_mma(kProducts[0].in, M, 3 * C, C, g_sm),
+                      cp = choose_gemm_mma(pp.in, M, C, C, g_sm), cf = choose_gemm_mma(kProducts[2].in, M, I, C, g_sm),
+                      cm = choose_gemm_mma(pm.in, M, C, I, g_sm);
+  const double us_fused_pdl = time_graph_best(g_stream, [&](int it) {
+    const auto w = layer_of(it);
+    launch(kProducts[0], cq, nullptr, w[kQkv], w[4 + kQkv], qkv, 3 * C, true);
+    launch(pp, cp, att, w[kProj], w[4 + kProj], nullptr, 0, true);
+    launch(kProducts[2], cf, nullptr, w[kFc], w[4 + kFc], fc, I, true);
+    launch(pm, cm, fc, w[kMproj], w[4 + kMproj], nullptr, 0, true);
+    return cudaPeekAtLastError() == cudaSuccess;
+  }, g_iters);
+  double us_lnsep[4];
+  for (int v = 0; v < 4; ++v)
+    us_lnsep[v] = time_graph_best(g_stream, [&](int it) { return lnsep_layer_cfg(it, v % 2 == 1, v < 2 ? pick : pick_res); },
+                                  g_iters);
+  const struct {
+    const char* name;
+    double us;
+  } rows[] = {{"mma_fused_pdl", us_fused_pdl}, {"mma_lnsep", us_lnsep[0]}, {"mma_lnsep_pdl", us_lnsep[1]},
+              {"mma_lnsep_res", us_lnsep[2]}, {"mma_lnsep_res_pdl", us_lnsep[3]}};
+  for (const auto& r : rows) {
+    if (r.us <= 0) {
+      std::printf("  FAIL: chain M=%d %s: a launch failed\n", M, r.name);
+      ++g_failures;
+      continue;
+    }
+    std::printf("chain M=%4d  %-14s %8.2f us / layer  cuBLASLt %8.2f  x%.2f  (x12 layers: %.1f vs %.1f us)\n", M,
+                r.name, r.us, us_lt, us_lt > 0 ? us_lt / r.us : 0.0, 12 * r.us, 12 * us_lt);
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "\"kind\":\"chain\",\"T\":\"half\",\"product\":\"layer_chain\",\"M\":%d,\"version\":\"%s\","
+                  "\"us\":%.3f",
+                  M, r.name, r.us);
+    json_line(buf);
+  }
+}
+
 // One layer's four products, mma (auto configs, 4 kernels) vs the engine's cuBLASLt path (6 kernels).
 void run_chain(TimeBufs& b) {
   using T = __half;
@@ -863,24 +1057,7 @@ void run_chain(TimeBufs& b) {
     const GemmMmaConfig cq = choose_gemm_mma(pq.in, M, pq.N, pq.K, g_sm), cp = choose_gemm_mma(pp.in, M, pp.N, pp.K, g_sm),
                         cf = choose_gemm_mma(pf.in, M, pf.N, pf.K, g_sm), cm = choose_gemm_mma(pm.in, M, pm.N, pm.K, g_sm);
     auto mma = [&](const Product& pr, const GemmMmaConfig& cfg, const T* A, const T* W, const T* bias, T* out, int ldy) {
-      GemmMmaArgs<T> p;
-      p.M = M;
-      p.N = pr.N;
-      p.K = pr.K;
-      p.A = A;
-      p.x = x;
-      p.ln_w = b.lnw;
-      p.ln_b = b.lnb;
-      p.eps = 1e-5f;
-      p.W = W;
-      p.bias = bias;
-      p.y = out;
-      p.ldy = ldy;
-      p.resid = x;
-      p.splits = cfg.splits;
-      p.partial = b.partial;
-      p.counters = g_counters;
-      mma_launch_checked(p, pr, cfg.tile, b);
+      mma_launch_checked(layer_args(pr, M, cfg, A, W, bias, out, ldy, x, b, false), pr, cfg.tile, b);
     };
     const double us_mma = time_graph_best(g_stream, 
         [&](int it) {
@@ -907,21 +1084,123 @@ void run_chain(TimeBufs& b) {
     const cublasLtMatmulAlgo_t aq = algo(pq, lq, have), ap = algo(pp, lp, have), af = algo(pf, lf, have),
                                am = algo(pm, lm, have);
     double us_lt = -1;
+    auto lt_layer = [&](int it) {
+      const L l = layer(it);
+      bool ok = lq.run(aq, l.qkv, h, qkv, l.bqkv) == CUBLAS_STATUS_SUCCESS;
+      ok = ok && lp.run(ap, l.proj, att, y, l.bproj) == CUBLAS_STATUS_SUCCESS;
+      if (ok) launch_layernorm<T>(x, y, b.lnw, b.lnb, h, M, C);
+      ok = ok && lf.run(af, l.fc, h, fc, l.bfc) == CUBLAS_STATUS_SUCCESS;
+      ok = ok && lm.run(am, l.mproj, fc, y, l.bmproj) == CUBLAS_STATUS_SUCCESS;
+      if (ok) launch_layernorm<T>(x, y, b.lnw, b.lnb, h, M, C);
+      return ok && cudaPeekAtLastError() == cudaSuccess;
+    };
     if (have) {
       launch_layernorm<T>(x, nullptr, b.lnw, b.lnb, h, M, C);  // h = LN1(x), as left by the previous layer
       CK(cudaGetLastError());
-      us_lt = time_graph_best(g_stream, 
-          [&](int it) {
-            const L l = layer(it);
-            bool ok = lq.run(aq, l.qkv, h, qkv, l.bqkv) == CUBLAS_STATUS_SUCCESS;
-            ok = ok && lp.run(ap, l.proj, att, y, l.bproj) == CUBLAS_STATUS_SUCCESS;
-            if (ok) launch_layernorm<T>(x, y, b.lnw, b.lnb, h, M, C);
-            ok = ok && lf.run(af, l.fc, h, fc, l.bfc) == CUBLAS_STATUS_SUCCESS;
-            ok = ok && lm.run(am, l.mproj, fc, y, l.bmproj) == CUBLAS_STATUS_SUCCESS;
-            if (ok) launch_layernorm<T>(x, y, b.lnw, b.lnb, h, M, C);
-            return ok && cudaPeekAtLastError() == cudaSuccess;
-          },
-          g_iters);
+      us_lt = time_graph_best(g_stream, lt_layer, g_iters);
+    }
+    if (have) {
+      // The cuBLASLt chain with programmatic edges in its graph (graph_pdl.h): "own" = only the edges into the
+      // LayerNorm kernels (which wait first); "all" = also the edges into cuBLASLt's kernels, used only when the
+      // probe shows that they wait for the kernel before (else they would read stale activations).
+      const void* ln_fn = reinterpret_cast<const void*>(&residual_layernorm_reg<T, 6>);
+      auto editor = [&](bool foreign, int* count) {
+        return [=](cudaGraph_t g) {
+          int n = 0;
+          const cudaError_t e = gptbench::cuda_engine::make_kernel_edges_programmatic(
+              g, [&](cudaGraphNode_t, const void* fn) { return fn == ln_fn || (foreign && fn != ln_fn); }, &n);
+          if (count) *count = n;
+          return e == cudaSuccess;
+        };
+      };
+      // Run `layers` layers from the same x0 in one graph (edited or not); x and h come back.
+      auto run_layers = [&](int layers, const std::function<bool(cudaGraph_t)>& edit, std::vector<float>& xo,
+                            std::vector<T>& ho, const std::vector<float>& x0) {
+        CK(cudaMemcpy(x, x0.data(), x0.size() * sizeof(float), cudaMemcpyHostToDevice));
+        launch_layernorm<T>(x, nullptr, b.lnw, b.lnb, h, M, C);
+        CK(cudaStreamSynchronize(g_stream));
+        cudaGraph_t g = nullptr;
+        CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
+        bool ok = true;
+        for (int it = 0; it < layers && ok; ++it) ok = lt_layer(it);
+        CK(cudaStreamEndCapture(g_stream, &g));
+        if (!ok || (edit && !edit(g))) {
+          cudaGraphDestroy(g);
+          return false;
+        }
+        cudaGraphExec_t ex;
+        CK(cudaGraphInstantiate(&ex, g, 0));
+        CK(cudaGraphLaunch(ex, g_stream));
+        CK(cudaStreamSynchronize(g_stream));
+        CK(cudaGraphExecDestroy(ex));
+        CK(cudaGraphDestroy(g));
+        dev_download(xo, x, static_cast<std::size_t>(M) * C);
+        dev_download(ho, h, static_cast<std::size_t>(M) * C);
+        return true;
+      };
+
+      // Probe: slow_fill (spins 50 us, then writes the QKV product's input) -> the cuBLASLt QKV product, with the
+      // edge between them programmatic. If cuBLASLt's kernel did not wait, it would multiply the zeros.
+      bool cublas_waits = true;
+      {
+        const std::size_t na = static_cast<std::size_t>(M) * C, nq = static_cast<std::size_t>(M) * 3 * C;
+        std::vector<T> ref, got;
+        int edges = 0;
+        for (int v = 0; v < 6 && cublas_waits; ++v) {
+          const bool pdl = v % 2 == 1;
+          CK(cudaMemset(h, 0, na * sizeof(T)));
+          CK(cudaMemset(qkv, 0xFF, nq * sizeof(T)));
+          CK(cudaDeviceSynchronize());
+          cudaGraph_t g = nullptr;
+          CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
+          slow_fill<<<8, 256, 0, g_stream>>>(h, static_cast<int>(na), 1.f, 50000);
+          const bool ok = lq.run(aq, layer(0).qkv, h, qkv, layer(0).bqkv) == CUBLAS_STATUS_SUCCESS;
+          CK(cudaStreamEndCapture(g_stream, &g));
+          int n = 0;
+          if (pdl) CK(gptbench::cuda_engine::make_kernel_edges_programmatic(
+                       g, [](cudaGraphNode_t, const void*) { return true; }, &n));
+          cudaGraphExec_t ex;
+          CK(cudaGraphInstantiate(&ex, g, 0));
+          CK(cudaGraphLaunch(ex, g_stream));
+          CK(cudaStreamSynchronize(g_stream));
+          CK(cudaGraphExecDestroy(ex));
+          CK(cudaGraphDestroy(g));
+          dev_download(pdl ? got : ref, qkv, nq);
+          if (pdl) {
+            edges = n;
+            if (!ok || n == 0 || std::memcmp(ref.data(), got.data(), nq * sizeof(T)) != 0) cublas_waits = false;
+          }
+        }
+        double ref_abs = 0;
+        for (const T& v : ref) ref_abs = std::max(ref_abs, std::fabs(static_cast<double>(h_to<T>(v))));
+        std::printf("  probe M=%d: cuBLASLt QKV product as a programmatic dependent (%d edge(s)) of a 50 us producer: "
+                    "%s (max |ref| %.3f)\n",
+                    M, edges, cublas_waits ? "same result as with a full dependency: it waits" : "DIFFERENT result: it "
+                    "does not wait; not used", ref_abs);
+      }
+      std::vector<float> x0(static_cast<std::size_t>(M) * C);
+      dev_download(x0, x, x0.size());
+      std::vector<float> xa, xb;
+      std::vector<T> ha, hb;
+      for (int variant = 0; variant < (cublas_waits ? 2 : 1); ++variant) {
+        const bool foreign = variant == 1;
+        int n = 0;
+        bool same = run_layers(3, {}, xa, ha, x0) && run_layers(3, editor(foreign, &n), xb, hb, x0) && xa == xb &&
+                    std::memcmp(ha.data(), hb.data(), ha.size() * sizeof(T)) == 0;
+        std::printf("  check graph-pdl (%s) M=%d: %d edges programmatic; x, h after 3 layers %s\n",
+                    foreign ? "all" : "own", M, n, same ? "bitwise equal to full dependencies" : "DIFFER");
+        if (!same) ++g_failures;
+        CK(cudaMemcpy(x, x0.data(), x0.size() * sizeof(float), cudaMemcpyHostToDevice));
+        const double us = time_graph_best(g_stream, lt_layer, g_iters, editor(foreign, nullptr));
+        std::printf("chain M=%4d  %-20s %8.2f us / layer  cuBLASLt %8.2f  x%.2f\n", M,
+                    foreign ? "cublasLt_gpdl_all" : "cublasLt_gpdl_own", us, us_lt, us > 0 ? us_lt / us : 0.0);
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "\"kind\":\"chain\",\"T\":\"half\",\"product\":\"layer_chain\",\"M\":%d,\"version\":\"%s\","
+                      "\"us\":%.3f",
+                      M, foreign ? "cublasLt_gpdl_all" : "cublasLt_gpdl_own", us);
+        json_line(buf);
+      }
     }
     if (us_mma < 0 || us_lt < 0) {
       std::printf("  FAIL: chain M=%d: a launch failed (mma %.2f, cuBLASLt %.2f)\n", M, us_mma, us_lt);
@@ -932,6 +1211,10 @@ void run_chain(TimeBufs& b) {
                 M, us_mma, cfg_name(cq.tile, cq.splits).c_str(), cfg_name(cp.tile, cp.splits).c_str(),
                 cfg_name(cf.tile, cf.splits).c_str(), cfg_name(cm.tile, cm.splits).c_str(), us_lt,
                 us_mma > 0 ? us_lt / us_mma : 0.0, 12 * us_mma, 12 * us_lt);
+    run_pdl_chains(b, M, us_lt, [&](int it) {
+      const L l = layer(it);
+      return std::array<const T*, 8>{l.qkv, l.proj, l.fc, l.mproj, l.bqkv, l.bproj, l.bfc, l.bmproj};
+    }, x, h, qkv, att, fc);
     for (int v = 0; v < 2; ++v) {
       const double us = v ? us_lt : us_mma;
       if (us <= 0) continue;

@@ -112,11 +112,12 @@ __host__ __device__ constexpr int stage_ld(int ks) { return ks * kBK + 8; }  // 
 
 }  // namespace gemm_detail
 
-// Dynamic shared memory of one block.
-template <typename T, int BM, int BN, int KS>
-__host__ __device__ constexpr int gemm_mma_smem_bytes(GemmIn in, int K) {
+// Dynamic shared memory of one block. k_split: the k extent of one split (K / splits); WRES (weights resident):
+// the block's BN weight rows over its whole k extent, instead of pipeline stages.
+template <typename T, int BM, int BN, int KS, bool WRES = false>
+__host__ __device__ constexpr int gemm_mma_smem_bytes(GemmIn in, int K, int k_split) {
   constexpr int stages = gemm_detail::stages_for(KS), ld = gemm_detail::stage_ld(KS);
-  return ((in == GemmIn::kLayerNorm ? BM * (K + 8) : stages * BM * ld) + stages * BN * ld) *
+  return ((in == GemmIn::kLayerNorm ? BM * (K + 8) : stages * BM * ld) + (WRES ? BN * (k_split + 8) : stages * BN * ld)) *
          static_cast<int>(sizeof(T));
 }
 
@@ -124,8 +125,14 @@ __host__ __device__ constexpr int gemm_mma_smem_bytes(GemmIn in, int K) {
 // the k columns [g*64, g*64 + 64) of every stage of KS*64 columns, and the groups' partial tiles are added (in
 // group order) in shared memory before the epilogue — more warps per SM for the same number of blocks, which is
 // what a 128-row product lacks (measured with KS = 1: one warp per scheduler, latency-bound instruction stream).
-template <typename T, int BM, int BN, int KS, GemmIn IN, GemmOut OUT>
+//
+// WRES (weights resident, kPlain only): the block loads ALL of its weight rows for its k range (BN x K / splits)
+// before griddepcontrol.wait — with PDL that whole fetch from HBM overlaps the kernel before — and only the
+// activations stream through the pipeline. Blocks are kept small enough (~100 KB) for two kernels' blocks to share
+// an SM, which is what lets a dependent become resident early at all.
+template <typename T, int BM, int BN, int KS, GemmIn IN, GemmOut OUT, bool WRES = false>
 __global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
+  static_assert(!WRES || IN == GemmIn::kPlain, "resident weights: plain products only");
   static_assert(sizeof(T) == 2, "half or bfloat16 only");
   using namespace mma_detail;
   using gemm_detail::kBK;
@@ -150,8 +157,10 @@ __global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
   const int a_ld = IN == GemmIn::kLayerNorm ? p.K + 8 : kLd;
   T* a_smem = smem;
   T* w_smem = smem + (IN == GemmIn::kLayerNorm ? BM * (p.K + 8) : STAGES * BM * kLd);
+  const int w_ld = WRES ? (kt1 - kt0) * kStageK + 8 : kLd;  // elements per staged weight row
 
   auto load_w = [&](int stage, int kt) {
+    if constexpr (WRES) return;  // loaded whole in the prologue
     gemm_detail::load_stage<T, BN, kLd, kRowChunks16, kThreads>(w_smem + stage * BN * kLd, p.W, p.K, n0, p.N,
                                                                kt * kStageK, tid);
   };
@@ -168,9 +177,19 @@ __global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
   // stages, group s+1 the A stage s) or 0 .. kt (LayerNorm: group s = weight stage s) are; with one group committed
   // per main-loop iteration, cp_async_wait<STAGES - 2> at iteration kt ensures that in both cases.
   if constexpr (IN == GemmIn::kPlain) {
+    if constexpr (WRES) {  // all weight rows of this block's k range
+      const int chunks_per_row = (kt1 - kt0) * kStageK / 8;
+      for (int c = tid; c < BN * chunks_per_row; c += kThreads) {
+        const int r = c / chunks_per_row, kc = (c % chunks_per_row) * 8;
+        const bool ok = n0 + r < p.N;
+        const T* from = p.W + static_cast<std::int64_t>(ok ? n0 + r : 0) * p.K + kt0 * kStageK + kc;
+        gemm_detail::cp_async_16_zfill(smem_addr(w_smem + r * w_ld + kc), from, ok);
+      }
+    } else {
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s)
-      if (kt0 + s < kt1) load_w(s, kt0 + s);
+      for (int s = 0; s < STAGES - 1; ++s)
+        if (kt0 + s < kt1) load_w(s, kt0 + s);
+    }
     cp_async_commit();
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #pragma unroll
@@ -260,7 +279,7 @@ __global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
     const int stage = (kt - kt0) % STAGES;
     // This warp group's 64 columns of the stage.
     const T* as = (IN == GemmIn::kLayerNorm ? a_smem + kt * kStageK : a_smem + stage * BM * kLd) + wk * kBK;
-    const T* ws = w_smem + stage * BN * kLd + wk * kBK;
+    const T* ws = (WRES ? w_smem + (kt - kt0) * kStageK : w_smem + stage * BN * kLd) + wk * kBK;
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
       std::uint32_t af[kMT][4];
@@ -271,7 +290,7 @@ __global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
 #pragma unroll
       for (int np = 0; np < kNT / 2; ++np) {
         std::uint32_t r[4];
-        ldmatrix_x4(r, smem_addr(ws + (wn * kWTN + np * 16 + (lane >> 4) * 8 + (lane & 7)) * kLd + kk * 16 +
+        ldmatrix_x4(r, smem_addr(ws + (wn * kWTN + np * 16 + (lane >> 4) * 8 + (lane & 7)) * w_ld + kk * 16 +
                                  ((lane >> 3) & 1) * 8));
         bf[2 * np][0] = r[0];
         bf[2 * np][1] = r[1];
@@ -293,7 +312,8 @@ __global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
   __syncthreads();  // every warp is done reading the pipeline buffers
   constexpr int kCLd = BN + 4;  // floats per staged row (16-byte aligned, shifts banks by 4 per row)
   float* c_smem = reinterpret_cast<float*>(gemm_smem);
-  static_assert(KS * BM * kCLd * 4 <= STAGES * BN * kLd * 2, "staged tiles must fit the weight stages (at least)");
+  static_assert(KS * BM * kCLd * 4 <= (WRES ? STAGES * BM * kLd : STAGES * BN * kLd) * 2,
+                "staged tiles must fit the weight stages (resident weights: the activation stages)");
   {
     const int g = lane >> 2, t = lane & 3;
     float* mine = c_smem + wk * BM * kCLd;
@@ -418,16 +438,29 @@ __global__ void __launch_bounds__(128 * KS) gemm_mma(GemmMmaArgs<T> p) {
 // ---- host side ------------------------------------------------------------------------------------------------
 
 // Block shapes that are compiled: BM x BN, and wK = KS warp groups splitting k (128 * KS threads).
-enum class GemmTile { k32x64, k64x64, k64x32, k32x64w2, k32x64w4, k64x64w4, k64x32w4 };
-constexpr GemmTile kGemmTiles[] = {GemmTile::k32x64,   GemmTile::k64x64,   GemmTile::k64x32,  GemmTile::k32x64w2,
-                                   GemmTile::k32x64w4, GemmTile::k64x64w4, GemmTile::k64x32w4};
+// "r": weights resident (WRES), plain products only.
+enum class GemmTile { k32x64, k64x64, k64x32, k32x64w2, k32x64w4, k64x64w4, k64x32w4, k32x32w2r, k64x32w2r, k32x64w2r };
+constexpr GemmTile kGemmTiles[] = {GemmTile::k32x64,    GemmTile::k64x64,    GemmTile::k64x32,   GemmTile::k32x64w2,
+                                   GemmTile::k32x64w4,  GemmTile::k64x64w4,  GemmTile::k64x32w4, GemmTile::k32x32w2r,
+                                   GemmTile::k64x32w2r, GemmTile::k32x64w2r};
 
 inline int gemm_tile_m(GemmTile t) {
-  return t == GemmTile::k32x64 || t == GemmTile::k32x64w2 || t == GemmTile::k32x64w4 ? 32 : 64;
+  return t == GemmTile::k32x64 || t == GemmTile::k32x64w2 || t == GemmTile::k32x64w4 || t == GemmTile::k32x32w2r ||
+                 t == GemmTile::k32x64w2r
+             ? 32
+             : 64;
 }
-inline int gemm_tile_n(GemmTile t) { return t == GemmTile::k64x32 || t == GemmTile::k64x32w4 ? 32 : 64; }
+inline int gemm_tile_n(GemmTile t) {
+  return t == GemmTile::k64x32 || t == GemmTile::k64x32w4 || t == GemmTile::k32x32w2r || t == GemmTile::k64x32w2r ? 32
+                                                                                                                 : 64;
+}
+inline bool gemm_tile_resident(GemmTile t) {
+  return t == GemmTile::k32x32w2r || t == GemmTile::k64x32w2r || t == GemmTile::k32x64w2r;
+}
 inline int gemm_tile_ks(GemmTile t) {
-  return t == GemmTile::k32x64w2 ? 2 : t == GemmTile::k32x64w4 || t == GemmTile::k64x64w4 || t == GemmTile::k64x32w4 ? 4 : 1;
+  return t == GemmTile::k32x64w2 || gemm_tile_resident(t)                                       ? 2
+         : t == GemmTile::k32x64w4 || t == GemmTile::k64x64w4 || t == GemmTile::k64x32w4 ? 4
+                                                                                              : 1;
 }
 inline const char* gemm_tile_name(GemmTile t) {
   switch (t) {
@@ -438,25 +471,38 @@ inline const char* gemm_tile_name(GemmTile t) {
     case GemmTile::k32x64w4: return "32x64w4";
     case GemmTile::k64x64w4: return "64x64w4";
     case GemmTile::k64x32w4: return "64x32w4";
+    case GemmTile::k32x32w2r: return "32x32w2r";
+    case GemmTile::k64x32w2r: return "64x32w2r";
+    case GemmTile::k32x64w2r: return "32x64w2r";
   }
   return "?";
 }
 // The k extent of one pipeline stage: K must be a multiple of it, and split-K divides K by it.
 inline int gemm_tile_stage_k(GemmTile t) { return 64 * gemm_tile_ks(t); }
 
-inline int gemm_tile_smem_bytes(GemmTile t, GemmIn in, int K) {
+inline int gemm_tile_smem_bytes(GemmTile t, GemmIn in, int K, int splits = 1) {
   const int ks = gemm_tile_ks(t), stages = gemm_detail::stages_for(ks), ld = gemm_detail::stage_ld(ks);
   const int bm = gemm_tile_m(t), bn = gemm_tile_n(t);
-  return ((in == GemmIn::kLayerNorm ? bm * (K + 8) : stages * bm * ld) + stages * bn * ld) * 2;
+  return ((in == GemmIn::kLayerNorm ? bm * (K + 8) : stages * bm * ld) +
+          (gemm_tile_resident(t) ? bn * (K / splits + 8) : stages * bn * ld)) *
+         2;
 }
 
-// Whether the kernels take this product with this tile: K a multiple of the stage (and of 128, at most 1024, with
-// LayerNorm in the prologue), N a multiple of 8 (4-column chunks are written whole), shared memory within the
-// 227 KB a Hopper block may have.
+// Whether the kernels take this product with this tile and split-K factor: K a multiple of the stage (and of 128,
+// at most 1024, with LayerNorm in the prologue), N a multiple of 8 (4-column chunks are written whole), splits
+// dividing the k stages (1 with LayerNorm), resident weights only for plain products, shared memory within the
+// 227 KB a Hopper block may have (less 1 KB for the static shared memory). Without `splits`: whether some split-K factor is supported.
+inline bool gemm_mma_supported(GemmIn in, int N, int K, GemmTile t, int splits) {
+  if (K <= 0 || N <= 0 || K % gemm_tile_stage_k(t) != 0 || N % 8 != 0 || splits < 1) return false;
+  if ((K / gemm_tile_stage_k(t)) % splits != 0) return false;
+  if (in == GemmIn::kLayerNorm && (K % 128 != 0 || K > 1024 || splits != 1 || gemm_tile_resident(t))) return false;
+  return gemm_tile_smem_bytes(t, in, K, splits) <= 226 * 1024;  // 227 KB less the static shared memory
+}
 inline bool gemm_mma_supported(GemmIn in, int N, int K, GemmTile t) {
-  if (K <= 0 || N <= 0 || K % gemm_tile_stage_k(t) != 0 || N % 8 != 0) return false;
-  if (in == GemmIn::kLayerNorm && (K % 128 != 0 || K > 1024)) return false;
-  return gemm_tile_smem_bytes(t, in, K) <= 227 * 1024;
+  const int kt = K > 0 && K % gemm_tile_stage_k(t) == 0 ? K / gemm_tile_stage_k(t) : 0;
+  for (int s = 1; s <= kt; ++s)
+    if (gemm_mma_supported(in, N, K, t, s)) return true;
+  return false;
 }
 inline bool gemm_mma_supported(GemmIn in, int N, int K) { return gemm_mma_supported(in, N, K, GemmTile::k32x64); }
 
@@ -471,7 +517,7 @@ inline GemmMmaConfig choose_gemm_mma(GemmIn in, int M, int N, int K, int sm_coun
   GemmMmaConfig best;
   double best_cost = 1e300;
   for (GemmTile t : kGemmTiles) {
-    if (!gemm_mma_supported(in, N, K, t)) continue;
+    if (gemm_tile_resident(t) || !gemm_mma_supported(in, N, K, t)) continue;  // resident: for PDL chains only
     const int bm = gemm_tile_m(t), bn = gemm_tile_n(t), ks = gemm_tile_ks(t);
     const int smem = gemm_tile_smem_bytes(t, in, K);
     const int per_sm = ks >= 4 ? 1 : std::max(1, std::min(3, (228 * 1024) / (smem + 1024)));
@@ -491,10 +537,10 @@ inline GemmMmaConfig choose_gemm_mma(GemmIn in, int M, int N, int K, int sm_coun
   return best;
 }
 
-template <typename T, int BM, int BN, int KS, GemmIn IN, GemmOut OUT>
+template <typename T, int BM, int BN, int KS, GemmIn IN, GemmOut OUT, bool WRES = false>
 void launch_gemm_mma_shape(const GemmMmaArgs<T>& p, cudaStream_t stream) {
-  auto kernel = gemm_mma<T, BM, BN, KS, IN, OUT>;
-  const int smem = gemm_mma_smem_bytes<T, BM, BN, KS>(IN, p.K);
+  auto kernel = gemm_mma<T, BM, BN, KS, IN, OUT, WRES>;
+  const int smem = gemm_mma_smem_bytes<T, BM, BN, KS, WRES>(IN, p.K, p.K / p.splits);
   static int configured = 0;  // per instantiation: the largest dynamic shared memory allowed so far
   if (smem > 48 * 1024 && smem > configured) {
     cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -514,6 +560,15 @@ void launch_gemm_mma_out(const GemmMmaArgs<T>& p, GemmTile tile, cudaStream_t st
     case GemmTile::k32x64w4: launch_gemm_mma_shape<T, 32, 64, 4, IN, OUT>(p, stream); break;
     case GemmTile::k64x64w4: launch_gemm_mma_shape<T, 64, 64, 4, IN, OUT>(p, stream); break;
     case GemmTile::k64x32w4: launch_gemm_mma_shape<T, 64, 32, 4, IN, OUT>(p, stream); break;
+    case GemmTile::k32x32w2r:
+    case GemmTile::k64x32w2r:
+    case GemmTile::k32x64w2r:
+      if constexpr (IN == GemmIn::kPlain) {
+        if (tile == GemmTile::k32x32w2r) launch_gemm_mma_shape<T, 32, 32, 2, IN, OUT, true>(p, stream);
+        else if (tile == GemmTile::k64x32w2r) launch_gemm_mma_shape<T, 64, 32, 2, IN, OUT, true>(p, stream);
+        else launch_gemm_mma_shape<T, 32, 64, 2, IN, OUT, true>(p, stream);
+      }
+      break;
   }
 }
 

@@ -98,7 +98,9 @@ inline void layernorm_ref(const float* x, int K, const float* w, const float* b,
 // Time launch(it), it = 0 .. iters-1, inside one CUDA graph on `stream`: one eager call first (kernel attributes,
 // cuBLASLt state), then capture, a warm-up replay and 3 timed replays; returns the best replay's us / call, or -1
 // when a launch failed (reported by launch returning false or by a launch error; the error is cleared).
-inline double time_graph_best(cudaStream_t stream, const std::function<bool(int)>& launch, int iters) {
+// edit (optional) may change the captured graph before it is instantiated (e.g. programmatic edges); false = failure.
+inline double time_graph_best(cudaStream_t stream, const std::function<bool(int)>& launch, int iters,
+                              const std::function<bool(cudaGraph_t)>& edit = {}) {
   if (!launch(0) || cudaGetLastError() != cudaSuccess) {
     (void)cudaGetLastError();
     return -1;
@@ -112,6 +114,11 @@ inline double time_graph_best(cudaStream_t stream, const std::function<bool(int)
   const cudaError_t last = cudaGetLastError();
   if (!ok || end != cudaSuccess || last != cudaSuccess) {
     if (graph) cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    return -1;
+  }
+  if (edit && !edit(graph)) {
+    cudaGraphDestroy(graph);
     (void)cudaGetLastError();
     return -1;
   }
