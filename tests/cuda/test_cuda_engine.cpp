@@ -232,7 +232,8 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"attention_warps", "four"}, {"attention_warps", "2"}, {"gemv_max_rows", "9"}, {"gemv_max_rows", "4x"},
            {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"},
-           {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}}) {
+           {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
+           {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";
@@ -276,9 +277,19 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
     variants.push_back({precision, {{"attention", "wmma"}}});
     variants.push_back({precision, {{"prefill_pdl", "1"}}});  // LayerNorm / attention as programmatic dependents
     variants.push_back({precision, {{"gemm_tune_l2", "hot"}}});  // the autotune's calls back to back
+    // 160 rows: the cuBLASLt path by default; with wgmma_max_rows >= 160 (on an H100 / H200) the TMA + wgmma
+    // products and the PDL chain, here with the LM head too
+    variants.push_back({precision, {{"wgmma_max_rows", "160"}}});
+    variants.push_back({precision, {{"wgmma_max_rows", "160"}, {"wgmma_lm_head", "1"}}});
+    // the chain launched kernel by kernel (PDL outside graphs)
+    variants.push_back({precision, {{"wgmma_max_rows", "160"}, {"graphs", "0"}}});
+    for (const char* tile : {"128x64", "64x64", "128x32"})  // the other block shapes (default 64x32)
+      variants.push_back({precision, {{"wgmma_max_rows", "160"}, {"wgmma_tile", tile}}});
   }
   for (const auto& [precision, options] : variants) {
-    SCOPED_TRACE(precision + (options.empty() ? "" : " " + options.begin()->first + "=" + options.begin()->second));
+    std::string label = precision;
+    for (const auto& [key, value] : options) label += " " + key + "=" + value;
+    SCOPED_TRACE(label);
     const auto limit = limits.at(precision);
     auto backend = cuda_backend(m, precision, options);
     ForwardOutput out;
@@ -503,6 +514,11 @@ TEST(CudaEngine, BadInputsAreErrors) {
   const auto d = backend->describe();
   EXPECT_EQ(d.device, "cuda");
   EXPECT_FALSE(d.details.at("gpu").empty());
+  // On a compute capability 9.0 card the few-row prefill path must be on (and say so); elsewhere off.
+  const bool hopper = cuda_engine::compute_capability(0) == 90;
+  EXPECT_EQ(d.details.at("kernels").find("wgmma") != std::string::npos, hopper) << d.details.at("kernels");
+  EXPECT_EQ(cuda_backend(m, "fp16", {{"wgmma_max_rows", "0"}})->describe().details.at("kernels").find("wgmma"),
+            std::string::npos);
   EXPECT_GT(backend->memory().device_peak_bytes, 0);
 }
 

@@ -1,6 +1,9 @@
 // Backend / DecodeSession adapters over the CUDA engine, and the batched perplexity path.
 #include "backends/cuda/cuda_backend.h"
 
+#include <algorithm>
+#include <iterator>
+#include <string_view>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -96,6 +99,17 @@ class CudaBackend final : public Backend {
     options.prefill_pdl = option_flag(spec, "prefill_pdl", options.prefill_pdl);
     options.residual_epilogue = option_flag(spec, "residual_epilogue", options.residual_epilogue);
     options.gemv_max_rows = option_int(spec, "gemv_max_rows", 0, 1, 8);
+    options.wgmma_max_rows = option_int(spec, "wgmma_max_rows", options.wgmma_max_rows, 0, 1 << 20);
+    if (auto it = spec.options.find("wgmma_tile"); it != spec.options.end()) {
+      static const char* kTiles[] = {"128x64", "64x64", "64x32", "128x32"};  // kernels::kWgmmaConfigs' order
+      const auto at = std::find(std::begin(kTiles), std::end(kTiles), std::string_view(it->second));
+      if (at == std::end(kTiles))
+        throw Error(spec.label() + ": option wgmma_tile must be 128x64, 64x64, 64x32 or 128x32, not '" + it->second +
+                    "'");
+      options.wgmma_tile = static_cast<int>(at - std::begin(kTiles));
+    }
+    options.wgmma_pdl = option_flag(spec, "wgmma_pdl", options.wgmma_pdl);
+    options.wgmma_lm_head = option_flag(spec, "wgmma_lm_head", options.wgmma_lm_head);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       if (it->second != "mma" && it->second != "wmma")
         throw Error(spec.label() + ": option attention must be mma or wmma, not '" + it->second + "'");

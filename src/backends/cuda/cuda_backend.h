@@ -25,6 +25,11 @@
 //                     before them; "0" (default; measured no faster on an H200)
 //   "residual_epilogue" "1" (default, not int8): the attention / MLP projections add into the float residual
 //                     stream inside cuBLASLt (beta = 1); "0": a 16-bit product, added by the LayerNorm kernel
+//   "wgmma_max_rows"  prefills of at most this many rows (default 128; 0: never) on an H100 / H200 in fp16 / bf16
+//                     use the TMA + wgmma products with every kernel a programmatic dependent of the one before
+//   "wgmma_tile"      their block shape, rows x columns: 64x32 (default), 128x32, 64x64, 128x64
+//   "wgmma_pdl"       "1" (default): the chain's kernels as programmatic dependents; "0": plain stream order
+//   "wgmma_lm_head"   "1": their LM head through those kernels too; "0" (default): cuBLASLt
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)
 #include <cstdint>

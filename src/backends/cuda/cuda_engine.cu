@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "backends/cuda/attention_mma.cuh"
+#include "backends/cuda/gemm_wgmma.cuh"
 #include "backends/cuda/gemv.cuh"
 #include "backends/cuda/kernels.cuh"
 #include "common/error.h"
@@ -458,6 +459,7 @@ class EngineImpl final : public Engine {
     device_name_ = prop.name;
     sm_count_ = prop.multiProcessorCount;
     ws_.alloc = &alloc_;
+    setup_wgmma(prop);
   }
 
   ~EngineImpl() override {
@@ -527,6 +529,10 @@ class EngineImpl final : public Engine {
       s += std::string(", ") + (opt_.gelu_epilogue ? "GELU_BIAS epilogue" : "BIAS epilogue + GELU kernel") + ")";
       if (opt_.gemv_kernels) s += "; decode steps of <= 8 sequences through fused LayerNorm+GEMV kernels";
     }
+    if (wgmma_)
+      s += "; prefill of <= " + std::to_string(opt_.wgmma_max_rows) +
+           " rows: TMA+wgmma products (residual add, bias, GELU in the epilogue) with every kernel a programmatic "
+           "dependent of the one before";
     s += "; fused residual+LayerNorm; causal attention: ";
     s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel"
          : attention_mma_ ? "FA2-style mma.sync kernel (register accumulators)"
@@ -666,7 +672,7 @@ class EngineImpl final : public Engine {
     d.out = std::max(out, padded_out);
     const std::int64_t in = d.in, rows = d.out;
     if (bias) d.b = upload_tensor<T>(*bias, rows);
-    if (bias && residual && gemm_residual_) {
+    if (bias && residual && (gemm_residual_ || (!std::is_same_v<T, float> && !int8_))) {  // (or the wgmma path)
       if constexpr (std::is_same_v<T, float>) d.b_f = d.b;
       else d.b_f = upload_tensor<float>(*bias, rows);
     }
@@ -817,6 +823,72 @@ class EngineImpl final : public Engine {
     if (smem > 48 * 1024) CU(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     CU(kernels::launch_kernel(k, dim3(H_, batch), dim3(256), smem, stream_, pdl, qkv, cache, out, C_, max_tokens, pos,
                               sl2));
+  }
+
+  // ---- the Hopper path for few-row prefills (gemm_wgmma.cuh) ----
+  // On a compute capability 9.0 device, fp16 / bf16, a GELU of the tanh form and widths that are multiples of 64:
+  // the weights' tensor maps are made once here (boxes of wgmma_cfg_.bn rows).
+  struct WgmmaWeights {
+    CUtensorMap qkv, proj, fc, mproj;
+  };
+  void setup_wgmma(const cudaDeviceProp& prop) {
+    if constexpr (!std::is_same_v<T, float>) {
+      if (int8_ || opt_.wgmma_max_rows <= 0 || prop.major != 9 || prop.minor != 0 || !gelu_tanh_ || C_ % 64 != 0 ||
+          I_ % 64 != 0)
+        return;
+      wgmma_cfg_ = kernels::kWgmmaConfigs[opt_.wgmma_tile];
+      wgmma_w_.resize(L_);
+      for (int l = 0; l < L_; ++l) {
+        const DeviceLayer<T>& d = layers_[l];
+        WgmmaWeights& m = wgmma_w_[l];
+        if (!kernels::wgmma_tensor_map(&m.qkv, d.qkv.w, d.qkv.out, d.qkv.in, wgmma_cfg_.bn) ||
+            !kernels::wgmma_tensor_map(&m.proj, d.proj.w, d.proj.out, d.proj.in, wgmma_cfg_.bn) ||
+            !kernels::wgmma_tensor_map(&m.fc, d.fc.w, d.fc.out, d.fc.in, wgmma_cfg_.bn) ||
+            !kernels::wgmma_tensor_map(&m.mproj, d.mproj.w, d.mproj.out, d.mproj.in, wgmma_cfg_.bn)) {
+          wgmma_w_.clear();  // no tensor maps from this driver: the cuBLASLt path
+          return;
+        }
+      }
+      if (!kernels::wgmma_tensor_map(&wgmma_lm_head_, lm_head_.w, lm_head_.out, lm_head_.in, wgmma_cfg_.bn)) {
+        wgmma_w_.clear();
+        return;
+      }
+      wgmma_ = true;
+    }
+  }
+  bool use_wgmma(Mode mode, int rows) const {
+    return wgmma_ && mode != Mode::kDecodeStep && rows <= opt_.wgmma_max_rows;
+  }
+  // Split-K for the residual products: as many splits (1, 2, 4, 8) as keep the blocks within two waves.
+  int wgmma_splits(int rows, int N, int K) const {
+    const int tiles = kernels::wgmma_tiles(wgmma_cfg_, rows, N);
+    for (int s : {8, 4, 2})
+      if ((K / 64) % s == 0 && tiles * s <= 2 * sm_count_) return s;
+    return 1;
+  }
+  // y = a . W + b (kStore / kGeluTanh) or x += a . W + b_f (kResidual), a given by its tensor map.
+  void wgmma_product(kernels::WgmmaOut out, const CUtensorMap& a, const CUtensorMap& w, const DeviceLinear<T>& W,
+                     T* y, int rows, Workspace<T>& ws, bool pdl) {
+    if constexpr (!std::is_same_v<T, float>) {
+      kernels::WgmmaArgs<T> p;
+      p.M = rows;
+      p.N = W.out;
+      p.K = W.in;
+      p.y = y;
+      p.bias = W.b;
+      p.x = ws.x;
+      p.bias_f = W.b_f;
+      p.splits = out == kernels::WgmmaOut::kResidual ? wgmma_splits(rows, W.out, W.in) : 1;
+      CU(kernels::launch_gemm_wgmma<T>(wgmma_cfg_, out, a, w, p, stream_, pdl));
+    }
+  }
+  CUtensorMap activation_map(const T* base, int rows, int K) const {
+    CUtensorMap m{};
+    if constexpr (!std::is_same_v<T, float>) {
+      if (!kernels::wgmma_tensor_map(&m, base, rows, K, 64 * wgmma_cfg_.wg))
+        throw Error("cuda engine: cuTensorMapEncodeTiled refused an activation map");
+    }
+    return m;
   }
 
   // x += x_in . W + bias, then h = LN(x): a product whose output only feeds the residual stream.
@@ -998,7 +1070,11 @@ class EngineImpl final : public Engine {
       head_in = ws.h_last;
       head_rows = batch;
     }
-    lm_head(head_in, ws.logits, head_rows, ws);
+    if (opt_.wgmma_lm_head && use_wgmma(mode, head_rows))
+      wgmma_product(kernels::WgmmaOut::kStore, activation_map(head_in, head_rows, C_), wgmma_lm_head_, lm_head_,
+                    ws.logits, head_rows, ws, opt_.wgmma_pdl && !opt_.profile);
+    else
+      lm_head(head_in, ws.logits, head_rows, ws);
     mark("gemm_lm_head");
     logits_tail(ws, tail, head_rows);
   }
@@ -1024,12 +1100,25 @@ class EngineImpl final : public Engine {
     const int* pos = mode == Mode::kDecodeStep ? ws.pos : nullptr;
     kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, pos);
     mark("embed");
-    layernorm(ws.x, nullptr, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows);
+    // Few rows on Hopper: TMA + wgmma products, and every kernel of the chain (products, LayerNorms, attention)
+    // a programmatic dependent of the one before (they all wait for it before touching its outputs). Not while
+    // profiling: per-kernel events would serialise the chain anyway.
+    const bool hw = use_wgmma(mode, rows);
+    const bool chain_pdl = hw && opt_.wgmma_pdl && !opt_.profile;
+    CUtensorMap map_h{}, map_att{}, map_fc{};
+    if (hw) {
+      map_h = activation_map(ws.h, rows, C_);
+      map_att = activation_map(ws.att, rows, C_);
+      map_fc = activation_map(ws.fc, rows, I_);
+    }
+    const bool ln_pdl = chain_pdl || opt_.prefill_pdl;
+    layernorm(ws.x, nullptr, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, chain_pdl);
     mark("layernorm");
     for (int l = 0; l < L_; ++l) {
       const DeviceLayer<T>& d = layers_[l];
       const float sl2 = attn_scale_log2(l);
-      linear(d.qkv, ws.h, ws.qkv, rows, false, ws);
+      if (hw) wgmma_product(kernels::WgmmaOut::kStore, map_h, wgmma_w_[l].qkv, d.qkv, ws.qkv, rows, ws, chain_pdl);
+      else linear(d.qkv, ws.h, ws.qkv, rows, false, ws);
       mark("gemm_qkv");
       if (cache) {
         kernels::append_kv<T><<<rows, 256, 0, stream_>>>(ws.qkv, (*cache)[l], seq, C_, max_tokens, pos);
@@ -1038,16 +1127,28 @@ class EngineImpl final : public Engine {
       if (mode == Mode::kDecodeStep) {
         attention_decode(ws.qkv, (*cache)[l], ws.att, batch, max_tokens, ws.pos, sl2);
       } else {
-        attention_prefill(ws.qkv, ws.att, batch, seq, sl2, opt_.prefill_pdl);
+        attention_prefill(ws.qkv, ws.att, batch, seq, sl2, ln_pdl);
       }
       mark("attention");
+      const bool last = l + 1 == L_;
+      const float* next_w = last ? lnf_w_ : layers_[l + 1].ln1_w;
+      const float* next_b = last ? lnf_b_ : layers_[l + 1].ln1_b;
+      if (hw) {
+        wgmma_product(kernels::WgmmaOut::kResidual, map_att, wgmma_w_[l].proj, d.proj, nullptr, rows, ws, chain_pdl);
+        layernorm(ws.x, nullptr, d.ln2_w, d.ln2_b, ws.h, rows, chain_pdl);
+        mark("attn_proj+ln");
+        wgmma_product(kernels::WgmmaOut::kGeluTanh, map_h, wgmma_w_[l].fc, d.fc, ws.fc, rows, ws, chain_pdl);
+        mark("gemm_fc_gelu");
+        wgmma_product(kernels::WgmmaOut::kResidual, map_fc, wgmma_w_[l].mproj, d.mproj, nullptr, rows, ws, chain_pdl);
+        layernorm(ws.x, nullptr, next_w, next_b, ws.h, rows, chain_pdl);
+        mark("mlp_proj+ln");
+        continue;
+      }
       linear_residual_layernorm(d.proj, ws.att, rows, ws, d.ln2_w, d.ln2_b);
       mark("attn_proj+ln");
       linear(d.fc, ws.h, ws.fc, rows, true, ws);
       mark("gemm_fc_gelu");
-      const bool last = l + 1 == L_;
-      linear_residual_layernorm(d.mproj, ws.fc, rows, ws, last ? lnf_w_ : layers_[l + 1].ln1_w,
-                                last ? lnf_b_ : layers_[l + 1].ln1_b);
+      linear_residual_layernorm(d.mproj, ws.fc, rows, ws, next_w, next_b);
       mark("mlp_proj+ln");
     }
   }
@@ -1061,6 +1162,10 @@ class EngineImpl final : public Engine {
   std::vector<void*> owned_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ev_start_ = nullptr, ev_stop_ = nullptr;
+  bool wgmma_ = false;                   // the Hopper few-row prefill path is available (setup_wgmma)
+  kernels::WgmmaConfig wgmma_cfg_;       // its block shape (option wgmma_tile)
+  std::vector<WgmmaWeights> wgmma_w_;    // its weight tensor maps, per layer
+  CUtensorMap wgmma_lm_head_{};          // and the LM head's (option wgmma_lm_head)
   std::unique_ptr<Gemm> gemm_;     // floating point products
   std::unique_ptr<Gemm> gemm_residual_;  // x += a . W + b into the float residual stream (option residual_epilogue)
   std::unique_ptr<Gemm> gemm_i8_;  // int8: integer products
@@ -1163,6 +1268,15 @@ bool device_available(std::string* why) {
     return false;
   }
   return true;
+}
+
+int compute_capability(int device) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return prop.major * 10 + prop.minor;
 }
 
 RuntimeVersions runtime_versions() {

@@ -64,6 +64,20 @@ struct EngineOptions {
   // residual stream inside cuBLASLt (beta = 1, float output in place), so the LayerNorm kernel after them only
   // normalises. Not int8 (its products end in a dequantize kernel).
   bool residual_epilogue = true;
+  // Prefills of at most this many rows (batch x seq) on a compute capability 9.0 GPU, fp16 / bf16: the products
+  // through the TMA + wgmma kernels of gemm_wgmma.cuh (bias, GELU and the residual add in their epilogue) and
+  // every kernel of the chain launched as a programmatic dependent of the one before, so each starts, and
+  // requests its weights, while the one before finishes. cuBLASLt's kernels can do neither (they do not wait for
+  // the kernel before). Measured in lab/cuda/wgmma_lab.cu (H200, a layer's products + LayerNorms, weights cold):
+  // 24.8 vs 30.0 us at 128 rows; 40.8 vs 35.0 us at 512 rows. Whole prefill (H200, 3 rounds): B1 x S128 0.449
+  // vs 0.480 ms, but B2 x S128 (256 rows) 0.620 vs 0.507 ms: hence the default 128. 0: off.
+  int wgmma_max_rows = 128;
+  // Their block shape: an index into kernels::kWgmmaConfigs (0: 128 x 64, 1: 64 x 64, 2: 64 x 32 (default),
+  // 3: 128 x 32 rows x columns), and whether the chain's kernels are programmatic dependents (PDL).
+  int wgmma_tile = 2;
+  bool wgmma_pdl = true;
+  // The LM head of those prefills through the same kernels (instead of cuBLASLt).
+  bool wgmma_lm_head = false;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;
@@ -109,6 +123,9 @@ std::unique_ptr<Engine> make_engine(const Gpt2Config& config, const Gpt2Weights&
 
 // True when a CUDA device can be used; otherwise why not (no driver, no device, ...).
 bool device_available(std::string* why);
+
+// major * 10 + minor of a device (90 for an H100 / H200), 0 when it cannot be asked.
+int compute_capability(int device);
 
 // "CUDA runtime 13.0, driver 13.0, cuBLASLt 130000" style facts for the record.
 struct RuntimeVersions {
