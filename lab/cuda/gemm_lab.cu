@@ -40,6 +40,13 @@
 // configs (4 kernels) vs the engine's cuBLASLt path in steady state (GEMM qkv, GEMM proj, residual add + LN2,
 // GEMM fc GELU, GEMM mproj, residual add + LN1 of the next layer: 6 kernels; the layer's leading LayerNorm is the
 // previous layer's trailing one). Attention is not part of either.
+// PDL chains (run_pdl_chains, after each chain): the same layer with every kernel a programmatic dependent of the
+// one before — the 4-kernel fused chain, and LayerNorm kernel + plain products picked per product (also with the
+// resident-weight tiles "...r") — checked bitwise against the same chain without PDL. Probe: cuBLASLt's QKV product
+// as a programmatic dependent (graph_pdl.h) of a producer that writes its input after 50 us — a different result
+// means cuBLASLt's kernels do not wait (measured: they do not); then the cuBLASLt chain with programmatic edges only
+// into its LayerNorm kernels. Measured (fifth session, docs/cuda-engine.md): none beats the cuBLASLt chain; the
+// Hopper kernel that does is in wgmma_lab.cu / gemm_wgmma.cuh.
 // JSON (--json FILE, one object per line, appended): {"lab":"gemm","gpu",...,"kind":"check"|"time"|"chain",...}.
 // Runtime: 16.5 s for checks + timing with --iters 100 on an H200 (measured once); expect ~25 s at the default 200.
 //

@@ -14,6 +14,9 @@
 //   cuBLASLt + kernel  qkv 6.6 proj 5.0 mproj 7.7  qkv 6.9 proj 5.1 mproj 8.6  30.3 us (6 kernels)
 //   4 warps  (KS = 1)  qkv 13.7 proj 5.9 mproj 11.5 qkv 15.9 proj 6.7 mproj 13.2 55.7 us (4 kernels)
 //   16 warps (KS = 4)  qkv 8.9 proj 5.6 mproj 8.6  qkv 14.2 proj 5.7 mproj 11.4
+// Fifth session: tiles "w2r" keep the block's whole weight slice resident (WRES), requested before
+// griddepcontrol.wait so that a PDL launch overlaps all of its HBM latency with the kernel before; correct, but one
+// layer's PDL chain took 44.8 us against 35.9 with the streamed tiles and 29.8 through cuBLASLt (H200, 128 rows).
 // What the lab and Nsight Compute showed: with KS = 1 a block is 4 warps and a 128-row product has ~1 block per
 // SM, so each scheduler holds one warp: 4.7 cycles between its instructions, ~3,000 instructions per warp, DRAM
 // at 4 % — latency-bound on its own instruction stream. KS = 4 (16 warps splitting k inside the block) brings the
