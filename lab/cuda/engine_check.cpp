@@ -138,8 +138,14 @@ void cmd_logits() {
   const int V = model.config.vocab_size;
   auto ids = read_array<std::int32_t>(arg("ids"));
   auto ref = read_array<float>(arg("ref"));
-  if (static_cast<std::int64_t>(ids.size()) != static_cast<std::int64_t>(B) * S) throw Error("ids size mismatch");
-  if (static_cast<std::int64_t>(ref.size()) != static_cast<std::int64_t>(B) * S * V) throw Error("ref size mismatch");
+  // The files may hold more sequences of S tokens than B: the first B are checked (e.g. B1 x S128 of a B2 x S128
+  // reference, the few-row persistent path).
+  const std::int64_t n = static_cast<std::int64_t>(B) * S;
+  if (static_cast<std::int64_t>(ids.size()) < n || ids.size() % S != 0) throw Error("ids size mismatch");
+  if (static_cast<std::int64_t>(ref.size()) != static_cast<std::int64_t>(ids.size()) * V)
+    throw Error("ref size mismatch");
+  ids.resize(n);
+  ref.resize(n * V);
   auto backend = make_backend(model, precision);
   progress("backend created");
   TokenBatch tb{B, S, ids};

@@ -11,7 +11,7 @@
 #   8. INT8 (W8A8): calibration caches made by `gptbench calibrate` (the bundle of bundle_gptbench.sh, when
 #      carried) on the WikiText-2 validation text, then logits, perplexity and speed like the other precisions.
 # Environment: FULL=1 also times bf16 and fp32; PROFILE=1 adds a per-kernel profile (graphs off) of fp16;
-# SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab"); SKIP_ANCHORS=1 leaves out the transformers anchors; ITERS (default 30) timed calls per shape.
+# SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab"); SKIP_ANCHORS=1 leaves out the transformers anchors; ITERS (default 30) timed calls per shape.
 # Every command has its own time limit, so one stuck step cannot eat the device budget.
 # Results: $OUT/results.jsonl (one JSON object per check), $OUT/summary.md; progress on stderr.
 # Run on the GPU machine from the repository root after scripts/gpu/pack_cuda_carry.sh packed .device-carry/cuda.
@@ -58,7 +58,7 @@ fi
 tiny=$data/gpt2-tiny-wt2
 ppl_ref=581.1065448201081
 
-for lab in ${LABS:-attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab}; do
+for lab in ${LABS:-attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab}; do
   [[ -z ${SKIP_LABS:-} && -x $work/bin/$lab ]] && run 150 "$work/bin/$lab" --json "$out/labs.jsonl"
 done
 run 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$results"
@@ -67,6 +67,9 @@ run 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" 
 [[ -x $work/bin/cuda_engine_test ]] && LD_LIBRARY_PATH=${gb:+$gb/lib:}${LD_LIBRARY_PATH:-} run 120 "$work/bin/cuda_engine_test" --gtest_brief=0
 run 40 "$bin" logits --model "$m124" --precision fp32 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 40 "$bin" logits --model "$m124" --precision fp16 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
+# B1 x S128 (128 rows): on an H100 / H200 the persistent few-row path (layers_persistent.cuh)
+run 40 "$bin" logits --model "$m124" --precision fp16 --ids "$work/ids.bin" --batch 1 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
+run 40 "$bin" logits --model "$m124" --precision bf16 --ids "$work/ids.bin" --batch 1 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 30 "$bin" ppl --model "$tiny" --precision fp32 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
 run 30 "$bin" ppl --model "$tiny" --precision fp16 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
 run 90 "$bin" bench --model "$m124" --precision fp16 --iters $iters --warmup 5 --peak-tflops $tf --peak-tbps $bw --json "$results"

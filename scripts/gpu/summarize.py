@@ -16,11 +16,11 @@ for r in by("wikitext2_tokens"):
     print(f"WikiText-2 test ids: {r['tokens']:,} (expected {r['expected_tokens']:,}), sha256 matches reference: "
           f"{r['sha256_matches_reference']}\n")
 if by("logits"):
-    print("| precision | max rel err | rel-norm err | top-1 agree | decode vs ref rel-norm | graph vs eager max abs | "
+    print("| precision | B x S | max rel err | rel-norm err | top-1 agree | decode vs ref rel-norm | graph vs eager max abs | "
           "device NLL vs host | summary top1 ok | checksum (device / host) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in by("logits"):
-        print(f"| {r['precision']} | {r['max_rel_err']:.2e} | {r['rel_norm_err']:.2e} | {r['top1_agreement_vs_ref']:.4f} | "
+        print(f"| {r['precision']} | {r.get('batch', '?')} x {r.get('seq', '?')} | {r['max_rel_err']:.2e} | {r['rel_norm_err']:.2e} | {r['top1_agreement_vs_ref']:.4f} | "
               f"{r['decode_vs_ref_rel_norm']:.2e} | {r['graph_vs_eager_max_abs']:.1e} | {r['device_nll_vs_host_max_abs']:.1e} | "
               f"{r['summary_top1_matches_logits']} | {r['summary_checksum']:.4f} / {r['host_checksum_of_logits']:.4f} |")
     print()

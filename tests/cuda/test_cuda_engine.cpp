@@ -65,11 +65,11 @@ TEST(CudaHost, PrecisionNames) {
 }
 
 // ---- a small random model and a double-precision reference forward -----------------------------------------------
-Gpt2Model small_model(int n_head, std::uint32_t seed) {
+Gpt2Model small_model(int n_head, std::uint32_t seed, int n_embd = 128) {
   Gpt2Model m;
   m.config.n_layer = 2;
   m.config.n_head = n_head;
-  m.config.n_embd = 128;
+  m.config.n_embd = n_embd;
   m.config.n_positions = 128;
   m.config.vocab_size = 1000;
   m.weights = allocate_weights(m.config);
@@ -313,6 +313,57 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
 
 INSTANTIATE_TEST_SUITE_P(HeadDims, CudaEngineAccuracy, ::testing::Values(2, 4));
 
+// The persistent few-row prefill (layers_persistent.cuh): on an H100 / H200, fp16 / bf16, head size 64 and
+// n_embd a multiple of 256, prefills of <= 128 rows run every block in one kernel. It must agree with the double
+// reference as the kernel chain does, at several shapes (a full 128 rows, rows not a multiple of 16, several
+// sequences, one token), with and without graphs, and say in describe() when it is on.
+TEST(CudaEngine, PersistentPrefillMatchesReference) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(4, 11, 256);  // head size 64
+  const bool hopper = cuda_engine::compute_capability(0) == 90;
+  const std::map<std::string, std::pair<double, double>> limits = {{"fp16", {2e-2, 5e-3}}, {"bf16", {1e-1, 3e-2}}};
+  for (const auto& [precision, limit] : limits) {
+    auto persistent = cuda_backend(m, precision);
+    auto chain = cuda_backend(m, precision, {{"persistent", "0"}});
+    auto pairs = cuda_backend(m, precision, {{"persistent_pairs", "1"}});  // the paired kernel
+    // (no LM head autotune in these two, so that both take the same cuBLASLt algorithm)
+    auto fixed = cuda_backend(m, precision, {{"gemm_autotune", "0"}});
+    auto eager = cuda_backend(m, precision, {{"graphs", "0"}, {"gemm_autotune", "0"}});
+    const std::string kernels = persistent->describe().details.at("kernels");
+    EXPECT_EQ(kernels.find("persistent") != std::string::npos, hopper) << kernels;
+    EXPECT_EQ(chain->describe().details.at("kernels").find("persistent"), std::string::npos);
+    for (const auto& [B, S] : std::vector<std::pair<int, int>>{{1, 128}, {1, 100}, {2, 64}, {3, 37}, {1, 1}}) {
+      SCOPED_TRACE(precision + " B" + std::to_string(B) + " x S" + std::to_string(S));
+      const auto ids = random_ids(B * S, m.config.vocab_size, 5 + S);
+      std::vector<double> ref;
+      for (int b = 0; b < B; ++b) {
+        auto r = reference_logits(m, std::vector<std::int32_t>(ids.begin() + b * S, ids.begin() + (b + 1) * S));
+        ref.insert(ref.end(), r.begin(), r.end());
+      }
+      ForwardOutput a, b, c, d, e1;
+      persistent->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, a);
+      pairs->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, e1);
+      chain->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, b);
+      eager->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, c);
+      fixed->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, d);
+      for (const auto* out : {&a, &b, &c, &d, &e1}) {
+        ASSERT_EQ(out->logits.size(), ref.size());
+        const Errors e = compare(out->logits, ref);
+        EXPECT_LE(e.max_rel, limit.first);
+        EXPECT_LE(e.rel_norm, limit.second);
+        EXPECT_GT(e.rel_norm, 0.0) << "identical to double precision is not believable";
+      }
+      // graphs or not, the same kernels: the same bits (the split-K partials are summed in a fixed order)
+      EXPECT_EQ(d.logits, c.logits);
+      ForwardOutput summary;
+      persistent->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, summary);
+      ForwardOutput host;
+      summarize_logits(a.logits.data(), B * S, m.config.vocab_size, host);
+      EXPECT_EQ(summary.top1, host.top1);
+    }
+  }
+}
+
 TEST(CudaEngine, DecodeStepsMatchPrefill) {
   REQUIRE_DEVICE();
   const Gpt2Model m = small_model(2, 11);
@@ -505,6 +556,8 @@ TEST(CudaEngine, BadInputsAreErrors) {
   EXPECT_THROW(cuda_backend(m, "fp16", {{"gemv_max_rows", "9"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"attention_warps", "four"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"attention_warps", "2"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent", "maybe"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_pairs", "2"}}), Error);
   auto backend = cuda_backend(m, "fp16");
   ForwardOutput out;
   EXPECT_THROW(backend->prefill(TokenBatch{1, 2, {5, 1000}}, OutputMode::kSummary, out), Error);  // id >= vocab
@@ -519,6 +572,8 @@ TEST(CudaEngine, BadInputsAreErrors) {
   EXPECT_EQ(d.details.at("kernels").find("wgmma") != std::string::npos, hopper) << d.details.at("kernels");
   EXPECT_EQ(cuda_backend(m, "fp16", {{"wgmma_max_rows", "0"}})->describe().details.at("kernels").find("wgmma"),
             std::string::npos);
+  // this model's n_embd (128) is not one the persistent path takes: it must not claim it
+  EXPECT_EQ(d.details.at("kernels").find("persistent"), std::string::npos) << d.details.at("kernels");
   EXPECT_GT(backend->memory().device_peak_bytes, 0);
 }
 

@@ -110,6 +110,8 @@ class CudaBackend final : public Backend {
     }
     options.wgmma_pdl = option_flag(spec, "wgmma_pdl", options.wgmma_pdl);
     options.wgmma_lm_head = option_flag(spec, "wgmma_lm_head", options.wgmma_lm_head);
+    options.persistent = option_flag(spec, "persistent", options.persistent);
+    options.persistent_pairs = option_flag(spec, "persistent_pairs", options.persistent_pairs);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       if (it->second != "mma" && it->second != "wmma")
         throw Error(spec.label() + ": option attention must be mma or wmma, not '" + it->second + "'");

@@ -14,6 +14,7 @@
 
 #include "backends/cuda/attention_mma.cuh"
 #include "backends/cuda/gemm_wgmma.cuh"
+#include "backends/cuda/layers_persistent.cuh"
 #include "backends/cuda/gemv.cuh"
 #include "backends/cuda/kernels.cuh"
 #include "common/error.h"
@@ -321,6 +322,11 @@ struct Workspace {
   std::int8_t* q = nullptr;     // int8: the quantized input of a product [rows, max(C, I)]
   std::int32_t* acc = nullptr;  // int8: the integer product [rows, max(3C, I, Vp)]
   bool int8 = false;            // allocate q / acc
+  // The persistent few-row path (layers_persistent.cuh): its k-split partials [splits, min(rows, 128), C] and
+  // its grid barrier's counter. Allocated with the rest when `persistent` is set.
+  float* part = nullptr;
+  unsigned* sync = nullptr;
+  bool persistent = false;
   float* logits_f = nullptr;  // float copy for kLogits calls, allocated on first use
   std::int64_t logits_f_elems = 0;
   // Pinned host mirrors, so copies are asynchronous in the stream.
@@ -336,7 +342,7 @@ struct Workspace {
                     static_cast<void*>(logits), static_cast<void*>(ids), static_cast<void*>(targets),
                     static_cast<void*>(top1), static_cast<void*>(pos), static_cast<void*>(row_sum),
                     static_cast<void*>(nll), static_cast<void*>(logits_f), static_cast<void*>(q),
-                    static_cast<void*>(acc)})
+                    static_cast<void*>(acc), static_cast<void*>(part), static_cast<void*>(sync)})
       if (p) alloc->release(p);
     for (void* p : {static_cast<void*>(h_ids), static_cast<void*>(h_targets), static_cast<void*>(h_top1),
                     static_cast<void*>(h_pos), static_cast<void*>(h_row_sum), static_cast<void*>(h_nll)})
@@ -348,6 +354,8 @@ struct Workspace {
     logits_f = nullptr;
     q = nullptr;
     acc = nullptr;
+    part = nullptr;
+    sync = nullptr;
     logits_f_elems = 0;
     h_ids = h_targets = h_top1 = h_pos = nullptr;
     h_row_sum = h_nll = nullptr;
@@ -374,6 +382,11 @@ struct Workspace {
     pos = static_cast<int*>(alloc->alloc(sizeof(int)));
     row_sum = static_cast<double*>(alloc->alloc(n * sizeof(double)));
     nll = static_cast<double*>(alloc->alloc(n * sizeof(double)));
+    if (persistent) {
+      part = static_cast<float*>(
+          alloc->alloc(kernels::kPersistentMaxSplits * std::min<std::size_t>(n, 128) * C * sizeof(float)));
+      sync = static_cast<unsigned*>(alloc->alloc(kernels::kPersistentSyncWords * sizeof(unsigned)));
+    }
     if (int8) {
       q = static_cast<std::int8_t*>(alloc->alloc(n * std::max(C, I)));
       acc = static_cast<std::int32_t*>(alloc->alloc(n * std::max({3 * C, I, Vp}) * sizeof(std::int32_t)));
@@ -460,6 +473,8 @@ class EngineImpl final : public Engine {
     sm_count_ = prop.multiProcessorCount;
     ws_.alloc = &alloc_;
     setup_wgmma(prop);
+    setup_persistent();
+    ws_.persistent = persistent_blocks_ > 0;
   }
 
   ~EngineImpl() override {
@@ -529,6 +544,10 @@ class EngineImpl final : public Engine {
       s += std::string(", ") + (opt_.gelu_epilogue ? "GELU_BIAS epilogue" : "BIAS epilogue + GELU kernel") + ")";
       if (opt_.gemv_kernels) s += "; decode steps of <= 8 sequences through fused LayerNorm+GEMV kernels";
     }
+    if (persistent_blocks_ > 0)
+      s += "; prefill of <= 128 rows: every block in one persistent kernel (" + std::to_string(persistent_blocks_) +
+           " blocks" + (persistent_pairs_ ? " in pairs" : "") +
+           ", grid barriers between phases, TMA+wgmma products, weights streamed ahead)";
     if (wgmma_)
       s += "; prefill of <= " + std::to_string(opt_.wgmma_max_rows) +
            " rows: TMA+wgmma products (residual add, bias, GELU in the epilogue) with every kernel a programmatic "
@@ -891,6 +910,83 @@ class EngineImpl final : public Engine {
     return m;
   }
 
+  // ---- the persistent path for few-row prefills (layers_persistent.cuh) ----
+  // Needs the Hopper path's conditions (fp16 / bf16, compute capability 9.0, GELU of the tanh form), head size 64
+  // and the widths the kernel supports; the layers' weight maps and parameters go to the device once, here.
+  void setup_persistent() {
+    if constexpr (!std::is_same_v<T, float>) {
+      if (!wgmma_ || !opt_.persistent || D_ != 64 || !kernels::persistent_supported(9, 0, 1, C_, H_, I_)) return;
+      const bool pairs = opt_.persistent_pairs && kernels::persistent_supported(9, 0, 1, C_, H_, I_, 2);
+      std::vector<kernels::PersistentLayer<T>> host(L_);
+      for (int l = 0; l < L_; ++l) {
+        const DeviceLayer<T>& d = layers_[l];
+        kernels::PersistentLayer<T>& m = host[l];
+        if (!d.qkv.b || !d.fc.b || !d.proj.b_f || !d.mproj.b_f) return;
+        const int bn = kernels::kPersistentBN;
+        if (!kernels::wgmma_tensor_map(&m.w_qkv, d.qkv.w, d.qkv.out, d.qkv.in, bn) ||
+            !kernels::wgmma_tensor_map(&m.w_proj, d.proj.w, d.proj.out, d.proj.in, bn) ||
+            !kernels::wgmma_tensor_map(&m.w_fc, d.fc.w, d.fc.out, d.fc.in, bn) ||
+            !kernels::wgmma_tensor_map(&m.w_mproj, d.mproj.w, d.mproj.out, d.mproj.in, kernels::kPersistentMprojBN) ||
+            (pairs && (!kernels::wgmma_tensor_map(&m.w_qkv64, d.qkv.w, d.qkv.out, d.qkv.in, 64) ||
+                       !kernels::wgmma_tensor_map(&m.w_fc64, d.fc.w, d.fc.out, d.fc.in, 64))))
+          return;
+        m.b_qkv = d.qkv.b;
+        m.b_fc = d.fc.b;
+        m.b_proj = d.proj.b_f;
+        m.b_mproj = d.mproj.b_f;
+        m.ln1_g = d.ln1_w;
+        m.ln1_b = d.ln1_b;
+        m.ln2_g = d.ln2_w;
+        m.ln2_b = d.ln2_b;
+        m.scale_log2 = attn_scale_log2(l);
+      }
+      persistent_layers_ = upload_bytes(host.data(), L_);
+      persistent_pairs_ = pairs && kernels::persistent_blocks<T, 2>(sm_count_) > 0;
+      persistent_blocks_ = persistent_pairs_ ? kernels::persistent_blocks<T, 2>(sm_count_)
+                                             : kernels::persistent_blocks<T, 1>(sm_count_);
+    }
+  }
+  bool use_persistent(Mode mode, int rows) const { return persistent_blocks_ > 0 && mode == Mode::kPrefill && rows <= 128; }
+  // Embedding, every block and ln_f of a few-row prefill: the embedding kernel, then one persistent kernel.
+  void forward_layers_persistent(Workspace<T>& ws, int batch, int seq) {
+    if constexpr (!std::is_same_v<T, float>) {
+      const int rows = batch * seq;
+      kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, nullptr);
+      mark("embed");
+      CUtensorMap map_h{}, map_att{}, map_u{};
+      if (!kernels::wgmma_tensor_map(&map_h, ws.h, rows, C_, 128) ||
+          !kernels::wgmma_tensor_map(&map_att, ws.att, rows, C_, 128) ||
+          !kernels::wgmma_tensor_map(&map_u, ws.fc, rows, I_, 128))
+        throw Error("cuda engine: cuTensorMapEncodeTiled refused an activation map");
+      kernels::PersistentArgs<T> p;
+      p.layers = persistent_layers_;
+      p.n_layers = L_;
+      p.batch = batch;
+      p.seq = seq;
+      p.M = rows;
+      p.C = C_;
+      p.H = H_;
+      p.F = I_;
+      p.x = ws.x;
+      p.h = ws.h;
+      p.qkv = ws.qkv;
+      p.att = ws.att;
+      p.u = ws.fc;
+      p.part = ws.part;
+      p.lnf_g = lnf_w_;
+      p.lnf_b = lnf_b_;
+      p.counter = ws.sync;
+      p.eps = static_cast<float>(cfg_.layer_norm_epsilon);
+      CU(cudaMemsetAsync(ws.sync, 0, kernels::kPersistentSyncWords * sizeof(unsigned), stream_));
+      const cudaError_t launched =
+          persistent_pairs_
+              ? kernels::launch_gpt2_layers_persistent<T, 2>(map_h, map_att, map_u, p, persistent_blocks_, stream_)
+              : kernels::launch_gpt2_layers_persistent<T, 1>(map_h, map_att, map_u, p, persistent_blocks_, stream_);
+      CU(launched);
+      mark("persistent_layers");
+    }
+  }
+
   // x += x_in . W + bias, then h = LN(x): a product whose output only feeds the residual stream.
   // residual_epilogue: cuBLASLt adds the product to x itself (beta = 1, float out, in place), so the LayerNorm
   // kernel reads x once and writes h (19 MB at B8 x S512) instead of also reading y and writing x back (38 MB);
@@ -1097,6 +1193,10 @@ class EngineImpl final : public Engine {
   // Embedding and the blocks through cuBLASLt (or int8) products; leaves LN_f(x) in ws.h.
   void forward_layers(Workspace<T>& ws, Mode mode, int batch, int seq, std::vector<T*>* cache, int max_tokens) {
     const int rows = batch * seq;
+    if (use_persistent(mode, rows) && !cache) {
+      forward_layers_persistent(ws, batch, seq);
+      return;
+    }
     const int* pos = mode == Mode::kDecodeStep ? ws.pos : nullptr;
     kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, pos);
     mark("embed");
@@ -1166,6 +1266,9 @@ class EngineImpl final : public Engine {
   kernels::WgmmaConfig wgmma_cfg_;       // its block shape (option wgmma_tile)
   std::vector<WgmmaWeights> wgmma_w_;    // its weight tensor maps, per layer
   CUtensorMap wgmma_lm_head_{};          // and the LM head's (option wgmma_lm_head)
+  kernels::PersistentLayer<T>* persistent_layers_ = nullptr;  // the persistent path's per-layer parameters (device)
+  int persistent_blocks_ = 0;            // its grid (0: the path is off or unavailable)
+  bool persistent_pairs_ = false;        // the paired kernel (QKV / FC k halves on the two blocks of a cluster)
   std::unique_ptr<Gemm> gemm_;     // floating point products
   std::unique_ptr<Gemm> gemm_residual_;  // x += a . W + b into the float residual stream (option residual_epilogue)
   std::unique_ptr<Gemm> gemm_i8_;  // int8: integer products

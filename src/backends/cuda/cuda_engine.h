@@ -78,6 +78,14 @@ struct EngineOptions {
   bool wgmma_pdl = true;
   // The LM head of those prefills through the same kernels (instead of cuBLASLt).
   bool wgmma_lm_head = false;
+  // Prefills of at most 128 rows where the Hopper path applies (and the head size is 64): the embedding kernel,
+  // then every transformer block and ln_f in ONE persistent kernel (layers_persistent.cuh: grid barriers between
+  // a layer's 7 phases instead of 7 kernel boundaries, weights streamed ahead by a producer warp), then the LM
+  // head. Measured in lab/cuda/persistent_lab.cu and docs/cuda-engine.md.
+  bool persistent = true;
+  // Its QKV and FC tiles split in k over the two blocks of a cluster (the paired kernel, CL = 2: each block
+  // streams half the activations). Correct, but measured slower (H200, B1 x S128: 0.439 against 0.431 ms): off.
+  bool persistent_pairs = false;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;

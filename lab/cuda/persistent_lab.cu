@@ -1,0 +1,459 @@
+// Kernel lab: every transformer block of a few-row prefill in one persistent kernel
+// (src/backends/cuda/layers_persistent.cuh) — the step docs/cuda-engine.md names after the per-kernel PDL chain for
+// the B1 x S128 goal: 7 grid barriers per layer instead of 7 kernel boundaries, weights streamed by a producer warp
+// across the phases.
+//
+// Check: random GPT-2-shaped blocks (C 768, 12 heads, F 3072), L = 2, against a CPU reference that rounds to the
+// 16-bit type where the kernel stores (h, qkv, att, u) and keeps x in float; shapes B1xS128, B2xS64, B3xS37,
+// B1xS20, B1xS1; error = ||gpu - ref|| / ||ref|| of the final x and of h = ln_f(x); tolerance 5e-3 (fp16) /
+// 2e-2 (bf16). A second run must give the same bits (the split-K partials are summed in a fixed order).
+// Timing: L = 12 at B1 x S128 (and S64), a CUDA graph of --iters forwards (each: x restored, counter zeroed,
+// the kernel), best of 3 replays; the same with the barrier skeleton alone (no work) and the restore alone; and one
+// forward's phase times from block 0's %globaltimer.
+//
+// Kernels: "cluster 1" (every product tile on one block) and "cluster 2" (the paired kernel: QKV and FC tiles of
+// 64 columns whose two k halves are the two blocks of a cluster, added through distributed shared memory).
+//
+// Build: part of the CMake build (sm_90a). Run: ./persistent_lab [--iters N] [--json FILE]
+#include <cuda.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/layers_persistent.cuh"
+#include "lab_common.cuh"
+
+namespace {
+
+using namespace lab;
+using gptbench::cuda_engine::kernels::PersistentArgs;
+using gptbench::cuda_engine::kernels::PersistentLayer;
+namespace K = gptbench::cuda_engine::kernels;
+
+constexpr int C = 768, H = 12, F = 3072, D = 64;
+cudaStream_t g_stream;
+std::FILE* g_json = nullptr;
+int g_iters = 50;
+int g_failures = 0;
+int g_sms = 0;
+bool g_cooperative = true;
+constexpr int kClusters[] = {1, 2};
+std::string g_gpu;
+
+template <typename T>
+T* dev_upload(const std::vector<float>& v) {
+  std::vector<T> t(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) t[i] = h_from<T>(v[i]);
+  T* d = nullptr;
+  CK(cudaMalloc(&d, std::max<std::size_t>(t.size(), 1) * sizeof(T)));
+  CK(cudaMemcpy(d, t.data(), t.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return d;
+}
+
+// One block's weights on the host (already rounded to T where the device holds T) and on the device.
+struct HostLayer {
+  std::vector<float> w_qkv, w_proj, w_fc, w_mproj, b_qkv, b_fc, b_proj, b_mproj, ln1_g, ln1_b, ln2_g, ln2_b;
+};
+
+template <typename T>
+std::vector<float> rand_vec(Rng& r, std::size_t n, float scale, float offset = 0.f, bool round = true) {
+  std::vector<float> v(n);
+  for (auto& e : v) e = offset + scale * r.uni();
+  if (round)
+    for (auto& e : v) e = h_round<T>(e);
+  return v;
+}
+
+template <typename T>
+HostLayer make_layer(Rng& r) {
+  HostLayer L;
+  L.w_qkv = rand_vec<T>(r, 3ull * C * C, 0.06f);
+  L.w_proj = rand_vec<T>(r, 1ull * C * C, 0.04f);
+  L.w_fc = rand_vec<T>(r, 1ull * F * C, 0.06f);
+  L.w_mproj = rand_vec<T>(r, 1ull * C * F, 0.02f);
+  L.b_qkv = rand_vec<T>(r, 3 * C, 0.1f);
+  L.b_fc = rand_vec<T>(r, F, 0.1f);
+  L.b_proj = rand_vec<T>(r, C, 0.1f, 0.f, false);
+  L.b_mproj = rand_vec<T>(r, C, 0.1f, 0.f, false);
+  L.ln1_g = rand_vec<T>(r, C, 0.2f, 1.f, false);
+  L.ln1_b = rand_vec<T>(r, C, 0.1f, 0.f, false);
+  L.ln2_g = rand_vec<T>(r, C, 0.2f, 1.f, false);
+  L.ln2_b = rand_vec<T>(r, C, 0.1f, 0.f, false);
+  return L;
+}
+
+CUtensorMap map_of(const void* base, int rows, int K, int box_rows, bool bf16) {
+  CUtensorMap m;
+  const bool ok = bf16 ? K::wgmma_tensor_map(&m, static_cast<const __nv_bfloat16*>(base), rows, K, box_rows)
+                       : K::wgmma_tensor_map(&m, static_cast<const __half*>(base), rows, K, box_rows);
+  if (!ok) {
+    std::fprintf(stderr, "cuTensorMapEncodeTiled failed: rows %d K %d box %d\n", rows, K, box_rows);
+    std::exit(2);
+  }
+  return m;
+}
+
+// The device side of a model of n layers and the buffers of one shape.
+template <typename T>
+struct Model {
+  std::vector<HostLayer> host;
+  std::vector<float> lnf_g, lnf_b;
+  std::vector<void*> allocs;
+  PersistentLayer<T>* d_layers = nullptr;
+  float *lnf_g_d = nullptr, *lnf_b_d = nullptr;
+
+  template <typename U>
+  U* keep(U* p) {
+    allocs.push_back(p);
+    return p;
+  }
+  Model(int n, std::uint64_t seed) {
+    Rng r(seed);
+    std::vector<PersistentLayer<T>> dl(n);
+    constexpr bool bf = std::is_same_v<T, __nv_bfloat16>;
+    for (int l = 0; l < n; ++l) {
+      host.push_back(make_layer<T>(r));
+      const HostLayer& L = host.back();
+      const T* wq = keep(dev_upload<T>(L.w_qkv));
+      const T* wp = keep(dev_upload<T>(L.w_proj));
+      const T* wf = keep(dev_upload<T>(L.w_fc));
+      const T* wm = keep(dev_upload<T>(L.w_mproj));
+      dl[l].w_qkv = map_of(wq, 3 * C, C, K::kPersistentBN, bf);
+      dl[l].w_proj = map_of(wp, C, C, K::kPersistentBN, bf);
+      dl[l].w_fc = map_of(wf, F, C, K::kPersistentBN, bf);
+      dl[l].w_mproj = map_of(wm, C, F, K::kPersistentMprojBN, bf);
+      dl[l].w_qkv64 = map_of(wq, 3 * C, C, 64, bf);
+      dl[l].w_fc64 = map_of(wf, F, C, 64, bf);
+      dl[l].b_qkv = keep(dev_upload<T>(L.b_qkv));
+      dl[l].b_fc = keep(dev_upload<T>(L.b_fc));
+      dl[l].b_proj = keep(dev_upload<float>(L.b_proj));
+      dl[l].b_mproj = keep(dev_upload<float>(L.b_mproj));
+      dl[l].ln1_g = keep(dev_upload<float>(L.ln1_g));
+      dl[l].ln1_b = keep(dev_upload<float>(L.ln1_b));
+      dl[l].ln2_g = keep(dev_upload<float>(L.ln2_g));
+      dl[l].ln2_b = keep(dev_upload<float>(L.ln2_b));
+      dl[l].scale_log2 = static_cast<float>(1.0 / std::sqrt(double(D)) * 1.4426950408889634);
+    }
+    lnf_g = rand_vec<T>(r, C, 0.2f, 1.f, false);
+    lnf_b = rand_vec<T>(r, C, 0.1f, 0.f, false);
+    lnf_g_d = keep(dev_upload<float>(lnf_g));
+    lnf_b_d = keep(dev_upload<float>(lnf_b));
+    CK(cudaMalloc(&d_layers, n * sizeof(PersistentLayer<T>)));
+    allocs.push_back(d_layers);
+    CK(cudaMemcpy(d_layers, dl.data(), n * sizeof(PersistentLayer<T>), cudaMemcpyHostToDevice));
+  }
+  ~Model() {
+    for (void* p : allocs) cudaFree(p);
+  }
+};
+
+template <typename T>
+struct Buffers {
+  int batch, seq, M;
+  float *x = nullptr, *x0 = nullptr, *part = nullptr;
+  T *h = nullptr, *qkv = nullptr, *att = nullptr, *u = nullptr;
+  unsigned* counter = nullptr;
+  unsigned long long* trace = nullptr;
+  unsigned long long* trace_done = nullptr;
+  CUtensorMap map_h, map_att, map_u;  // activation boxes of 128 rows
+  Buffers(int b, int s) : batch(b), seq(s), M(b * s) {
+    CK(cudaMalloc(&x, M * C * 4));
+    CK(cudaMalloc(&x0, M * C * 4));
+    CK(cudaMalloc(&part, K::kPersistentMaxSplits * M * C * 4));
+    CK(cudaMalloc(&h, M * C * sizeof(T)));
+    CK(cudaMalloc(&qkv, M * 3 * C * sizeof(T)));
+    CK(cudaMalloc(&att, M * C * sizeof(T)));
+    CK(cudaMalloc(&u, static_cast<std::size_t>(M) * F * sizeof(T)));
+    CK(cudaMalloc(&counter, K::kPersistentSyncWords * 4));
+    CK(cudaMalloc(&trace, 8 * 1024));
+    CK(cudaMalloc(&trace_done, 8 * 1024 * 256));
+    constexpr bool bf = std::is_same_v<T, __nv_bfloat16>;
+    map_h = map_of(h, M, C, 128, bf);
+    map_att = map_of(att, M, C, 128, bf);
+    map_u = map_of(u, M, F, 128, bf);
+  }
+  ~Buffers() {
+    for (void* p : {static_cast<void*>(x), static_cast<void*>(x0), static_cast<void*>(part), static_cast<void*>(h),
+                    static_cast<void*>(qkv), static_cast<void*>(att), static_cast<void*>(u),
+                    static_cast<void*>(counter), static_cast<void*>(trace),
+                    static_cast<void*>(trace_done)})
+      cudaFree(p);
+  }
+  PersistentArgs<T> args(const Model<T>& m, int n_layers) const {
+    PersistentArgs<T> a;
+    a.layers = m.d_layers;
+    a.n_layers = n_layers;
+    a.batch = batch;
+    a.seq = seq;
+    a.M = M;
+    a.C = C;
+    a.H = H;
+    a.F = F;
+    a.x = x;
+    a.h = h;
+    a.qkv = qkv;
+    a.att = att;
+    a.u = u;
+    a.part = part;
+    a.lnf_g = m.lnf_g_d;
+    a.lnf_b = m.lnf_b_d;
+    a.counter = counter;
+    return a;
+  }
+  // One forward: x = x0, counter = 0, the kernel (cl 2: the paired kernel).
+  bool forward(const PersistentArgs<T>& a, int cl) {
+    if (cudaMemcpyAsync(x, x0, M * C * 4, cudaMemcpyDeviceToDevice, g_stream) != cudaSuccess) return false;
+    if (cudaMemsetAsync(counter, 0, K::kPersistentSyncWords * 4, g_stream) != cudaSuccess) return false;
+    auto go = [&](auto launch, int blocks) {
+      if (blocks <= 0) return false;
+      cudaError_t e = launch(map_h, map_att, map_u, a, blocks, g_stream, g_cooperative);
+      if (e != cudaSuccess && g_cooperative) {  // the driver may refuse cooperative launches of clusters
+        (void)cudaGetLastError();
+        g_cooperative = false;
+        std::printf("(cooperative launch refused with clusters of %d: %s; launching without)\n", cl,
+                    cudaGetErrorString(e));
+        e = launch(map_h, map_att, map_u, a, blocks, g_stream, false);
+      }
+      return e == cudaSuccess;
+    };
+    if (cl == 2) return go(K::launch_gpt2_layers_persistent<T, 2>, K::persistent_blocks<T, 2>(g_sms));
+    return go(K::launch_gpt2_layers_persistent<T, 1>, K::persistent_blocks<T, 1>(g_sms));
+  }
+};
+
+// ---- CPU reference ----
+void layernorm_rows(const std::vector<float>& x, int M, const std::vector<float>& g, const std::vector<float>& b,
+                    std::vector<float>& out, bool round_half, bool round_bf) {
+  std::vector<double> row(C);
+  for (int r = 0; r < M; ++r) {
+    layernorm_ref(&x[static_cast<std::size_t>(r) * C], C, g.data(), b.data(), row.data());
+    for (int c = 0; c < C; ++c) {
+      const float v = static_cast<float>(row[c]);
+      out[static_cast<std::size_t>(r) * C + c] = round_half ? h_round<__half>(v) : round_bf ? h_round<__nv_bfloat16>(v) : v;
+    }
+  }
+}
+// y[M, N] = a[M, K] . w[N, K]^T (float accumulation over contiguous k).
+void matmul(const std::vector<float>& a, int M, int Kd, const std::vector<float>& w, int N, std::vector<float>& y) {
+  y.assign(static_cast<std::size_t>(M) * N, 0.f);
+  for (int r = 0; r < M; ++r) {
+    const float* ar = &a[static_cast<std::size_t>(r) * Kd];
+    for (int n = 0; n < N; ++n) {
+      const float* wr = &w[static_cast<std::size_t>(n) * Kd];
+      float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (int k = 0; k < Kd; k += 4) {
+        s0 += ar[k] * wr[k];
+        s1 += ar[k + 1] * wr[k + 1];
+        s2 += ar[k + 2] * wr[k + 2];
+        s3 += ar[k + 3] * wr[k + 3];
+      }
+      y[static_cast<std::size_t>(r) * N + n] = (s0 + s1) + (s2 + s3);
+    }
+  }
+}
+
+template <typename T>
+void reference(const Model<T>& m, int n_layers, int batch, int seq, std::vector<float>& x, std::vector<float>& h_out) {
+  const int M = batch * seq;
+  constexpr bool rh = std::is_same_v<T, __half>, rb = std::is_same_v<T, __nv_bfloat16>;
+  auto rnd = [&](float v) { return rh ? h_round<__half>(v) : rb ? h_round<__nv_bfloat16>(v) : v; };
+  std::vector<float> h(static_cast<std::size_t>(M) * C), qkv, att(static_cast<std::size_t>(M) * C), y, u;
+  const double scale = 1.0 / std::sqrt(double(D));
+  for (int l = 0; l < n_layers; ++l) {
+    const HostLayer& L = m.host[l];
+    layernorm_rows(x, M, L.ln1_g, L.ln1_b, h, rh, rb);
+    matmul(h, M, C, L.w_qkv, 3 * C, qkv);
+    for (std::size_t i = 0; i < qkv.size(); ++i) qkv[i] = rnd(qkv[i] + L.b_qkv[i % (3 * C)]);
+    std::vector<double> p(seq);
+    for (int b = 0; b < batch; ++b)
+      for (int hh = 0; hh < H; ++hh)
+        for (int i = 0; i < seq; ++i) {
+          const float* q = &qkv[(static_cast<std::size_t>(b) * seq + i) * 3 * C + hh * D];
+          double mx = -1e300, sum = 0;
+          for (int j = 0; j <= i; ++j) {
+            const float* k = &qkv[(static_cast<std::size_t>(b) * seq + j) * 3 * C + C + hh * D];
+            double s = 0;
+            for (int d = 0; d < D; ++d) s += double(q[d]) * k[d];
+            p[j] = s * scale;
+            mx = std::max(mx, p[j]);
+          }
+          for (int j = 0; j <= i; ++j) sum += (p[j] = std::exp(p[j] - mx));
+          for (int d = 0; d < D; ++d) {
+            double o = 0;
+            for (int j = 0; j <= i; ++j) o += p[j] * qkv[(static_cast<std::size_t>(b) * seq + j) * 3 * C + 2 * C + hh * D + d];
+            att[(static_cast<std::size_t>(b) * seq + i) * C + hh * D + d] = rnd(static_cast<float>(o / sum));
+          }
+        }
+    matmul(att, M, C, L.w_proj, C, y);
+    for (std::size_t i = 0; i < y.size(); ++i) x[i] += y[i] + L.b_proj[i % C];
+    layernorm_rows(x, M, L.ln2_g, L.ln2_b, h, rh, rb);
+    matmul(h, M, C, L.w_fc, F, u);
+    for (std::size_t i = 0; i < u.size(); ++i) u[i] = rnd(static_cast<float>(gelu_ref(u[i] + L.b_fc[i % F], true)));
+    matmul(u, M, F, L.w_mproj, C, y);
+    for (std::size_t i = 0; i < y.size(); ++i) x[i] += y[i] + L.b_mproj[i % C];
+  }
+  h_out.resize(static_cast<std::size_t>(M) * C);
+  layernorm_rows(x, M, m.lnf_g, m.lnf_b, h_out, rh, rb);
+}
+
+double rel_norm(const std::vector<float>& a, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double d = double(a[i]) - ref[i];
+    num += d * d;
+    den += double(ref[i]) * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+template <typename T>
+void run_checks() {
+  const int n_layers = 2;
+  Model<T> m(n_layers, 7);
+  const double tol = std::is_same_v<T, __half> ? 5e-3 : 2e-2;
+  const int shapes[][2] = {{1, 128}, {2, 64}, {3, 37}, {1, 20}, {1, 1}};
+  std::printf("\n=== check (%s, %d layers, tolerance %.0e) ===\n", tname<T>(), n_layers, tol);
+  for (const int cl : kClusters)
+  for (const auto& s : shapes) {
+    Buffers<T> buf(s[0], s[1]);
+    const int M = buf.M;
+    Rng r(100 + M);
+    std::vector<float> x0(static_cast<std::size_t>(M) * C);
+    for (auto& e : x0) e = r.uni();
+    CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
+    const PersistentArgs<T> a = buf.args(m, n_layers);
+    std::vector<float> xg[2] = {std::vector<float>(x0.size()), std::vector<float>(x0.size())}, hg(x0.size());
+    std::vector<T> ht(x0.size());
+    for (int run = 0; run < 2; ++run) {
+      if (!buf.forward(a, cl)) {
+        std::printf("B%d x S%d: launch failed: %s\n", s[0], s[1], cudaGetErrorString(cudaGetLastError()));
+        ++g_failures;
+        break;
+      }
+      CK(cudaStreamSynchronize(g_stream));
+      CK(cudaMemcpy(xg[run].data(), buf.x, x0.size() * 4, cudaMemcpyDeviceToHost));
+    }
+    CK(cudaMemcpy(ht.data(), buf.h, ht.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    for (std::size_t i = 0; i < ht.size(); ++i) hg[i] = h_to<T>(ht[i]);
+    std::vector<float> xr = x0, hr;
+    reference(m, n_layers, s[0], s[1], xr, hr);
+    const double ex = rel_norm(xg[0], xr), eh = rel_norm(hg, hr);
+    const bool same = std::memcmp(xg[0].data(), xg[1].data(), x0.size() * 4) == 0;
+    bool finite = true;
+    for (float v : xg[0]) finite = finite && std::isfinite(v);
+    const bool ok = finite && ex <= tol && eh <= tol && same;
+    if (!ok) ++g_failures;
+    std::printf("cluster %d  B%d x S%-4d M %3d  x rel-norm %.2e  h rel-norm %.2e  reproducible %s  %s\n", cl, s[0],
+                s[1], M, ex, eh, same ? "yes" : "NO", ok ? "ok" : "FAILED");
+    if (g_json)
+      std::fprintf(g_json,
+                   "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"check\",\"type\":\"%s\",\"cluster\":%d,\"batch\":%d,"
+                   "\"seq\":%d,\"x_rel_norm\":%.3e,\"h_rel_norm\":%.3e,\"reproducible\":%s,\"ok\":%s}\n",
+                   g_gpu.c_str(), tname<T>(), cl, s[0], s[1], ex, eh, same ? "true" : "false", ok ? "true" : "false");
+  }
+}
+
+void run_timing() {
+  using T = __half;
+  const int n_layers = 12;
+  Model<T> m(n_layers, 11);
+  std::printf("\n=== timing: %d layers (%.0f MB of weights), fp16, %d SMs, %d forwards per graph ===\n", n_layers,
+              n_layers * (4.0 * C * C + 2.0 * C * F) * 2 / 1e6, g_sms, g_iters);
+  const int shapes[][2] = {{1, 128}, {1, 64}, {2, 64}};
+  struct Variant {
+    int cl;
+    bool no_mma;
+  };
+  const Variant variants[] = {{1, false}, {2, false}, {1, true}};
+  for (const Variant& v : variants)
+  for (const auto& s : shapes) {
+    const int cl = v.cl;
+    Buffers<T> buf(s[0], s[1]);
+    Rng r(5);
+    std::vector<float> x0(static_cast<std::size_t>(buf.M) * C);
+    for (auto& e : x0) e = r.uni();
+    CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
+    PersistentArgs<T> a = buf.args(m, n_layers);
+    a.lab_no_mma = v.no_mma ? 1 : 0;
+    const double full = time_graph_best(g_stream, [&](int) { return buf.forward(a, cl); }, g_iters);
+    PersistentArgs<T> skel = a;
+    skel.barriers_only = 1;
+    const double bar = time_graph_best(g_stream, [&](int) { return buf.forward(skel, cl); }, g_iters);
+    const double restore = time_graph_best(g_stream, [&](int) {
+      return cudaMemcpyAsync(buf.x, buf.x0, buf.M * C * 4, cudaMemcpyDeviceToDevice, g_stream) == cudaSuccess &&
+             cudaMemsetAsync(buf.counter, 0, K::kPersistentSyncWords * 4, g_stream) == cudaSuccess;
+    }, g_iters);
+    // One traced forward: block 0's clock after each barrier.
+    PersistentArgs<T> tr = a;
+    tr.trace = buf.trace;
+    tr.trace_done = buf.trace_done;
+    CK(buf.forward(tr, cl) ? cudaSuccess : cudaErrorLaunchFailure);
+    CK(cudaStreamSynchronize(g_stream));
+    const int nb = n_layers * K::kPersistentPhases + 1;
+    const int blocks = cl == 2 ? K::persistent_blocks<T, 2>(g_sms) : K::persistent_blocks<T, 1>(g_sms);
+    std::vector<unsigned long long> t(nb), done(static_cast<std::size_t>(nb) * blocks);
+    CK(cudaMemcpy(t.data(), buf.trace, nb * 8, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(done.data(), buf.trace_done, done.size() * 8, cudaMemcpyDeviceToHost));
+    // Per phase: the whole phase (block 0, barrier exit to barrier exit), the slowest block's work (from block 0's
+    // exit of the barrier before; the exits differ by a fraction of a microsecond), and the rest: the barrier.
+    double phase[K::kPersistentPhases] = {}, work[K::kPersistentPhases] = {};
+    for (int l = 0; l < n_layers; ++l)
+      for (int ph = 0; ph < K::kPersistentPhases; ++ph) {
+        const int b = l * K::kPersistentPhases + ph;  // barrier b + 1 ends this phase
+        phase[ph] += (t[b + 1] - t[b]) / 1000.0;
+        unsigned long long last = 0;
+        for (int k = 0; k < blocks; ++k) last = std::max(last, done[static_cast<std::size_t>(b) * blocks + k]);
+        work[ph] += (static_cast<double>(last) - static_cast<double>(t[b])) / 1000.0;
+      }
+    if (v.no_mma) std::printf("[products without their MMAs: timing only]\n");
+    std::printf("cluster %d (%d blocks)  B%d x S%-4d  forward (12 blocks + ln_f) %8.2f us = %6.2f us / layer;  barrier "
+                "skeleton %7.2f us (%.2f us / barrier);  x restore + counter memset %5.2f us\n",
+                cl, blocks, s[0], s[1], full, full / n_layers, bar, bar / (n_layers * K::kPersistentPhases), restore);
+    std::printf("            traced forward, us per layer by phase (block 0, ends at its barrier exits): LN1 %.2f  "
+                "QKV %.2f  attention %.2f  proj %.2f  LN2 %.2f  FC %.2f  mproj %.2f\n",
+                phase[0] / n_layers, phase[1] / n_layers, phase[2] / n_layers, phase[3] / n_layers,
+                phase[4] / n_layers, phase[5] / n_layers, phase[6] / n_layers);
+    std::printf("            of which the slowest block's work (the rest: the barrier):                     LN1 %.2f  "
+                "QKV %.2f  attention %.2f  proj %.2f  LN2 %.2f  FC %.2f  mproj %.2f\n",
+                work[0] / n_layers, work[1] / n_layers, work[2] / n_layers, work[3] / n_layers, work[4] / n_layers,
+                work[5] / n_layers, work[6] / n_layers);
+    if (g_json)
+      std::fprintf(g_json,
+                   "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"timing\",\"no_mma\":%s,\"cluster\":%d,\"blocks\":%d,\"batch\":%d,"
+                   "\"seq\":%d,\"layers\":%d,\"forward_us\":%.3f,\"barrier_skeleton_us\":%.3f,\"restore_us\":%.3f,\"phase_us_per_layer\":[%.3f,"
+                   "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f]}\n",
+                   g_gpu.c_str(), v.no_mma ? "true" : "false", cl, blocks, s[0], s[1], n_layers, full, bar, restore, phase[0] / n_layers, phase[1] / n_layers,
+                   phase[2] / n_layers, phase[3] / n_layers, phase[4] / n_layers, phase[5] / n_layers,
+                   phase[6] / n_layers);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (const int taken = common_option(argc, argv, i, g_json, g_iters); taken != 0) {
+      if (taken < 0) return 2;
+    } else {
+      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE]\n", argv[0]);
+      return 2;
+    }
+  }
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  g_gpu = prop.name;
+  g_sms = prop.multiProcessorCount;
+  std::printf("persistent_lab on %s (%d SMs, sm_%d%d)\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
+  if (prop.major != 9) {
+    std::printf("the persistent kernel needs an sm_90 GPU: skipped\n");
+    return 0;
+  }
+  CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+  run_checks<__half>();
+  run_checks<__nv_bfloat16>();
+  run_timing();
+  std::printf("\n%s (%d failures)\n", g_failures ? "FAILED" : "ALL CHECKS PASSED", g_failures);
+  if (g_json) std::fclose(g_json);
+  return g_failures ? 1 : 0;
+}
