@@ -902,9 +902,12 @@ class EngineImpl final : public Engine {
     }
   }
   CUtensorMap activation_map(const T* base, int rows, int K) const {
+    return activation_map(base, rows, K, 64 * wgmma_cfg_.wg);
+  }
+  CUtensorMap activation_map(const T* base, int rows, int K, int box_rows) const {
     CUtensorMap m{};
     if constexpr (!std::is_same_v<T, float>) {
-      if (!kernels::wgmma_tensor_map(&m, base, rows, K, 64 * wgmma_cfg_.wg))
+      if (!kernels::wgmma_tensor_map(&m, base, rows, K, box_rows))
         throw Error("cuda engine: cuTensorMapEncodeTiled refused an activation map");
     }
     return m;
@@ -915,8 +918,8 @@ class EngineImpl final : public Engine {
   // and the widths the kernel supports; the layers' weight maps and parameters go to the device once, here.
   void setup_persistent() {
     if constexpr (!std::is_same_v<T, float>) {
-      if (!wgmma_ || !opt_.persistent || D_ != 64 || !kernels::persistent_supported(9, 0, 1, C_, H_, I_)) return;
-      const bool pairs = opt_.persistent_pairs && kernels::persistent_supported(9, 0, 1, C_, H_, I_, 2);
+      if (!wgmma_ || !opt_.persistent || D_ != 64 || !kernels::persistent_supported(C_, H_, I_)) return;
+      const bool pairs = opt_.persistent_pairs && kernels::persistent_supported(C_, H_, I_, 2);
       std::vector<kernels::PersistentLayer<T>> host(L_);
       for (int l = 0; l < L_; ++l) {
         const DeviceLayer<T>& d = layers_[l];
@@ -941,9 +944,9 @@ class EngineImpl final : public Engine {
         m.scale_log2 = attn_scale_log2(l);
       }
       persistent_layers_ = upload_bytes(host.data(), L_);
-      persistent_pairs_ = pairs && kernels::persistent_blocks<T, 2>(sm_count_) > 0;
-      persistent_blocks_ = persistent_pairs_ ? kernels::persistent_blocks<T, 2>(sm_count_)
-                                             : kernels::persistent_blocks<T, 1>(sm_count_);
+      const int pair_blocks = pairs ? kernels::persistent_blocks<T, 2>(sm_count_) : 0;
+      persistent_pairs_ = pair_blocks > 0;
+      persistent_blocks_ = persistent_pairs_ ? pair_blocks : kernels::persistent_blocks<T, 1>(sm_count_);
     }
   }
   bool use_persistent(Mode mode, int rows) const { return persistent_blocks_ > 0 && mode == Mode::kPrefill && rows <= 128; }
@@ -953,11 +956,9 @@ class EngineImpl final : public Engine {
       const int rows = batch * seq;
       kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, nullptr);
       mark("embed");
-      CUtensorMap map_h{}, map_att{}, map_u{};
-      if (!kernels::wgmma_tensor_map(&map_h, ws.h, rows, C_, 128) ||
-          !kernels::wgmma_tensor_map(&map_att, ws.att, rows, C_, 128) ||
-          !kernels::wgmma_tensor_map(&map_u, ws.fc, rows, I_, 128))
-        throw Error("cuda engine: cuTensorMapEncodeTiled refused an activation map");
+      // the kernel's activation tiles hold all (up to 128) rows
+      const CUtensorMap map_h = activation_map(ws.h, rows, C_, 128), map_att = activation_map(ws.att, rows, C_, 128),
+                        map_u = activation_map(ws.fc, rows, I_, 128);
       kernels::PersistentArgs<T> p;
       p.layers = persistent_layers_;
       p.n_layers = L_;
@@ -1193,7 +1194,7 @@ class EngineImpl final : public Engine {
   // Embedding and the blocks through cuBLASLt (or int8) products; leaves LN_f(x) in ws.h.
   void forward_layers(Workspace<T>& ws, Mode mode, int batch, int seq, std::vector<T*>* cache, int max_tokens) {
     const int rows = batch * seq;
-    if (use_persistent(mode, rows) && !cache) {
+    if (use_persistent(mode, rows)) {  // (plain prefills: no KV cache to fill)
       forward_layers_persistent(ws, batch, seq);
       return;
     }

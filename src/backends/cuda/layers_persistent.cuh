@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "backends/cuda/attention_mma.cuh"
 #include "backends/cuda/gemm_wgmma.cuh"
 #include "backends/cuda/kernels.cuh"
 
@@ -136,22 +137,6 @@ __device__ __forceinline__ std::uint32_t movmatrix_trans(std::uint32_t a) {
   asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(d) : "r"(a));
   return d;
 }
-template <typename T>
-__device__ __forceinline__ void mma16816(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
-  if constexpr (std::is_same_v<T, __half>)
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 constexpr std::uint32_t kABytes = 128 * 128;
 
 // The four products of a layer, in phase order.
@@ -165,6 +150,7 @@ struct ProductShape {
   int N, K, splits, bn, barrier;
   bool pair;
   __device__ int tiles() const { return N / bn; }
+  __device__ int items() const { return tiles() * splits; }
   __device__ int tile_of(int item) const { return pair ? item / 2 : item % tiles(); }
   __device__ int split_of(int item) const { return pair ? item % 2 : item / tiles(); }
 };
@@ -228,10 +214,7 @@ struct ItemWalk {
   int layer = 0, which = 0, item = 0, n_layers = 0, C = 0, F = 0, cl = 1;
   bool done = false;
   __device__ ProductShape shape() const { return product_shape(which, layer, C, F, cl); }
-  __device__ int items() const {
-    const ProductShape ps = shape();
-    return ps.N / ps.bn * ps.splits;
-  }
+  __device__ int items() const { return shape().items(); }
   __device__ void settle() {  // move past products with no item for this block
     while (!done && item >= items()) {
       item = blockIdx.x;
@@ -318,7 +301,7 @@ template <typename T, int CL, int BN, typename Emit>
 __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pair_uses, const ProductShape& ps,
                                         const T* bias, int tid, bool no_mma, Emit&& emit) {
   constexpr int S = persistent_stages(CL);
-  const int items = ps.tiles() * ps.splits, ks = ps.K / 64 / ps.splits;
+  const int items = ps.items(), ks = ps.K / 64 / ps.splits;
   const int wg = tid / 128;
   for (int item = blockIdx.x; item < items; item += gridDim.x, ++n) {
     const int n0 = ps.tile_of(item) * BN, split = ps.split_of(item);
@@ -514,7 +497,7 @@ __device__ __forceinline__ void attention_phase(const PersistentArgs<T>& p, floa
       for (int j = 0; j < 2; ++j) {
         s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
-        for (int d16 = 0; d16 < 4; ++d16) mma16816<T>(s[j], qa[d16], kb[j][d16][0], kb[j][d16][1]);
+        for (int d16 = 0; d16 < 4; ++d16) mma_detail::mma_16816<T>(s[j], qa[d16], kb[j][d16][0], kb[j][d16][1]);
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int qi = q0 + g + (e >= 2 ? 8 : 0), ki = k0 + 8 * j + 2 * t + (e & 1);
@@ -541,7 +524,7 @@ __device__ __forceinline__ void attention_phase(const PersistentArgs<T>& p, floa
       const std::uint32_t pa[4] = {pack_pair<T>(s[0][0], s[0][1]), pack_pair<T>(s[0][2], s[0][3]),
                                    pack_pair<T>(s[1][0], s[1][1]), pack_pair<T>(s[1][2], s[1][3])};
 #pragma unroll
-      for (int jd = 0; jd < 8; ++jd) mma16816<T>(o[jd], pa, movmatrix_trans(va[jd][0]), movmatrix_trans(va[jd][1]));
+      for (int jd = 0; jd < 8; ++jd) mma_detail::mma_16816<T>(o[jd], pa, movmatrix_trans(va[jd][0]), movmatrix_trans(va[jd][1]));
       l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
       l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
       l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
@@ -750,14 +733,14 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
 // ---- host side ---------------------------------------------------------------------------------------------------
 
-// Whether this device and these shapes can take the persistent path (cluster 2: the paired kernel).
-inline bool persistent_supported(int cc_major, int cc_minor, int M, int C, int H, int F, int cluster = 1) {
+// Whether a model of these widths can take the persistent path (cluster 2: the paired kernel). The caller checks
+// the device (compute capability 9.0: sm_90a) and the rows of each call (<= 128).
+inline bool persistent_supported(int C, int H, int F, int cluster = 1) {
   auto fits = [&](int N, int K, int splits, int bn) {  // tiles, k splits, one item's weights
     return N % bn == 0 && K % (64 * splits) == 0 && (K / 64 / splits) * bn * 128 <= kPersistentWBytes;
   };
   const bool pair = cluster == 2;
-  return cc_major == 9 && cc_minor == 0 && M >= 1 && M <= 128 && H > 0 && C == 64 * H && C % 128 == 0 &&
-         C <= 1024 && (cluster == 1 || cluster == 2) &&
+  return H > 0 && C == 64 * H && C % 128 == 0 && C <= 1024 && (cluster == 1 || cluster == 2) &&
          fits(3 * C, C, pair ? 2 : 1, pair ? 64 : kPersistentBN) && fits(C, C, kPersistentProjSplits, kPersistentBN) &&
          fits(F, C, pair ? 2 : 1, pair ? 64 : kPersistentBN) && fits(C, F, kPersistentMprojSplits, kPersistentMprojBN);
 }
