@@ -20,13 +20,18 @@
 //                                            partial last wave holds the lightest ones
 //   v12 flash_attention_mma<T, D, 4, 64, 1, 1, true>  v2 likewise
 //   v13 flash_attention_mma<T, D, 1, 64, 1, 1, true>  v3 likewise (16-query blocks: finer load balancing)
+//   v14 attention_wgmma<T, 1, 2, false>      Hopper warpgroup MMA (attention_wgmma.cuh, head size 64 only): TMA-fed
+//                                            K / V ring of 2 slots, one consumer warpgroup (64 queries) a block
+//   v15 attention_wgmma<T, 1, 3, true>       + the next tile's S product issued before this tile's softmax
+//   v16 attention_wgmma<T, 2, 2, false>      two consumer warpgroups (128 queries) share each K / V tile
+//   v17 attention_wgmma<T, 2, 3, true>       both
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:
 //   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50] [--shape BxS]
 //     --quick      skip the big shapes (B8xS512, B32xS128, B1xS1024)
 //     --json FILE  append one JSON line per (version, shape) to FILE
-//     --version N  run only version N (1..13)
+//     --version N  run only version N (1..17)
 //     --min-ms X   time each (version, shape) for at least X ms (default 50)
 //     --shape BxS  run only the shapes of that batch and length (e.g. to profile one with Nsight Compute)
 // Exits non-zero if any check fails.
@@ -44,6 +49,7 @@
 #include <vector>
 
 #include "backends/cuda/attention_mma.cuh"
+#include "backends/cuda/attention_wgmma.cuh"
 #include "backends/cuda/kernels.cuh"
 #include "lab_common.cuh"
 
@@ -70,8 +76,23 @@ void launch_wmma(const T* qkv, T* out, int batch, int seq, int heads, float sl2,
 }
 
 template <typename T, int D>
-void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, float sl2, cudaStream_t stream) {
+void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, float sl2, cudaStream_t stream,
+                 const CUtensorMap* map) {
   const int C = heads * D;
+  if (v >= 14) {  // wgmma versions (head size 64; the caller skips the others)
+    cudaError_t e = cudaErrorInvalidValue;
+    if constexpr (D == 64) {
+      switch (v) {
+        case 14: e = k::launch_attention_wgmma<T, 1, 2, false>(*map, out, batch, seq, heads, C, sl2, stream); break;
+        case 15: e = k::launch_attention_wgmma<T, 1, 3, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
+        case 16: e = k::launch_attention_wgmma<T, 2, 2, false>(*map, out, batch, seq, heads, C, sl2, stream); break;
+        case 17: e = k::launch_attention_wgmma<T, 2, 3, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
+        default: break;
+      }
+    }
+    CK(e);
+    return;
+  }
   switch (v) {
     case 1: launch_wmma<T, D, 4>(qkv, out, batch, seq, heads, sl2, stream); break;
     case 2: k::launch_flash_attention_mma<T, D, 4>(qkv, out, batch, seq, heads, 3 * C, C, sl2, stream); break;
@@ -93,7 +114,7 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
     default: std::fprintf(stderr, "bad version %d\n", v); std::exit(2);
   }
 }
-constexpr int kVersions = 13;
+constexpr int kVersions = 17;
 const char* version_name(int v) {
   switch (v) {
     case 1: return "wmma_w4";
@@ -109,6 +130,10 @@ const char* version_name(int v) {
     case 11: return "mma_w4_kt32_qmajor";
     case 12: return "mma_w4_kt64_qmajor";
     case 13: return "mma_w1_kt64_qmajor";
+    case 14: return "wgmma_wg1_s2";
+    case 15: return "wgmma_wg1_s3_pipe";
+    case 16: return "wgmma_wg2_s2";
+    case 17: return "wgmma_wg2_s3_pipe";
     default: return "?";
   }
 }
@@ -170,12 +195,14 @@ struct Shape {
 
 FILE* g_json = nullptr;
 std::string g_gpu;
+bool g_sm90 = false;
 int g_failures = 0;
 
 template <typename T, int D>
 void run_shape(const Shape& sh, const Options& opt) {
   const int B = sh.B, S = sh.S, H = kHeads, C = H * D, rs = 3 * C;
   const size_t n_in = static_cast<size_t>(B) * S * rs, n_out = static_cast<size_t>(B) * S * C;
+  const bool have_wgmma = D == 64 && g_sm90;
   // Random inputs: q, k ~ N(0, 1.3^2) so that scores (q.k / sqrt(D)) have std ~1.7; v ~ N(0, 1).
   std::mt19937 rng(1234u + 7u * B + 131u * S + D);
   std::normal_distribution<float> nd(0.f, 1.f);
@@ -197,6 +224,11 @@ void run_shape(const Shape& sh, const Options& opt) {
   CK(cudaMalloc(&d_in, n_in * sizeof(T)));
   CK(cudaMalloc(&d_out, n_out * sizeof(T)));
   CK(cudaMemcpy(d_in, h_in.data(), n_in * sizeof(T), cudaMemcpyHostToDevice));
+  CUtensorMap map{};
+  if (have_wgmma && !k::wgmma_tensor_map(&map, d_in, B * S, rs, 64)) {
+    std::fprintf(stderr, "cuTensorMapEncodeTiled refused the qkv map\n");
+    std::exit(1);
+  }
   cudaStream_t stream;
   CK(cudaStreamCreate(&stream));
   cudaEvent_t e0, e1;
@@ -210,9 +242,10 @@ void run_shape(const Shape& sh, const Options& opt) {
 
   for (int v = 1; v <= kVersions; ++v) {
     if (opt.only_version && v != opt.only_version) continue;
+    if (v >= 14 && !have_wgmma) continue;  // head size 64 on a compute capability 9.0 card only
     // Correctness: fill the output with NaN bytes so unwritten rows show up.
     CK(cudaMemsetAsync(d_out, 0xff, n_out * sizeof(T), stream));
-    run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
+    run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream, &map);
     CK(cudaGetLastError());
     CK(cudaStreamSynchronize(stream));
     CK(cudaMemcpy(h_out.data(), d_out, n_out * sizeof(T), cudaMemcpyDeviceToHost));
@@ -236,16 +269,16 @@ void run_shape(const Shape& sh, const Options& opt) {
     }
 
     // Timing: warm-up, then at least min_ms of back-to-back launches.
-    for (int i = 0; i < 5; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
+    for (int i = 0; i < 5; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream, &map);
     CK(cudaEventRecord(e0, stream));
-    for (int i = 0; i < 10; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
+    for (int i = 0; i < 10; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream, &map);
     CK(cudaEventRecord(e1, stream));
     CK(cudaEventSynchronize(e1));
     float ms = 0.f;
     CK(cudaEventElapsedTime(&ms, e0, e1));
     const int iters = std::clamp(static_cast<int>(opt.min_ms / std::max(1e-3, ms / 10.0)), 20, 20000);
     CK(cudaEventRecord(e0, stream));
-    for (int i = 0; i < iters; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream);
+    for (int i = 0; i < iters; ++i) run_version<T, D>(v, d_in, d_out, B, S, H, sl2, stream, &map);
     CK(cudaEventRecord(e1, stream));
     CK(cudaEventSynchronize(e1));
     CK(cudaGetLastError());
@@ -294,6 +327,7 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
   g_gpu = prop.name;
+  g_sm90 = prop.major == 9 && prop.minor == 0;
   std::printf("attention_lab on %s (%d SMs), heads %d, causal; tolerance: half 2e-3, bf16 2e-2 (abs, x|ref| "
               "when |ref| > 1)\n",
               prop.name, prop.multiProcessorCount, kHeads);
@@ -309,11 +343,11 @@ int main(int argc, char** argv) {
       // half, D 64
       {1, 128, 64, false, false}, {1, 512, 64, false, false}, {8, 128, 64, false, false},
       {8, 512, 64, false, true}, {32, 128, 64, false, true}, {1, 1024, 64, false, true},
-      {2, 77, 64, false, false}, {1, 1, 64, false, false},
+      {2, 77, 64, false, false}, {1, 1, 64, false, false}, {3, 37, 64, false, false}, {3, 200, 64, false, false},
       // half, D 32
       {8, 512, 32, false, true}, {2, 77, 32, false, false},
       // bf16
-      {1, 128, 64, true, false}, {8, 512, 64, true, true}, {2, 77, 64, true, false}, {2, 77, 32, true, false},
+      {1, 128, 64, true, false}, {8, 512, 64, true, true}, {2, 77, 64, true, false}, {3, 200, 64, true, false}, {2, 77, 32, true, false},
   };
   for (const Shape& sh : shapes) {
     if (opt.quick && sh.big) continue;

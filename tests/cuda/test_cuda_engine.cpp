@@ -272,9 +272,10 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
   }
   // the prefill attention kernels that are not picked by default for this shape
   for (const char* precision : {"fp16", "bf16"}) {
-    variants.push_back({precision, {{"attention_warps", "4"}}});
-    variants.push_back({precision, {{"attention_warps", "1"}}});
+    variants.push_back({precision, {{"attention", "mma"}, {"attention_warps", "4"}}});
+    variants.push_back({precision, {{"attention", "mma"}, {"attention_warps", "1"}}});
     variants.push_back({precision, {{"attention", "wmma"}}});
+    variants.push_back({precision, {{"attention", "mma"}}});  // (on an H100 / H200 the default is the wgmma one)
     variants.push_back({precision, {{"prefill_pdl", "1"}}});  // LayerNorm / attention as programmatic dependents
     variants.push_back({precision, {{"gemm_tune_l2", "hot"}}});  // the autotune's calls back to back
     // 160 rows: the cuBLASLt path by default; with wgmma_max_rows >= 160 (on an H100 / H200) the TMA + wgmma
@@ -571,6 +572,12 @@ TEST(CudaEngine, BadInputsAreErrors) {
   const bool hopper = cuda_engine::compute_capability(0) == 90;
   EXPECT_EQ(d.details.at("kernels").find("wgmma") != std::string::npos, hopper) << d.details.at("kernels");
   EXPECT_EQ(cuda_backend(m, "fp16", {{"wgmma_max_rows", "0"}})->describe().details.at("kernels").find("wgmma"),
+            std::string::npos);
+  // head size 64: Hopper's attention kernel by default on a compute capability 9.0 card (and nowhere else), the
+  // mma.sync kernel when asked for
+  EXPECT_EQ(d.details.at("kernels").find("warpgroup-MMA kernel") != std::string::npos, hopper)
+      << d.details.at("kernels");
+  EXPECT_NE(cuda_backend(m, "fp16", {{"attention", "mma"}})->describe().details.at("kernels").find("mma.sync kernel"),
             std::string::npos);
   // this model's n_embd (128) is not one the persistent path takes: it must not claim it
   EXPECT_EQ(d.details.at("kernels").find("persistent"), std::string::npos) << d.details.at("kernels");

@@ -113,9 +113,11 @@ class CudaBackend final : public Backend {
     options.persistent = option_flag(spec, "persistent", options.persistent);
     options.persistent_pairs = option_flag(spec, "persistent_pairs", options.persistent_pairs);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
-      if (it->second != "mma" && it->second != "wmma")
-        throw Error(spec.label() + ": option attention must be mma or wmma, not '" + it->second + "'");
-      options.attention_mma = it->second == "mma";
+      using A = cuda_engine::EngineOptions::Attention;
+      if (it->second == "wgmma") options.attention = A::kWgmma;
+      else if (it->second == "mma") options.attention = A::kMma;
+      else if (it->second == "wmma") options.attention = A::kWmma;
+      else throw Error(spec.label() + ": option attention must be wgmma, mma or wmma, not '" + it->second + "'");
     }
     options.attention_warps = option_int(spec, "attention_warps", 0, 0, 4);
     if (options.attention_warps == 2 || options.attention_warps == 3)

@@ -13,9 +13,12 @@
 //   "gemm_autotune"   "1" (default): time cuBLASLt's candidate algorithms once per GEMM shape and keep the fastest
 //   "gemm_tune_l2"    "cold" (default): L2 flushed before each timed candidate call (weights cold, as in a forward);
 //                     "hot": calls back to back. With "profile" every candidate's time is printed
-//   "attention"       "mma" (default): FA2-style prefill attention with register accumulators; "wmma": the older
-//                     kernel with shared-memory accumulators (fp16/bf16 only; fp32/tf32 use a CUDA-core kernel)
-//   "attention_warps" "0" (default): chosen by shape; "1": 16-query blocks; "4": 64-query blocks
+//   "attention"       "wgmma" (default): on an H100 / H200 with head size 64, prefill attention on warpgroup MMA
+//                     with TMA-fed key / value tiles, elsewhere as "mma"; "mma": FA2-style attention on mma.sync
+//                     with register accumulators; "wmma": the older kernel with shared-memory accumulators
+//                     (fp16/bf16 only; fp32/tf32 use a CUDA-core kernel)
+//   "attention_warps" the mma / wmma kernels' blocks: "0" (default): chosen by shape; "1": 16-query blocks; "4":
+//                     64-query blocks
 //   "gemv_kernels"    "1" (default): decode steps of <= 4 sequences through fused LayerNorm + matrix-vector
 //                     kernels (5 per layer); "0": cuBLASLt + separate LayerNorm kernels as in prefill
 //   "gemv_max_rows"   the largest decode batch that uses those kernels (1..8; default 4, int8 8: measured)

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "backends/cuda/attention_mma.cuh"
+#include "backends/cuda/attention_wgmma.cuh"
 #include "backends/cuda/gemm_wgmma.cuh"
 #include "backends/cuda/layers_persistent.cuh"
 #include "backends/cuda/gemv.cuh"
@@ -444,7 +445,7 @@ class EngineImpl final : public Engine {
     cublasComputeType_t compute =
         options.precision == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     int8_ = options.precision == Precision::kInt8;
-    attention_mma_ = options.attention_mma;
+    attention_mma_ = options.attention != EngineOptions::Attention::kWmma;
     if constexpr (!std::is_same_v<T, __half>) {
       if (int8_) throw Error("cuda engine: int8 runs with fp16 activations");
     }
@@ -473,6 +474,10 @@ class EngineImpl final : public Engine {
     sm_count_ = prop.multiProcessorCount;
     ws_.alloc = &alloc_;
     setup_wgmma(prop);
+    // Hopper's attention kernel: fp16 / bf16 (int8 runs fp16 activations), head size 64, compute capability 9.0
+    // (its body exists only in the sm_90a build).
+    attention_wgmma_ = !std::is_same_v<T, float> && options.attention == EngineOptions::Attention::kWgmma &&
+                       D_ == 64 && prop.major == 9 && prop.minor == 0;
     setup_persistent();
     ws_.persistent = persistent_blocks_ > 0;
   }
@@ -554,6 +559,7 @@ class EngineImpl final : public Engine {
            "dependent of the one before";
     s += "; fused residual+LayerNorm; causal attention: ";
     s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel"
+         : attention_wgmma_ ? "warpgroup-MMA kernel (TMA-fed key / value tiles)"
          : attention_mma_ ? "FA2-style mma.sync kernel (register accumulators)"
                           : "online-softmax WMMA tensor-core kernel";
     s += "; decode attention over a KV cache; ";
@@ -792,6 +798,22 @@ class EngineImpl final : public Engine {
   // pdl: the mma kernel launched as a programmatic dependent of the kernel before.
   void attention_prefill(const T* qkv, T* out, int batch, int seq, float sl2, bool pdl = false) {
     if constexpr (!std::is_same_v<T, float>) {
+      if (attention_wgmma_) {
+        // Measured on an H200 (attention_lab v14 vs v12, the mma kernel below): B8 x S512 16.7 vs 25.5 us,
+        // B1 x S1024 13.6 vs 30.2, B1 x S512 7.9 vs 15.7, B1 x S128 4.4 vs 5.8; of the lab's four variants the
+        // plainest (one consumer warpgroup, two ring slots, no S / softmax overlap) was fastest everywhere.
+        const int rows = batch * seq;
+        if (qkv != qkv_map_base_ || rows != qkv_map_rows_) {
+          if (!kernels::wgmma_tensor_map(&qkv_map_, qkv, rows, 3 * C_, 64))
+            throw Error("cuda engine: cuTensorMapEncodeTiled refused the attention's qkv map");
+          qkv_map_base_ = qkv;
+          qkv_map_rows_ = rows;
+        }
+        const cudaError_t launched =
+            kernels::launch_attention_wgmma<T, 1, 2, false>(qkv_map_, out, batch, seq, H_, C_, sl2, stream_, pdl);
+        CU(launched);
+        return;
+      }
       if (attention_mma_) {
         // Measured on an H100 (lab/cuda/attention_lab.cu): 4-warp blocks (64 queries) beat 1-warp blocks on every
         // shape, even B1 x S128 with 24 blocks; key tiles of 32 win once there are more 64-query tiles than SMs
@@ -1274,7 +1296,12 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Gemm> gemm_residual_;  // x += a . W + b into the float residual stream (option residual_epilogue)
   std::unique_ptr<Gemm> gemm_i8_;  // int8: integer products
   bool int8_ = false;
-  bool attention_mma_ = true;  // prefill attention: the mma.sync kernel (else the WMMA one)
+  bool attention_mma_ = true;     // prefill attention: the mma.sync kernel (else the WMMA one) ...
+  bool attention_wgmma_ = false;  // ... unless Hopper's warpgroup kernel runs here (option attention=wgmma)
+  // The tensor map of the qkv buffer for the warpgroup kernel, for the buffer and row count it was made for.
+  CUtensorMap qkv_map_{};
+  const T* qkv_map_base_ = nullptr;
+  int qkv_map_rows_ = 0;
   float* staging_ = nullptr;
   T *wte_ = nullptr, *wpe_ = nullptr;
   DeviceLinear<T> lm_head_;

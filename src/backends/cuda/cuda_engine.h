@@ -37,9 +37,12 @@ struct EngineOptions {
   // Autotune with a cold L2 (a buffer of twice the L2 size written before each timed call, as the weights are cold
   // in a forward pass) or hot (calls back to back).
   bool gemm_tune_cold = true;
-  // Prefill attention (fp16/bf16): the FA2-style mma.sync kernel with register accumulators (attention_mma.cuh);
-  // false: the older WMMA kernel that keeps scores and the output accumulator in shared memory.
-  bool attention_mma = true;
+  // Prefill attention (fp16/bf16). kWgmma: Hopper's warpgroup-MMA kernel with TMA-fed key / value tiles
+  // (attention_wgmma.cuh) where it runs — a compute capability 9.0 card and head size 64 — and the mma.sync kernel
+  // elsewhere; kMma: the FA2-style mma.sync kernel with register accumulators (attention_mma.cuh) everywhere;
+  // kWmma: the older WMMA kernel that keeps scores and the output accumulator in shared memory.
+  enum class Attention { kWgmma, kMma, kWmma };
+  Attention attention = Attention::kWgmma;
   // Prefill attention blocks: 0: chosen by shape (mma) / 4 warps (WMMA); 1: 1 warp (16 queries); 4: 4 warps.
   int attention_warps = 0;
   // With graphs off: time every kernel with events and print a per-kernel table to stderr at destruction.
