@@ -25,13 +25,14 @@
 //   v15 attention_wgmma<T, 1, 3, true>       + the next tile's S product issued before this tile's softmax
 //   v16 attention_wgmma<T, 2, 2, false>      two consumer warpgroups (128 queries) share each K / V tile
 //   v17 attention_wgmma<T, 2, 3, true>       both
+//   v18 attention_wgmma<T, 1, 2, true>       v15 with 2 slots
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:
 //   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50] [--shape BxS]
 //     --quick      skip the big shapes (B8xS512, B32xS128, B1xS1024)
 //     --json FILE  append one JSON line per (version, shape) to FILE
-//     --version N  run only version N (1..17)
+//     --version N  run only version N (1..18)
 //     --min-ms X   time each (version, shape) for at least X ms (default 50)
 //     --shape BxS  run only the shapes of that batch and length (e.g. to profile one with Nsight Compute)
 // Exits non-zero if any check fails.
@@ -87,6 +88,7 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
         case 15: e = k::launch_attention_wgmma<T, 1, 3, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
         case 16: e = k::launch_attention_wgmma<T, 2, 2, false>(*map, out, batch, seq, heads, C, sl2, stream); break;
         case 17: e = k::launch_attention_wgmma<T, 2, 3, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
+        case 18: e = k::launch_attention_wgmma<T, 1, 2, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
         default: break;
       }
     }
@@ -114,7 +116,7 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
     default: std::fprintf(stderr, "bad version %d\n", v); std::exit(2);
   }
 }
-constexpr int kVersions = 17;
+constexpr int kVersions = 18;
 const char* version_name(int v) {
   switch (v) {
     case 1: return "wmma_w4";
@@ -134,6 +136,7 @@ const char* version_name(int v) {
     case 15: return "wgmma_wg1_s3_pipe";
     case 16: return "wgmma_wg2_s2";
     case 17: return "wgmma_wg2_s3_pipe";
+    case 18: return "wgmma_wg1_s2_pipe";
     default: return "?";
   }
 }

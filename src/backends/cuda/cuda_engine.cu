@@ -765,6 +765,20 @@ class EngineImpl final : public Engine {
   }
 
   // pdl: launched as a programmatic dependent of the kernel before (the kernels wait for it first).
+  // kernels::embed_layernorm_reg for this n_embd, or nullptr where the row does not fit a warp's registers.
+  using EmbedLayernorm = void (*)(const int*, const T*, const T*, float*, int, const float*, const float*, T*, int,
+                                  int, float);
+  EmbedLayernorm embed_layernorm_kernel() const {
+    switch (C_ % 128 == 0 ? C_ / 128 : 0) {
+      case 1: return kernels::embed_layernorm_reg<T, 1>;
+      case 2: return kernels::embed_layernorm_reg<T, 2>;
+      case 4: return kernels::embed_layernorm_reg<T, 4>;
+      case 6: return kernels::embed_layernorm_reg<T, 6>;
+      case 8: return kernels::embed_layernorm_reg<T, 8>;
+      default: return nullptr;
+    }
+  }
+
   void layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows, bool pdl = false) {
     const int warps = 4;
     const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
@@ -1221,8 +1235,18 @@ class EngineImpl final : public Engine {
       return;
     }
     const int* pos = mode == Mode::kDecodeStep ? ws.pos : nullptr;
-    kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, pos);
-    mark("embed");
+    // A prefill's embedding and first LayerNorm in one kernel where the row fits a warp's registers.
+    const auto embed_ln = pos ? nullptr : embed_layernorm_kernel();
+    if (embed_ln) {
+      const int warps = 4;
+      CU(kernels::launch_kernel(embed_ln, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, false,
+                                ws.ids, wte_, wpe_, ws.x, seq, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, C_,
+                                static_cast<float>(cfg_.layer_norm_epsilon)));
+      mark("embed+ln");
+    } else {
+      kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, pos);
+      mark("embed");
+    }
     // Few rows on Hopper: TMA + wgmma products, and every kernel of the chain (products, LayerNorms, attention)
     // a programmatic dependent of the one before (they all wait for it before touching its outputs). Not while
     // profiling: per-kernel events would serialise the chain anyway.
@@ -1235,8 +1259,10 @@ class EngineImpl final : public Engine {
       map_fc = activation_map(ws.fc, rows, I_);
     }
     const bool ln_pdl = chain_pdl || opt_.prefill_pdl;
-    layernorm(ws.x, nullptr, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, chain_pdl);
-    mark("layernorm");
+    if (!embed_ln) {
+      layernorm(ws.x, nullptr, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, chain_pdl);
+      mark("layernorm");
+    }
     for (int l = 0; l < L_; ++l) {
       const DeviceLayer<T>& d = layers_[l];
       const float sl2 = attn_scale_log2(l);
