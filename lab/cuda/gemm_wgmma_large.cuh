@@ -1,0 +1,331 @@
+#pragma once
+// Products of MANY rows on Hopper (prefills of thousands of rows: B8 x S512 = 4096): a persistent kernel of
+// 128 x BN tiles, TMA bulk copies into a STAGES-deep shared-memory ring, two consumer warpgroups (64 rows each)
+// issuing wgmma m64nBNk16 from shared memory, and a producer warpgroup whose one thread keeps the ring full —
+// across tile boundaries, so the next tile's operands arrive while the consumers run the epilogue.
+// A LAB kernel (lab/cuda/gemm_large_lab.cu: CPU reference check, timing): correct, but not faster than the
+// engine's cuBLASLt picks, so the engine does not use it (docs/cuda-engine.md, seventh session).
+//
+// Why it was tried: at M = 4096 cuBLASLt runs GPT-2's per-layer products at ~510 TFLOP/s against 766 for the LM
+// head (H200 profile, cold L2: qkv 28.2, proj 18.1, fc 36.0, mproj 35.7 us): N = 768 makes 96 tiles of 128 x 256
+// for 132 SMs (73 % of one wave) and QKV's 288 tiles 2.18 waves. 128 x 192 tiles divide all four shapes into whole
+// waves (N = 768: 128 tiles; 2304: 384 = 2.9 waves; 3072: 512 = 3.9 waves). Measured (H200, cold, v2): mproj
+// 36.9 us, proj 19.8 — cuBLASLt's level — but qkv 39.5 and fc 49.8: the main loop reaches ~53 % of the tensor
+// rate and the store epilogue (4-byte stores from the accumulators, not overlapped with the next tile) costs
+// the rest; sharing the W tile over a cluster of two by multicast (MC) was slower still.
+//
+// Same epilogues and argument block as gemm_wgmma.cuh (WgmmaOut, WgmmaArgs; splits must be 1): bias, GELU (tanh),
+// or the float residual add. Layouts and descriptors as there: K-major tiles of 64 k (128-byte rows) written with
+// the 128-byte swizzle, SBO = 1024, a k16 step = +32 bytes.
+//
+// Needs sm_90a (wgmma, setmaxnreg); elsewhere the body traps and the engine does not take this path.
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backends/cuda/gemm_wgmma.cuh"
+
+namespace gptbench::cuda_engine::kernels {
+
+namespace wgmma_large_detail {
+
+// D (64 x N float) = (accumulate ? D : 0) + A (64 x 16) . B (16 x N), both from shared memory, K-major.
+template <typename T, int N>
+__device__ __forceinline__ void wgmma_ss_n(float (&d)[N / 2], std::uint64_t a, std::uint64_t b, int accumulate);
+// (generated: one specialisation per type and N; the operand lists are long, not clever)
+template <>
+__device__ __forceinline__ void wgmma_ss_n<__half, 128>(float (&d)[64], std::uint64_t a, std::uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 128>(float (&d)[64], std::uint64_t a, std::uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_ss_n<__half, 192>(float (&d)[96], std::uint64_t a, std::uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}, "
+      "%96, %97, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 192>(float (&d)[96], std::uint64_t a, std::uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}, "
+      "%96, %97, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_ss_n<__half, 256>(float (&d)[128], std::uint64_t a, std::uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "%128, %129, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 256>(float (&d)[128], std::uint64_t a, std::uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "%128, %129, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+
+}  // namespace wgmma_large_detail
+
+template <int BN, int STAGES>
+struct GemmLargeShape {
+  static constexpr int BM = 128;
+  static constexpr std::uint32_t kABytes = BM * 128, kBBytes = BN * 128, kStage = kABytes + kBBytes;
+  static constexpr int smem_bytes = STAGES * static_cast<int>(kStage) + 1024;  // + alignment slack
+  static int tiles(int M, int N) { return ((M + BM - 1) / BM) * ((N + BN - 1) / BN); }
+};
+
+// MC: the blocks work in clusters of two on vertically adjacent tiles (same columns): each loads its own A rows and
+// half of the shared W tile, multicast into both blocks' shared memory, so the pair reads W from L2 once — at
+// K = 768 the ring's refills, not the tensor cores, bound v1 (~400 TFLOP/s at best: 40 KB of L2 traffic per
+// 128 x 192 x 64 step). A block's slot is refilled only when the consumers of BOTH blocks have released it (their
+// warps arrive on both blocks' "empty" barriers).
+template <typename T, int BN, int STAGES, WgmmaOut OUT, bool MC>
+__global__ void __launch_bounds__(384, 1)
+    gemm_wgmma_large(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_w,
+                     WgmmaArgs<T> p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace wgmma_detail;
+  using namespace wgmma_large_detail;
+  using S = GemmLargeShape<BN, STAGES>;
+  constexpr int kCta = MC ? 2 : 1;
+  extern __shared__ __align__(1024) unsigned char large_smem[];
+  __shared__ alignas(8) std::uint64_t bars[2 * STAGES];  // full[s], empty[s]
+  const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(large_smem)) + 1023u) & ~1023u;
+  const std::uint32_t bar0 = static_cast<std::uint32_t>(__cvta_generic_to_shared(bars));
+  auto full = [&](int s) { return bar0 + 8u * s; };
+  auto empty = [&](int s) { return bar0 + 8u * (STAGES + s); };
+  const int tid = threadIdx.x, lane = tid % 32;
+  const int rank = MC ? static_cast<int>(blockIdx.x % 2) : 0;  // rank in the cluster (clusters are (2, 1, 1))
+  const int m_tiles = (p.M + S::BM - 1) / S::BM, n_tiles = (p.N + BN - 1) / BN;
+  const int m_groups = (m_tiles + kCta - 1) / kCta;  // a cluster's tiles: kCta vertically adjacent ones
+  const int work = m_groups * n_tiles, kt_n = p.K / 64;
+  const int unit0 = blockIdx.x / kCta, units = gridDim.x / kCta;
+  // The warpgroup index through a shuffle: provably warp-uniform for ptxas (wgmma in divergent code serialises).
+  const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
+
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(full(s), 1);
+      mbar_init(empty(s), MC ? 16 : 256);  // MC: lane 0 of each consumer warp of both blocks; else every thread
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  if constexpr (MC) cluster_sync();  // the peer's barriers exist before anything lands or arrives on them
+  else __syncthreads();
+  asm volatile("griddepcontrol.wait;" ::: "memory");  // as a programmatic dependent: inputs only after the writer
+  asm volatile("griddepcontrol.launch_dependents;");
+
+  if (wg == 0) {  // producer warpgroup: registers handed to the consumers, one thread issues every copy
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    if (tid == 0) {
+      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_w)) : "memory");
+      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_a)) : "memory");
+      int it = 0;  // ring position over all of this block's tiles
+      for (int u = unit0; u < work; u += units) {
+        const int m0 = ((u % m_groups) * kCta + rank) * S::BM, n0 = (u / m_groups) * BN;
+        for (int kt = 0; kt < kt_n; ++kt, ++it) {
+          const int s = it % STAGES;
+          if (it >= STAGES) mbar_wait(empty(s), ((it / STAGES) - 1) & 1);
+          mbar_expect_tx(full(s), S::kStage);
+          const std::uint32_t dst = base + s * S::kStage;
+          tma_load_2d(dst, &map_a, kt * 64, m0, full(s));
+          if constexpr (MC) {  // this block's half of W, into both blocks
+            constexpr std::uint32_t half = S::kBBytes / 2;
+            asm volatile(
+                "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+                " [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst + S::kABytes + rank * half),
+                "l"(reinterpret_cast<std::uint64_t>(&map_w)), "r"(kt * 64), "r"(n0 + rank * (BN / 2)), "r"(full(s)),
+                "h"(static_cast<std::uint16_t>(3))
+                : "memory");
+          } else {
+            tma_load_2d(dst + S::kABytes, &map_w, kt * 64, n0, full(s));
+          }
+        }
+      }
+    }
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const int cw = wg - 1;  // consumer warpgroup: rows 64 cw .. 64 cw + 63 of the tile
+    const int wwarp = (tid / 32) % 4;
+    // Releasing a slot: every thread (one block), or lane 0 of each warp on both blocks' barriers (MC).
+    auto release = [&](int s) {
+      if constexpr (MC) {
+        __syncwarp();
+        if (lane == 0) {
+          mbar_arrive(empty(s));
+          std::uint32_t remote;
+          asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(empty(s)), "r"(rank ^ 1));
+          asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
+        }
+      } else {
+        mbar_arrive(empty(s));
+      }
+    };
+    float acc[BN / 2];
+    int it = 0;
+    for (int u = unit0; u < work; u += units) {
+      const int m0 = ((u % m_groups) * kCta + rank) * S::BM, n0 = (u / m_groups) * BN;
+      for (int kt = 0; kt < kt_n; ++kt, ++it) {
+        const int s = it % STAGES;
+        mbar_wait(full(s), (it / STAGES) & 1);
+        const std::uint32_t a = base + s * S::kStage + cw * (64 * 128), w = base + s * S::kStage + S::kABytes;
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+        for (int k16 = 0; k16 < 4; ++k16)
+          wgmma_ss_n<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        // Keep this stage's products in flight; the stage before is read by nothing now: back to the producer.
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+        if (kt > 0) release((it - 1) % STAGES);
+      }
+      asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+      release((it - 1) % STAGES);
+
+      // Epilogue straight from the accumulators: n8 block j holds columns n0 + 8j + 2 (lane % 4) + {0, 1} of rows
+      // r0 (acc[4j], acc[4j+1]) and r0 + 8 (acc[4j+2], acc[4j+3]). In chunks of JC blocks whose loads (bias, and
+      // the residual's x) are all issued before the chunk's first store: loads after stores to memory the compiler
+      // cannot tell apart are otherwise issued one at a time, each waiting out the memory latency.
+      const int r0 = m0 + cw * 64 + wwarp * 16 + lane / 4;
+      constexpr int JC = 8;
+      static_assert((BN / 8) % JC == 0, "BN / 8 must be a multiple of the epilogue chunk");
+#pragma unroll
+      for (int j0 = 0; j0 < BN / 8; j0 += JC) {
+        float bias[JC][2];
+        float2 xin[JC][2];
+#pragma unroll
+        for (int jj = 0; jj < JC; ++jj) {
+          const int c = n0 + (j0 + jj) * 8 + 2 * (lane % 4);
+          const bool col = c < p.N;
+          bias[jj][0] = bias[jj][1] = 0.f;
+          if constexpr (OUT == WgmmaOut::kResidual) {
+            if (col && p.bias_f) {
+              bias[jj][0] = p.bias_f[c];
+              bias[jj][1] = p.bias_f[c + 1];
+            }
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              const int r = r0 + 8 * h;
+              xin[jj][h] = col && r < p.M
+                               ? *reinterpret_cast<const float2*>(p.x + static_cast<std::int64_t>(r) * p.N + c)
+                               : make_float2(0.f, 0.f);
+            }
+          } else if (col && p.bias) {
+            bias[jj][0] = to_f(p.bias[c]);
+            bias[jj][1] = to_f(p.bias[c + 1]);
+          }
+        }
+#pragma unroll
+        for (int jj = 0; jj < JC; ++jj) {
+          const int j = j0 + jj;
+          const int c = n0 + j * 8 + 2 * (lane % 4);
+          if (c >= p.N) continue;
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int r = r0 + 8 * h;
+            if (r >= p.M) continue;
+            float v0 = acc[4 * j + 2 * h] + bias[jj][0], v1 = acc[4 * j + 2 * h + 1] + bias[jj][1];
+            const std::int64_t i = static_cast<std::int64_t>(r) * p.N + c;
+            if constexpr (OUT == WgmmaOut::kResidual) {
+              *reinterpret_cast<float2*>(p.x + i) = make_float2(xin[jj][h].x + v0, xin[jj][h].y + v1);
+            } else {
+              if constexpr (OUT == WgmmaOut::kGeluTanh) {
+                v0 = gelu_tanh(v0);
+                v1 = gelu_tanh(v1);
+              }
+              *reinterpret_cast<std::uint32_t*>(p.y + i) = pack_pair<T>(v0, v1);
+            }
+          }
+        }
+      }
+    }
+  }
+  // MC: no block leaves while its peer may still write into its shared memory or arrive on its barriers.
+  if constexpr (MC) cluster_sync();
+#else
+  __trap();  // built without sm_90a: the host never launches this
+#endif
+}
+
+template <typename T, int BN, int STAGES, WgmmaOut OUT, bool MC>
+cudaError_t launch_gemm_wgmma_large_t(const CUtensorMap& a, const CUtensorMap& w, const WgmmaArgs<T>& p, int blocks,
+                                      cudaStream_t stream, bool pdl) {
+  using S = GemmLargeShape<BN, STAGES>;
+  auto kernel = gemm_wgmma_large<T, BN, STAGES, OUT, MC>;
+  static const cudaError_t configured =  // once per instantiation
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
+  if (configured != cudaSuccess) return configured;
+  cudaLaunchConfig_t cfg = {};
+  const int tiles = S::tiles(p.M, p.N);
+  const int grid = tiles < blocks ? tiles : blocks;
+  cfg.gridDim = dim3(MC ? (grid + 1) / 2 * 2 : grid);  // MC: whole clusters of two
+  cfg.blockDim = dim3(384);
+  cfg.dynamicSmemBytes = S::smem_bytes;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  int n = 0;
+  if (pdl) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (MC) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = 2;
+    attr[n].val.clusterDim.y = 1;
+    attr[n++].val.clusterDim.z = 1;
+  }
+  cfg.attrs = attr;
+  cfg.numAttrs = n;
+  return cudaLaunchKernelEx(&cfg, kernel, a, w, p);
+}
+
+// One product: `a` maps A [M, K] with boxes of 128 rows, `w` maps W [N, K] with boxes of BN rows (MC: BN / 2)
+// (wgmma_tensor_map). K a multiple of 64, N even, p.splits 1. grid = min(tiles, blocks) persistent blocks.
+template <typename T, int BN, int STAGES, bool MC = false>
+cudaError_t launch_gemm_wgmma_large(WgmmaOut out, const CUtensorMap& a, const CUtensorMap& w, const WgmmaArgs<T>& p,
+                                    int blocks, cudaStream_t stream, bool pdl) {
+  if (p.K % 64 != 0 || p.N % 2 != 0 || p.splits != 1 || blocks < 1) return cudaErrorInvalidValue;
+  switch (out) {
+    case WgmmaOut::kStore:
+      return launch_gemm_wgmma_large_t<T, BN, STAGES, WgmmaOut::kStore, MC>(a, w, p, blocks, stream, pdl);
+    case WgmmaOut::kGeluTanh:
+      return launch_gemm_wgmma_large_t<T, BN, STAGES, WgmmaOut::kGeluTanh, MC>(a, w, p, blocks, stream, pdl);
+    case WgmmaOut::kResidual:
+      return launch_gemm_wgmma_large_t<T, BN, STAGES, WgmmaOut::kResidual, MC>(a, w, p, blocks, stream, pdl);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace gptbench::cuda_engine::kernels
