@@ -16,7 +16,8 @@
 // A block = one producer warp + WG consumer warpgroups, 64 * WG queries of one (batch, head). The producer's lane
 // 0 loads the Q tiles once and then the key tiles 0 .. n-1 (K and V, 8 KB each) into a ring of STAGES slots
 // (mbarrier full / empty handshakes). Consumer warpgroup w, for each key tile it needs:
-//   S = Q K^T   4 wgmma m64n64k16, A = Q and B = K both from shared memory, K-major (K rows are [key][d]).
+//   S = Q K^T   4 wgmma m64n64k16 (gemm_wgmma.cuh's wgmma_k16), A = Q and B = K both from shared memory,
+//               K-major (K rows are [key][d]).
 //   softmax     online, in registers: row max over the quad of lanes sharing a row, rescale O and l.
 //   O += P V    4 wgmma m64n64k16, A = P from registers (the S accumulator layout of key columns 16kk .. 16kk+15
 //               IS the A fragment of k-step kk, as with mma.sync), B = V from shared memory: V rows are [key][d],
@@ -50,9 +51,6 @@ __device__ __forceinline__ std::uint64_t sw128_mn_desc(std::uint32_t addr) {
   return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | (64ull << 16) | (64ull << 32) | (1ull << 62);
 }
 
-// S (64 x 64 float) = (accumulate ? S : 0) + A (64 x 16, smem, K-major) . B (16 x 64, smem, K-major).
-template <typename T>
-__device__ __forceinline__ void wgmma_ss(float (&d)[32], std::uint64_t a, std::uint64_t b, int accumulate);
 // O (64 x 64 float) += A (64 x 16, registers) . B (16 x 64, smem, MN-major).
 template <typename T>
 __device__ __forceinline__ void wgmma_rs_tb(float (&d)[32], const std::uint32_t (&a)[4], std::uint64_t b);
@@ -66,20 +64,6 @@ __device__ __forceinline__ void wgmma_rs_tb(float (&d)[32], const std::uint32_t 
       "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),     \
       "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
 
-template <>
-__device__ __forceinline__ void wgmma_ss<__half>(float (&d)[32], std::uint64_t a, std::uint64_t b, int accumulate) {
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " GPTBENCH_WGMMA_D32 ", %32, %33, p, 1, 1, 0, 0;\n}\n"
-               : GPTBENCH_WGMMA_D32_OUT
-               : "l"(a), "l"(b), "r"(accumulate));
-}
-template <>
-__device__ __forceinline__ void wgmma_ss<__nv_bfloat16>(float (&d)[32], std::uint64_t a, std::uint64_t b, int accumulate) {
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " GPTBENCH_WGMMA_D32 ", %32, %33, p, 1, 1, 0, 0;\n}\n"
-               : GPTBENCH_WGMMA_D32_OUT
-               : "l"(a), "l"(b), "r"(accumulate));
-}
 template <>
 __device__ __forceinline__ void wgmma_rs_tb<__half>(float (&d)[32], const std::uint32_t (&a)[4], std::uint64_t b) {
   asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " GPTBENCH_WGMMA_D32
@@ -195,7 +179,7 @@ __global__ void __launch_bounds__(128 * WG + 32, MIN_BLOCKS)
     mbar_wait(full(t % STAGES), (t / STAGES) & 1);
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
-    for (int k16 = 0; k16 < 4; ++k16) wgmma_ss<T>(sacc, sw128_desc(qa + 32 * k16), sw128_desc(kb + 32 * k16), k16);
+    for (int k16 = 0; k16 < 4; ++k16) wgmma_k16<T, 64>(sacc, sw128_desc(qa + 32 * k16), sw128_desc(kb + 32 * k16), k16);
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
   };
 
