@@ -30,14 +30,13 @@
 
 namespace gptbench::cuda_engine::kernels {
 
-namespace wgmma_large_detail {
+namespace wgmma_detail {
 
-// D (64 x N float) = (accumulate ? D : 0) + A (64 x 16) . B (16 x N), both from shared memory, K-major.
-template <typename T, int N>
-__device__ __forceinline__ void wgmma_ss_n(float (&d)[N / 2], std::uint64_t a, std::uint64_t b, int accumulate);
-// (generated: one specialisation per type and N; the operand lists are long, not clever)
+// gemm_wgmma.cuh's wgmma_k16 (D (64 x N float) = (accumulate ? D : 0) + A (64 x 16) . B (16 x N), both from shared
+// memory, K-major) for the wide tiles of this kernel, N = 128, 192, 256 (one specialisation per type and N; the
+// operand lists are long, not clever).
 template <>
-__device__ __forceinline__ void wgmma_ss_n<__half, 128>(float (&d)[64], std::uint64_t a, std::uint64_t b, int accumulate) {
+__device__ __forceinline__ void wgmma_k16<__half, 128>(float (&d)[64], std::uint64_t a, std::uint64_t b, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
@@ -47,7 +46,7 @@ __device__ __forceinline__ void wgmma_ss_n<__half, 128>(float (&d)[64], std::uin
       : "l"(a), "l"(b), "r"(accumulate));
 }
 template <>
-__device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 128>(float (&d)[64], std::uint64_t a, std::uint64_t b, int accumulate) {
+__device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 128>(float (&d)[64], std::uint64_t a, std::uint64_t b, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
@@ -57,7 +56,7 @@ __device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 128>(float (&d)[64], s
       : "l"(a), "l"(b), "r"(accumulate));
 }
 template <>
-__device__ __forceinline__ void wgmma_ss_n<__half, 192>(float (&d)[96], std::uint64_t a, std::uint64_t b, int accumulate) {
+__device__ __forceinline__ void wgmma_k16<__half, 192>(float (&d)[96], std::uint64_t a, std::uint64_t b, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n192k16.f32.f16.f16 "
@@ -67,7 +66,7 @@ __device__ __forceinline__ void wgmma_ss_n<__half, 192>(float (&d)[96], std::uin
       : "l"(a), "l"(b), "r"(accumulate));
 }
 template <>
-__device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 192>(float (&d)[96], std::uint64_t a, std::uint64_t b, int accumulate) {
+__device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 192>(float (&d)[96], std::uint64_t a, std::uint64_t b, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 "
@@ -77,7 +76,7 @@ __device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 192>(float (&d)[96], s
       : "l"(a), "l"(b), "r"(accumulate));
 }
 template <>
-__device__ __forceinline__ void wgmma_ss_n<__half, 256>(float (&d)[128], std::uint64_t a, std::uint64_t b, int accumulate) {
+__device__ __forceinline__ void wgmma_k16<__half, 256>(float (&d)[128], std::uint64_t a, std::uint64_t b, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
@@ -87,7 +86,7 @@ __device__ __forceinline__ void wgmma_ss_n<__half, 256>(float (&d)[128], std::ui
       : "l"(a), "l"(b), "r"(accumulate));
 }
 template <>
-__device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 256>(float (&d)[128], std::uint64_t a, std::uint64_t b, int accumulate) {
+__device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 256>(float (&d)[128], std::uint64_t a, std::uint64_t b, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
@@ -97,7 +96,7 @@ __device__ __forceinline__ void wgmma_ss_n<__nv_bfloat16, 256>(float (&d)[128], 
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
-}  // namespace wgmma_large_detail
+}  // namespace wgmma_detail
 
 template <int BN, int STAGES>
 struct GemmLargeShape {
@@ -118,7 +117,6 @@ __global__ void __launch_bounds__(384, 1)
                      WgmmaArgs<T> p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace wgmma_detail;
-  using namespace wgmma_large_detail;
   using S = GemmLargeShape<BN, STAGES>;
   constexpr int kCta = MC ? 2 : 1;
   extern __shared__ __align__(1024) unsigned char large_smem[];
@@ -205,7 +203,7 @@ __global__ void __launch_bounds__(384, 1)
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
         for (int k16 = 0; k16 < 4; ++k16)
-          wgmma_ss_n<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
+          wgmma_k16<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
         // Keep this stage's products in flight; the stage before is read by nothing now: back to the producer.
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");

@@ -1,6 +1,6 @@
 #pragma once
 // Causal prefill attention on Hopper's warpgroup MMA (the FlashAttention-3 design, reduced to what GPT-2 needs:
-// head size 64, fp16 / bf16). Developed in lab/cuda/attention_lab.cu (versions 14-17) against the CPU reference
+// head size 64, fp16 / bf16). Developed in lab/cuda/attention_lab.cu (versions 14-18) against the CPU reference
 // and the mma.sync kernel of attention_mma.cuh, which it replaces where it is faster.
 //
 // Same contract as flash_attention_mma: qkv is [batch*seq, 3C] (q at column h*64, k at C + h*64, v at 2C + h*64),
@@ -103,10 +103,11 @@ struct AttentionWgmmaSmem {
 // PIPE: the S product of key tile t+1 is issued before the softmax of tile t, so the tensor cores work while the
 // warpgroup does its exponentials (FlashAttention-3's intra-warpgroup overlap); otherwise each product is waited
 // for at once.
-// MIN_BLOCKS > 1 caps the registers so that that many blocks share an SM (launch bounds' second argument;
-// measured with 5 / 4 for the plain / PIPE kernels: 600+ bytes of spills each, not kept in the lab).
-template <typename T, int WG, int STAGES, bool PIPE, int MIN_BLOCKS = 1>
-__global__ void __launch_bounds__(128 * WG + 32, MIN_BLOCKS)
+// Launch bounds' second argument: with the explicit 1, ptxas gives the plain kernel 96 registers (4 blocks per SM);
+// without it, 104 (3 blocks; B8 x S512 18.8 vs 17.6 us on an H200). Larger values, to cap the registers for 5
+// (plain) or 4 (PIPE) blocks per SM, spilled 600+ bytes each: not kept.
+template <typename T, int WG, int STAGES, bool PIPE>
+__global__ void __launch_bounds__(128 * WG + 32, 1)
     attention_wgmma(const __grid_constant__ CUtensorMap map_qkv, T* __restrict__ out, int seq, int heads,
                     int out_stride, float scale_log2) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -308,28 +309,17 @@ __global__ void __launch_bounds__(128 * WG + 32, MIN_BLOCKS)
 
 // grid = (batch * heads, ceil(seq / (64 WG))), block = 128 WG + 32 threads. map_qkv: wgmma_tensor_map(qkv, rows
 // >= batch * seq, 3C, 64). pdl: launched as a programmatic dependent of the kernel before.
-template <typename T, int WG, int STAGES, bool PIPE, int MIN_BLOCKS = 1>
+template <typename T, int WG, int STAGES, bool PIPE>
 cudaError_t launch_attention_wgmma(const CUtensorMap& map_qkv, T* out, int batch, int seq, int heads, int out_stride,
                                    float scale_log2, cudaStream_t stream, bool pdl = false) {
   if (batch <= 0 || seq <= 0 || heads <= 0) return cudaSuccess;
   using L = AttentionWgmmaSmem<WG, STAGES>;
-  auto kernel = attention_wgmma<T, WG, STAGES, PIPE, MIN_BLOCKS>;
+  auto kernel = attention_wgmma<T, WG, STAGES, PIPE>;
   static const cudaError_t configured =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes);
   if (configured != cudaSuccess) return configured;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(batch * heads, (seq + 64 * WG - 1) / (64 * WG));
-  cfg.blockDim = dim3(128 * WG + 32);
-  cfg.dynamicSmemBytes = L::bytes;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  if (pdl) {
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-  }
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, map_qkv, out, seq, heads, out_stride, scale_log2);
+  return launch_kernel(kernel, dim3(batch * heads, (seq + 64 * WG - 1) / (64 * WG)), dim3(128 * WG + 32), L::bytes,
+                       stream, pdl, map_qkv, out, seq, heads, out_stride, scale_log2);
 }
 
 }  // namespace gptbench::cuda_engine::kernels

@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <type_traits>
 
 #include "backends/cuda/attention_mma.cuh"
 #include "backends/cuda/attention_wgmma.cuh"
@@ -765,18 +766,27 @@ class EngineImpl final : public Engine {
   }
 
   // pdl: launched as a programmatic dependent of the kernel before (the kernels wait for it first).
+  // The kernels that hold a row in a warp's registers are instantiated for C = 128 V with these V: f is called
+  // with std::integral_constant<int, V> for this n_embd, and not at all for another.
+  template <typename F>
+  void with_register_row(F&& f) const {
+    switch (C_ % 128 == 0 ? C_ / 128 : 0) {
+      case 1: f(std::integral_constant<int, 1>{}); break;
+      case 2: f(std::integral_constant<int, 2>{}); break;
+      case 4: f(std::integral_constant<int, 4>{}); break;
+      case 6: f(std::integral_constant<int, 6>{}); break;
+      case 8: f(std::integral_constant<int, 8>{}); break;
+      default: break;
+    }
+  }
+
   // kernels::embed_layernorm_reg for this n_embd, or nullptr where the row does not fit a warp's registers.
   using EmbedLayernorm = void (*)(const int*, const T*, const T*, float*, int, const float*, const float*, T*, int,
                                   int, float);
   EmbedLayernorm embed_layernorm_kernel() const {
-    switch (C_ % 128 == 0 ? C_ / 128 : 0) {
-      case 1: return kernels::embed_layernorm_reg<T, 1>;
-      case 2: return kernels::embed_layernorm_reg<T, 2>;
-      case 4: return kernels::embed_layernorm_reg<T, 4>;
-      case 6: return kernels::embed_layernorm_reg<T, 6>;
-      case 8: return kernels::embed_layernorm_reg<T, 8>;
-      default: return nullptr;
-    }
+    EmbedLayernorm k = nullptr;
+    with_register_row([&](auto v) { k = kernels::embed_layernorm_reg<T, decltype(v)::value>; });
+    return k;
   }
 
   void layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows, bool pdl = false) {
@@ -784,14 +794,7 @@ class EngineImpl final : public Engine {
     const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
     using Kernel = void (*)(float*, const T*, const float*, const float*, T*, int, int, float);
     Kernel k = kernels::residual_layernorm<T>;
-    switch (C_ % 128 == 0 ? C_ / 128 : 0) {
-      case 1: k = kernels::residual_layernorm_reg<T, 1>; break;
-      case 2: k = kernels::residual_layernorm_reg<T, 2>; break;
-      case 4: k = kernels::residual_layernorm_reg<T, 4>; break;
-      case 6: k = kernels::residual_layernorm_reg<T, 6>; break;
-      case 8: k = kernels::residual_layernorm_reg<T, 8>; break;
-      default: break;
-    }
+    with_register_row([&](auto v) { k = kernels::residual_layernorm_reg<T, decltype(v)::value>; });
     CU(kernels::launch_kernel(k, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, pdl, x, delta, w, b,
                               out, rows, C_, eps));
   }
@@ -817,9 +820,8 @@ class EngineImpl final : public Engine {
         // B1 x S1024 13.6 vs 30.2, B1 x S512 7.9 vs 15.7, B1 x S128 4.4 vs 5.8; of the lab's four variants the
         // plainest (one consumer warpgroup, two ring slots, no S / softmax overlap) was fastest everywhere.
         const int rows = batch * seq;
-        if (qkv != qkv_map_base_ || rows != qkv_map_rows_) {
-          if (!kernels::wgmma_tensor_map(&qkv_map_, qkv, rows, 3 * C_, 64))
-            throw Error("cuda engine: cuTensorMapEncodeTiled refused the attention's qkv map");
+        if (qkv != qkv_map_base_ || rows != qkv_map_rows_) {  // boxes of 64 rows x 64 columns of [rows, 3C]
+          qkv_map_ = activation_map(qkv, rows, 3 * C_, 64);
           qkv_map_base_ = qkv;
           qkv_map_rows_ = rows;
         }
