@@ -12,7 +12,9 @@
 // forward's phase times from block 0's %globaltimer.
 //
 // Kernels: "cluster 1" (every product tile on one block) and "cluster 2" (the paired kernel: QKV and FC tiles of
-// 64 columns whose two k halves are the two blocks of a cluster, added through distributed shared memory).
+// 64 columns whose two k halves are the two blocks of a cluster, added through distributed shared memory), each
+// with "head flags" 0 (a grid barrier between QKV and attention) or 1 (per-head ready counters instead: the
+// engine's default; the phase report then shows QKV+attention as one phase).
 //
 // Build: part of the CMake build (sm_90a). Run: ./persistent_lab [--iters N] [--json FILE]
 #include <cuda.h>
@@ -38,7 +40,12 @@ int g_iters = 50;
 int g_failures = 0;
 int g_sms = 0;
 bool g_cooperative = true;
-constexpr int kClusters[] = {1, 2};
+// Checked kernels: the cluster size (2: the paired kernel) and QKV -> attention through head counters (flags).
+struct KernelVariant {
+  int cl;
+  bool flags;
+};
+constexpr KernelVariant kCheckVariants[] = {{1, false}, {2, false}, {1, true}, {2, true}};
 std::string g_gpu;
 
 template <typename T>
@@ -314,15 +321,17 @@ void run_checks() {
   const double tol = std::is_same_v<T, __half> ? 5e-3 : 2e-2;
   const int shapes[][2] = {{1, 128}, {2, 64}, {3, 37}, {1, 20}, {1, 1}};
   std::printf("\n=== check (%s, %d layers, tolerance %.0e) ===\n", tname<T>(), n_layers, tol);
-  for (const int cl : kClusters)
+  for (const KernelVariant& kv : kCheckVariants)
   for (const auto& s : shapes) {
+    const int cl = kv.cl;
     Buffers<T> buf(s[0], s[1]);
     const int M = buf.M;
     Rng r(100 + M);
     std::vector<float> x0(static_cast<std::size_t>(M) * C);
     for (auto& e : x0) e = r.uni();
     CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
-    const PersistentArgs<T> a = buf.args(m, n_layers);
+    PersistentArgs<T> a = buf.args(m, n_layers);
+    a.head_flags = kv.flags ? 1 : 0;
     std::vector<float> xg[2] = {std::vector<float>(x0.size()), std::vector<float>(x0.size())}, hg(x0.size());
     std::vector<T> ht(x0.size());
     for (int run = 0; run < 2; ++run) {
@@ -344,13 +353,13 @@ void run_checks() {
     for (float v : xg[0]) finite = finite && std::isfinite(v);
     const bool ok = finite && ex <= tol && eh <= tol && same;
     if (!ok) ++g_failures;
-    std::printf("cluster %d  B%d x S%-4d M %3d  x rel-norm %.2e  h rel-norm %.2e  reproducible %s  %s\n", cl, s[0],
-                s[1], M, ex, eh, same ? "yes" : "NO", ok ? "ok" : "FAILED");
+    std::printf("cluster %d head flags %d  B%d x S%-4d M %3d  x rel-norm %.2e  h rel-norm %.2e  reproducible %s  %s\n",
+                cl, kv.flags ? 1 : 0, s[0], s[1], M, ex, eh, same ? "yes" : "NO", ok ? "ok" : "FAILED");
     if (g_json)
       std::fprintf(g_json,
-                   "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"check\",\"type\":\"%s\",\"cluster\":%d,\"batch\":%d,"
-                   "\"seq\":%d,\"x_rel_norm\":%.3e,\"h_rel_norm\":%.3e,\"reproducible\":%s,\"ok\":%s}\n",
-                   g_gpu.c_str(), tname<T>(), cl, s[0], s[1], ex, eh, same ? "true" : "false", ok ? "true" : "false");
+                   "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"check\",\"type\":\"%s\",\"cluster\":%d,\"head_flags\":%s,"
+                   "\"batch\":%d,\"seq\":%d,\"x_rel_norm\":%.3e,\"h_rel_norm\":%.3e,\"reproducible\":%s,\"ok\":%s}\n",
+                   g_gpu.c_str(), tname<T>(), cl, kv.flags ? "true" : "false", s[0], s[1], ex, eh, same ? "true" : "false", ok ? "true" : "false");
   }
 }
 
@@ -363,9 +372,9 @@ void run_timing() {
   const int shapes[][2] = {{1, 128}, {1, 64}, {2, 64}};
   struct Variant {
     int cl;
-    bool no_mma;
+    bool no_mma, flags;
   };
-  const Variant variants[] = {{1, false}, {2, false}, {1, true}};
+  const Variant variants[] = {{1, false, false}, {1, false, true}, {2, false, false}, {1, true, false}};
   for (const Variant& v : variants)
   for (const auto& s : shapes) {
     const int cl = v.cl;
@@ -376,6 +385,8 @@ void run_timing() {
     CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
     PersistentArgs<T> a = buf.args(m, n_layers);
     a.lab_no_mma = v.no_mma ? 1 : 0;
+    a.head_flags = v.flags ? 1 : 0;
+    const int phases = K::persistent_phases(v.flags);
     const double full = time_graph_best(g_stream, [&](int) { return buf.forward(a, cl); }, g_iters);
     PersistentArgs<T> skel = a;
     skel.barriers_only = 1;
@@ -390,7 +401,7 @@ void run_timing() {
     tr.trace_done = buf.trace_done;
     CK(buf.forward(tr, cl) ? cudaSuccess : cudaErrorLaunchFailure);
     CK(cudaStreamSynchronize(g_stream));
-    const int nb = n_layers * K::kPersistentPhases + 1;
+    const int nb = n_layers * phases + 1;
     const int blocks = cl == 2 ? K::persistent_blocks<T, 2>(g_sms) : K::persistent_blocks<T, 1>(g_sms);
     std::vector<unsigned long long> t(nb), done(static_cast<std::size_t>(nb) * blocks);
     CK(cudaMemcpy(t.data(), buf.trace, nb * 8, cudaMemcpyDeviceToHost));
@@ -399,33 +410,39 @@ void run_timing() {
     // exit of the barrier before; the exits differ by a fraction of a microsecond), and the rest: the barrier.
     double phase[K::kPersistentPhases] = {}, work[K::kPersistentPhases] = {};
     for (int l = 0; l < n_layers; ++l)
-      for (int ph = 0; ph < K::kPersistentPhases; ++ph) {
-        const int b = l * K::kPersistentPhases + ph;  // barrier b + 1 ends this phase
+      for (int ph = 0; ph < phases; ++ph) {
+        const int b = l * phases + ph;  // barrier b + 1 ends this phase
         phase[ph] += (t[b + 1] - t[b]) / 1000.0;
         unsigned long long last = 0;
         for (int k = 0; k < blocks; ++k) last = std::max(last, done[static_cast<std::size_t>(b) * blocks + k]);
         work[ph] += (static_cast<double>(last) - static_cast<double>(t[b])) / 1000.0;
       }
+    static const char* kNames7[] = {"LN1", "QKV", "attention", "proj", "LN2", "FC", "mproj"};
+    static const char* kNames6[] = {"LN1", "QKV+attention", "proj", "LN2", "FC", "mproj"};
+    const char* const* names = v.flags ? kNames6 : kNames7;
     if (v.no_mma) std::printf("[products without their MMAs: timing only]\n");
-    std::printf("cluster %d (%d blocks)  B%d x S%-4d  forward (12 blocks + ln_f) %8.2f us = %6.2f us / layer;  barrier "
-                "skeleton %7.2f us (%.2f us / barrier);  x restore + counter memset %5.2f us\n",
-                cl, blocks, s[0], s[1], full, full / n_layers, bar, bar / (n_layers * K::kPersistentPhases), restore);
-    std::printf("            traced forward, us per layer by phase (block 0, ends at its barrier exits): LN1 %.2f  "
-                "QKV %.2f  attention %.2f  proj %.2f  LN2 %.2f  FC %.2f  mproj %.2f\n",
-                phase[0] / n_layers, phase[1] / n_layers, phase[2] / n_layers, phase[3] / n_layers,
-                phase[4] / n_layers, phase[5] / n_layers, phase[6] / n_layers);
-    std::printf("            of which the slowest block's work (the rest: the barrier):                     LN1 %.2f  "
-                "QKV %.2f  attention %.2f  proj %.2f  LN2 %.2f  FC %.2f  mproj %.2f\n",
-                work[0] / n_layers, work[1] / n_layers, work[2] / n_layers, work[3] / n_layers, work[4] / n_layers,
-                work[5] / n_layers, work[6] / n_layers);
+    std::printf("cluster %d (%d blocks) head flags %d  B%d x S%-4d  forward (12 blocks + ln_f) %8.2f us = %6.2f us / layer;  "
+                "barrier skeleton %7.2f us (%.2f us / barrier);  x restore + counter memset %5.2f us\n",
+                cl, blocks, v.flags ? 1 : 0, s[0], s[1], full, full / n_layers, bar, bar / (n_layers * phases), restore);
+    std::string by_phase, by_work, json_phase;
+    for (int ph = 0; ph < phases; ++ph) {
+      char buf_[96];
+      std::snprintf(buf_, sizeof buf_, "%s %.2f  ", names[ph], phase[ph] / n_layers);
+      by_phase += buf_;
+      std::snprintf(buf_, sizeof buf_, "%s %.2f  ", names[ph], work[ph] / n_layers);
+      by_work += buf_;
+      std::snprintf(buf_, sizeof buf_, "%s%.3f", ph ? "," : "", phase[ph] / n_layers);
+      json_phase += buf_;
+    }
+    std::printf("            traced forward, us per layer by phase (block 0, ends at its barrier exits): %s\n", by_phase.c_str());
+    std::printf("            of which the slowest block's work (the rest: the barrier):                     %s\n", by_work.c_str());
     if (g_json)
       std::fprintf(g_json,
-                   "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"timing\",\"no_mma\":%s,\"cluster\":%d,\"blocks\":%d,\"batch\":%d,"
-                   "\"seq\":%d,\"layers\":%d,\"forward_us\":%.3f,\"barrier_skeleton_us\":%.3f,\"restore_us\":%.3f,\"phase_us_per_layer\":[%.3f,"
-                   "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f]}\n",
-                   g_gpu.c_str(), v.no_mma ? "true" : "false", cl, blocks, s[0], s[1], n_layers, full, bar, restore, phase[0] / n_layers, phase[1] / n_layers,
-                   phase[2] / n_layers, phase[3] / n_layers, phase[4] / n_layers, phase[5] / n_layers,
-                   phase[6] / n_layers);
+                   "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"timing\",\"no_mma\":%s,\"cluster\":%d,\"head_flags\":%s,"
+                   "\"blocks\":%d,\"batch\":%d,\"seq\":%d,\"layers\":%d,\"forward_us\":%.3f,\"barrier_skeleton_us\":%.3f,"
+                   "\"restore_us\":%.3f,\"phase_us_per_layer\":[%s]}\n",
+                   g_gpu.c_str(), v.no_mma ? "true" : "false", cl, v.flags ? "true" : "false", blocks, s[0], s[1],
+                   n_layers, full, bar, restore, json_phase.c_str());
   }
 }
 

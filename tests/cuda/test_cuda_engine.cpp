@@ -327,9 +327,13 @@ TEST(CudaEngine, PersistentPrefillMatchesReference) {
     auto persistent = cuda_backend(m, precision);
     auto chain = cuda_backend(m, precision, {{"persistent", "0"}});
     auto pairs = cuda_backend(m, precision, {{"persistent_pairs", "1"}});  // the paired kernel
+    // QKV -> attention through a grid barrier instead of the per-head counters: the same work, the same bits
+    auto barrier = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"persistent_head_flags", "0"}});
     // (no LM head autotune in these two, so that both take the same cuBLASLt algorithm)
     auto fixed = cuda_backend(m, precision, {{"gemm_autotune", "0"}});
     auto eager = cuda_backend(m, precision, {{"graphs", "0"}, {"gemm_autotune", "0"}});
+    // the embedding in its own kernel before the persistent one (option persistent_embed=0)
+    auto embed_kernel = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"persistent_embed", "0"}});
     const std::string kernels = persistent->describe().details.at("kernels");
     EXPECT_EQ(kernels.find("persistent") != std::string::npos, hopper) << kernels;
     EXPECT_EQ(chain->describe().details.at("kernels").find("persistent"), std::string::npos);
@@ -341,13 +345,15 @@ TEST(CudaEngine, PersistentPrefillMatchesReference) {
         auto r = reference_logits(m, std::vector<std::int32_t>(ids.begin() + b * S, ids.begin() + (b + 1) * S));
         ref.insert(ref.end(), r.begin(), r.end());
       }
-      ForwardOutput a, b, c, d, e1;
+      ForwardOutput a, b, c, d, e1, f, g;
       persistent->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, a);
       pairs->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, e1);
       chain->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, b);
       eager->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, c);
       fixed->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, d);
-      for (const auto* out : {&a, &b, &c, &d, &e1}) {
+      embed_kernel->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, f);
+      barrier->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, g);
+      for (const auto* out : {&a, &b, &c, &d, &e1, &f, &g}) {
         ASSERT_EQ(out->logits.size(), ref.size());
         const Errors e = compare(out->logits, ref);
         EXPECT_LE(e.max_rel, limit.first);
@@ -356,6 +362,9 @@ TEST(CudaEngine, PersistentPrefillMatchesReference) {
       }
       // graphs or not, the same kernels: the same bits (the split-K partials are summed in a fixed order)
       EXPECT_EQ(d.logits, c.logits);
+      // the embedding inside the kernel or before it: the same additions, the same bits
+      EXPECT_EQ(d.logits, f.logits);
+      EXPECT_EQ(d.logits, g.logits);
       ForwardOutput summary;
       persistent->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, summary);
       ForwardOutput host;
@@ -559,6 +568,8 @@ TEST(CudaEngine, BadInputsAreErrors) {
   EXPECT_THROW(cuda_backend(m, "fp16", {{"attention_warps", "2"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent", "maybe"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_pairs", "2"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_embed", "yes please"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_head_flags", "3"}}), Error);
   auto backend = cuda_backend(m, "fp16");
   ForwardOutput out;
   EXPECT_THROW(backend->prefill(TokenBatch{1, 2, {5, 1000}}, OutputMode::kSummary, out), Error);  // id >= vocab

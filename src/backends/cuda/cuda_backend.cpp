@@ -112,6 +112,8 @@ class CudaBackend final : public Backend {
     options.wgmma_lm_head = option_flag(spec, "wgmma_lm_head", options.wgmma_lm_head);
     options.persistent = option_flag(spec, "persistent", options.persistent);
     options.persistent_pairs = option_flag(spec, "persistent_pairs", options.persistent_pairs);
+    options.persistent_embed = option_flag(spec, "persistent_embed", options.persistent_embed);
+    options.persistent_head_flags = option_flag(spec, "persistent_head_flags", options.persistent_head_flags);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       using A = cuda_engine::EngineOptions::Attention;
       if (it->second == "wgmma") options.attention = A::kWgmma;

@@ -988,12 +988,15 @@ class EngineImpl final : public Engine {
     }
   }
   bool use_persistent(Mode mode, int rows) const { return persistent_blocks_ > 0 && mode == Mode::kPrefill && rows <= 128; }
-  // Embedding, every block and ln_f of a few-row prefill: the embedding kernel, then one persistent kernel.
+  // Embedding, every block and ln_f of a few-row prefill: one persistent kernel (option persistent_embed=0: the
+  // embedding kernel before it).
   void forward_layers_persistent(Workspace<T>& ws, int batch, int seq) {
     if constexpr (!std::is_same_v<T, float>) {
       const int rows = batch * seq;
-      kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, nullptr);
-      mark("embed");
+      if (!opt_.persistent_embed) {
+        kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, nullptr);
+        mark("embed");
+      }
       // the kernel's activation tiles hold all (up to 128) rows
       const CUtensorMap map_h = activation_map(ws.h, rows, C_, 128), map_att = activation_map(ws.att, rows, C_, 128),
                         map_u = activation_map(ws.fc, rows, I_, 128);
@@ -1015,6 +1018,12 @@ class EngineImpl final : public Engine {
       p.lnf_g = lnf_w_;
       p.lnf_b = lnf_b_;
       p.counter = ws.sync;
+      p.head_flags = opt_.persistent_head_flags ? 1 : 0;
+      if (opt_.persistent_embed) {
+        p.ids = ws.ids;
+        p.wte = wte_;
+        p.wpe = wpe_;
+      }
       p.eps = static_cast<float>(cfg_.layer_norm_epsilon);
       CU(cudaMemsetAsync(ws.sync, 0, kernels::kPersistentSyncWords * sizeof(unsigned), stream_));
       const cudaError_t launched =

@@ -81,14 +81,22 @@ struct EngineOptions {
   bool wgmma_pdl = true;
   // The LM head of those prefills through the same kernels (instead of cuBLASLt).
   bool wgmma_lm_head = false;
-  // Prefills of at most 128 rows where the Hopper path applies (and the head size is 64): the embedding kernel,
-  // then every transformer block and ln_f in ONE persistent kernel (layers_persistent.cuh: grid barriers between
-  // a layer's 7 phases instead of 7 kernel boundaries, weights streamed ahead by a producer warp), then the LM
+  // Prefills of at most 128 rows where the Hopper path applies (and the head size is 64): the embedding,
+  // every transformer block and ln_f in ONE persistent kernel (layers_persistent.cuh: grid barriers between
+  // a layer's phases instead of kernel boundaries, weights streamed ahead by a producer warp), then the LM
   // head. Measured in lab/cuda/persistent_lab.cu and docs/cuda-engine.md.
   bool persistent = true;
   // Its QKV and FC tiles split in k over the two blocks of a cluster (the paired kernel, CL = 2: each block
   // streams half the activations). Correct, but measured slower (H200, B1 x S128: 0.439 against 0.431 ms): off.
   bool persistent_pairs = false;
+  // Its embedding inside its first row phase instead of a kernel before it: one kernel and one graph node
+  // fewer, bitwise the same x; speed within noise (H200, B1 x S128: 0.4101 vs 0.4117 ms in one call, 0.4067 vs
+  // 0.4051 in another).
+  bool persistent_embed = true;
+  // Its QKV -> attention step through per-head ready counters instead of a grid barrier (6 barriers a layer, not
+  // 7): an attention item waits only for the 6 QKV tiles of its head. H200, 5 alternating rounds: B1 x S128 0.3990
+  // vs 0.4066 ms, B1 x S64 0.3695 vs 0.3748, B2 x S64 0.3881 vs 0.3959, B1 x S32 0.3614 vs 0.3659.
+  bool persistent_head_flags = true;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;

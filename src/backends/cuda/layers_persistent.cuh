@@ -5,18 +5,23 @@
 // (Developed in lab/cuda/persistent_lab.cu: CPU reference check, timing, per-phase breakdown.)
 //
 // Why: at B1 x S128 the forward is ~90 latency-bound kernels (0.45 ms on an H200 with PDL between them, against a
-// 0.06 ms roofline floor); each kernel boundary costs a drain, a launch and a fill. Here a layer is 7 phases and 7
-// barriers (~1.1 us each on an H200), and the weights of a product are requested before the barrier that releases
-// its activations.
+// 0.06 ms roofline floor); each kernel boundary costs a drain, a launch and a fill. Here a layer is 7 phases and 6
+// grid barriers (~1.05 us each on an H200; 7 without head_flags), and the weights of a product are requested
+// before the barrier that releases its activations.
 //
 // Phases of layer l (G blocks, 8 consumer warps each; a phase's items go to blocks blockIdx.x, + G, ...):
-//   P0  rows:  x += b_mproj[l-1] + sum_s part[s] (l > 0), h = LN1(x)     (after the last layer: h = ln_f(x))
+//   P0  rows:  x += b_mproj[l-1] + sum_s part[s] (l > 0; l = 0: x = wte[id] + wpe[pos] when ids are given),
+//              h = LN1(x)                                                (after the last layer: h = ln_f(x))
 //   P1  QKV:   qkv = h . Wqkv^T + b                     tiles of 128 rows x 32 columns, k whole (72 items)
 //   P2  attention: att = causal softmax(q k^T) v        a block per (sequence, head, 16 queries), 16 keys a warp
 //   P3  proj:  part[s] = att . Wproj^T                  128 x 32 tiles, 4 k splits (96 items)
 //   P4  rows:  x += b_proj + sum_s part[s], h = LN2(x)  a block per row
 //   P5  FC:    u = GELU_tanh(h . Wfc^T + b)             128 x 32 tiles, k whole (96 items)
 //   P6  mproj: part[s] = u . Wmproj^T                   128 x 64 tiles, 8 k splits (96 items)
+// head_flags (the engine's default): no grid barrier between P1 and P2 — each QKV block counts its tiles done on
+// their heads' counters (release), and an attention item waits (acquire) only for the 6 tiles of its head; the
+// attention items go to the blocks in reverse, so the blocks without a QKV tile take them first. (Measured: the
+// pair of phases 9.28 against 5.35 + 4.21 us a layer: the counter's round trip costs about what the barrier did.)
 // The split-K partials are summed in split order by the row phase that follows (P4 / the next P0): deterministic,
 // and the residual add, the bias and the LayerNorm share one pass over the row. CL = 2 (the "paired" kernel,
 // engine option persistent_pairs): QKV and FC in 128 x 64 tiles whose two k halves are the two blocks of a
@@ -66,6 +71,12 @@ struct PersistentArgs {
   float* part = nullptr;                       // [kPersistentMaxSplits, M, C]
   const float *lnf_g = nullptr, *lnf_b = nullptr;  // the final LayerNorm: h = ln_f(x) at the end
   unsigned* counter = nullptr;                 // kPersistentSyncWords words, zero at launch
+  // QKV -> attention through per-head ready counters instead of a grid barrier (6 barriers a layer, not 7): an
+  // attention item starts as soon as the 6 QKV tiles of its head are stored.
+  int head_flags = 0;
+  // Optional: the embedding inside the first row phase (x = wte[id] + wpe[position]) instead of x given.
+  const int* ids = nullptr;
+  const T *wte = nullptr, *wpe = nullptr;
   float eps = 1e-5f;
   int barriers_only = 0;                       // lab: the barrier skeleton alone (no work)
   int lab_no_mma = 0;                          // lab: products stream their tiles but skip the MMAs (timing only)
@@ -94,9 +105,12 @@ static_assert(kPersistentCombineBytes <= 7 * 128 * 128);
 __host__ __device__ constexpr int persistent_smem(int cl) {
   return persistent_stages(cl) * 128 * 128 + 2 * kPersistentWBytes + (cl == 2 ? kPersistentExchangeBytes : 0) + 1024;
 }
-constexpr int kPersistentPhases = 7;  // barriers per layer
-// The grid barrier's words (arrivals at [0]; the rest pads the 128-byte line).
-constexpr int kPersistentSyncWords = 32;
+constexpr int kPersistentPhases = 7;  // barriers per layer (6 with head_flags)
+__host__ __device__ constexpr int persistent_phases(bool head_flags) { return head_flags ? 6 : 7; }
+// The synchronisation words, each counter on its own 128-byte line: the grid barrier's arrivals at [0], then a
+// QKV-done counter per head (head_flags; at most kPersistentMaxHeads heads: C <= 1024, head size 64).
+constexpr int kPersistentMaxHeads = 16;
+constexpr int kPersistentSyncWords = 32 * (1 + kPersistentMaxHeads);
 
 namespace persistent_detail {
 
@@ -154,16 +168,20 @@ struct ProductShape {
   __device__ int tile_of(int item) const { return pair ? item / 2 : item % tiles(); }
   __device__ int split_of(int item) const { return pair ? item % 2 : item / tiles(); }
 };
-__device__ __forceinline__ ProductShape product_shape(int which, int layer, int C, int F, int cl) {
-  const int b0 = layer * kPersistentPhases;
+// phases: barriers per layer (7; 6 when QKV -> attention goes through the head counters: the barriers after LN1,
+// attention, proj, LN2, FC, MLP projection).
+__device__ __forceinline__ ProductShape product_shape(int which, int layer, int C, int F, int cl, int phases) {
+  const int b0 = layer * phases, gap = phases == 7 ? 1 : 0;  // gap: the barrier between QKV and attention
   const bool pair = cl == 2;
   switch (which) {
     case kQkv: return pair ? ProductShape{3 * C, C, 2, 64, b0 + 1, true} : ProductShape{3 * C, C, 1, kPersistentBN, b0 + 1, false};
-    case kProj: return {C, C, kPersistentProjSplits, kPersistentBN, b0 + 3, false};
-    case kFc: return pair ? ProductShape{F, C, 2, 64, b0 + 5, true} : ProductShape{F, C, 1, kPersistentBN, b0 + 5, false};
-    default: return {C, F, kPersistentMprojSplits, kPersistentMprojBN, b0 + 6, false};
+    case kProj: return {C, C, kPersistentProjSplits, kPersistentBN, b0 + 2 + gap, false};
+    case kFc: return pair ? ProductShape{F, C, 2, 64, b0 + 4 + gap, true} : ProductShape{F, C, 1, kPersistentBN, b0 + 4 + gap, false};
+    default: return {C, F, kPersistentMprojSplits, kPersistentMprojBN, b0 + 5 + gap, false};
   }
 }
+// The QKV-done counter of head hh (head_flags): 6 arrivals a layer (its q, k and v columns in 32-column tiles).
+__device__ __forceinline__ unsigned* head_counter(unsigned* counter, int hh) { return counter + 32 * (1 + hh); }
 
 // Arrive on the mbarrier at `local_addr` in the shared memory of the cluster's block `rank` (possibly this one).
 __device__ __forceinline__ void mbar_arrive_cluster(std::uint32_t local_addr, int rank) {
@@ -211,9 +229,9 @@ constexpr int kPersistentBarriers = 22;
 
 // This block's product items in the order both sides walk them: (layer, product, item), items blockIdx.x + k G.
 struct ItemWalk {
-  int layer = 0, which = 0, item = 0, n_layers = 0, C = 0, F = 0, cl = 1;
+  int layer = 0, which = 0, item = 0, n_layers = 0, C = 0, F = 0, cl = 1, phases = kPersistentPhases;
   bool done = false;
-  __device__ ProductShape shape() const { return product_shape(which, layer, C, F, cl); }
+  __device__ ProductShape shape() const { return product_shape(which, layer, C, F, cl, phases); }
   __device__ int items() const { return shape().items(); }
   __device__ void settle() {  // move past products with no item for this block
     while (!done && item >= items()) {
@@ -224,8 +242,9 @@ struct ItemWalk {
       }
     }
   }
-  __device__ void start(int layers, int c, int f, int cluster) {
+  __device__ void start(int layers, int c, int f, int cluster, int phases_per_layer) {
     cl = cluster;
+    phases = phases_per_layer;
     n_layers = layers;
     C = c;
     F = f;
@@ -266,7 +285,7 @@ __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs
     for (int k = 0; k < ks; ++k) tma_load_2d(sm.w_tile(b, k, ps.bn), mw, (k0 + k) * 64, n0, sm.w_full(b));
   };
   ItemWalk cur;
-  cur.start(p.n_layers, p.C, p.F, CL);
+  cur.start(p.n_layers, p.C, p.F, CL, persistent_phases(p.head_flags));
   if (cur.done) return;
   request_weights(cur, 0);
   int kt = 0;
@@ -386,12 +405,13 @@ __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pa
   }
 }
 
-// Row phase: x[r] (+= bias + sum of the k-split partials, when given), h[r] = LN(x[r]) (T). One block a row, a
-// float4 of it per thread: every load of the row is in flight at once (one warp a row measured 2.8-3.8 us for
-// this phase, H200: a warp's 48 outstanding 16-byte loads a lane queue up). `red`: 16 floats of shared memory.
+// Row phase: x[r] (+= bias + sum of the k-split partials, when given; = the embedding when `embed`), h[r] =
+// LN(x[r]) (T). One block a row, a float4 of it per thread: every load of the row is in flight at once (one warp
+// a row measured 2.8-3.8 us for this phase, H200: a warp's 48 outstanding 16-byte loads a lane queue up). `red`:
+// 16 floats of shared memory.
 template <typename T>
 __device__ __forceinline__ void rows_phase(const PersistentArgs<T>& p, const float* bias, int splits, const float* g,
-                                           const float* b, float* red, int tid) {
+                                           const float* b, float* red, int tid, bool embed = false) {
   const int warp = tid / 32, lane = tid % 32, c = 4 * tid;
   const bool active = c < p.C;  // C <= 1024
   for (int r = blockIdx.x; r < p.M; r += gridDim.x) {
@@ -400,7 +420,15 @@ __device__ __forceinline__ void rows_phase(const PersistentArgs<T>& p, const flo
     if (active) {
       ww = *reinterpret_cast<const float4*>(g + c);
       bv = *reinterpret_cast<const float4*>(b + c);
-      v = *reinterpret_cast<const float4*>(xr + c);
+      if (embed) {  // as kernels::embed: float(wte) + float(wpe)
+        const Vec4<T> e = *reinterpret_cast<const Vec4<T>*>(p.wte + static_cast<std::int64_t>(p.ids[r]) * p.C + c);
+        const Vec4<T> q = *reinterpret_cast<const Vec4<T>*>(p.wpe + static_cast<std::int64_t>(r % p.seq) * p.C + c);
+        v = make_float4(to_f(e.v[0]) + to_f(q.v[0]), to_f(e.v[1]) + to_f(q.v[1]), to_f(e.v[2]) + to_f(q.v[2]),
+                        to_f(e.v[3]) + to_f(q.v[3]));
+        *reinterpret_cast<float4*>(xr + c) = v;
+      } else {
+        v = *reinterpret_cast<const float4*>(xr + c);
+      }
       if (bias) {
         float4 acc = *reinterpret_cast<const float4*>(bias + c);
         for (int s = 0; s < splits; ++s) {  // split order: the same sum every run
@@ -450,17 +478,26 @@ __device__ __forceinline__ void rows_phase(const PersistentArgs<T>& p, const flo
 // Fragment layouts: see attention_mma.cuh.
 constexpr int kCombineLd = kPersistentCombineLd;
 
+// head_ready (head_flags): the QKV-done count each head's counter must reach first (0: a grid barrier came
+// before); the items then go to the blocks in reverse (the last blocks, which have no QKV tile, take the first).
 template <typename T>
 __device__ __forceinline__ void attention_phase(const PersistentArgs<T>& p, float scale_log2, float* comb, int warp,
-                                                int lane, int tid) {
+                                                int lane, int tid, unsigned head_ready) {
   constexpr int D = 64;
   const int q_tiles = (p.seq + 15) / 16, items = p.batch * p.H * q_tiles;
   const int g = lane / 4, t = lane % 4;
   const std::int64_t ld = 3 * p.C;
   float* comb_m = comb + 8 * 16 * kCombineLd;  // [8 warps][16 rows]
   float* comb_l = comb_m + 8 * 16;
-  for (int item = blockIdx.x; item < items; item += gridDim.x) {
+  const int first = head_ready ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
+  for (int item = first; item < items; item += gridDim.x) {
     const int qt = item % q_tiles, hh = (item / q_tiles) % p.H, b = item / (q_tiles * p.H);
+    if (head_ready) {  // acquire by one thread, then the block: its q, k, v loads come after the tiles' stores
+      if (tid == 0)
+        while (ld_acquire(head_counter(p.counter, hh)) < head_ready) {
+        }
+      consumers_sync();
+    }
     const int q0 = qt * 16, n_keys = min(q0 + 16, p.seq), k0 = 16 * warp;
     const T* base = p.qkv + static_cast<std::int64_t>(b) * p.seq * ld + hh * D;
     auto qrow = [&](int i) { return base + i * ld; };
@@ -651,6 +688,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   int kt = 0, n_item = 0, pair_uses = 0;
   constexpr int kPairBN = CL == 2 ? 64 : kPersistentBN;  // QKV and FC tiles
   unsigned barrier_index = 0;
+  const int phases = persistent_phases(p.head_flags);
   // proxy: this phase's stores are read by TMA after the barrier (h, att, u; and the attention phase's shared
   // memory is overwritten by TMA), so every thread orders them for the async proxy first.
   auto grid_barrier = [&](bool proxy) {
@@ -674,13 +712,13 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       if (l < p.n_layers) prefetch_small_params(p, l + 1, tid);
       const bool last = l == p.n_layers;
       rows_phase(p, l > 0 ? p.layers[l - 1].b_mproj : nullptr, kPersistentMprojSplits, last ? p.lnf_g : p.layers[l].ln1_g,
-                 last ? p.lnf_b : p.layers[l].ln1_b, red, tid);
+                 last ? p.lnf_b : p.layers[l].ln1_b, red, tid, l == 0 && p.ids != nullptr);
     }
     if (l == p.n_layers) break;
     const PersistentLayer<T>& L = p.layers[l];
     grid_barrier(true);
     if (!p.barriers_only) {  // P1: qkv = h . Wqkv^T + b
-      const ProductShape ps = product_shape(kQkv, l, p.C, p.F, CL);
+      const ProductShape ps = product_shape(kQkv, l, p.C, p.F, CL, phases);
       consume<T, CL, kPairBN>(sm, kt, n_item, pair_uses, ps, L.b_qkv, tid, p.lab_no_mma, [&](int n0, int, int j, const float (&v)[4]) {
         const int c = n0 + 8 * j + 2 * (lane % 4);
         for (int hr = 0; hr < 2; ++hr) {
@@ -690,10 +728,17 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
                 pack_pair<T>(v[2 * hr], v[2 * hr + 1]);
         }
       });
+      if (p.head_flags) {  // every tile of this block stored: count them done on their heads' counters
+        consumers_sync();
+        if (tid == 0)
+          for (int item = blockIdx.x; item < ps.items(); item += gridDim.x)
+            red_release_add(head_counter(p.counter, ps.tile_of(item) * ps.bn % p.C / 64), 1u);
+      }
     }
-    grid_barrier(false);
+    if (!p.head_flags) grid_barrier(false);
     if (!p.barriers_only)  // P2
-      attention_phase(p, L.scale_log2, reinterpret_cast<float*>(dyn_smem + (sm.base - smem0)), warp, lane, tid);
+      attention_phase(p, L.scale_log2, reinterpret_cast<float*>(dyn_smem + (sm.base - smem0)), warp, lane, tid,
+                      p.head_flags ? 6u * (l + 1) : 0u);
     grid_barrier(true);
     auto partial = [&](int n0, int split, int j, const float (&v)[4]) {  // P3 / P6: part[split] = product
       const int c = n0 + 8 * j + 2 * (lane % 4);
@@ -704,12 +749,12 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
               make_float2(v[2 * hr], v[2 * hr + 1]);
       }
     };
-    if (!p.barriers_only) consume<T, CL, kPersistentBN>(sm, kt, n_item, pair_uses, product_shape(kProj, l, p.C, p.F, CL), nullptr, tid, p.lab_no_mma, partial);
+    if (!p.barriers_only) consume<T, CL, kPersistentBN>(sm, kt, n_item, pair_uses, product_shape(kProj, l, p.C, p.F, CL, phases), nullptr, tid, p.lab_no_mma, partial);
     grid_barrier(false);
     if (!p.barriers_only) rows_phase(p, L.b_proj, kPersistentProjSplits, L.ln2_g, L.ln2_b, red, tid);  // P4
     grid_barrier(true);
     if (!p.barriers_only) {  // P5: u = GELU(h . Wfc^T + b)
-      const ProductShape ps = product_shape(kFc, l, p.C, p.F, CL);
+      const ProductShape ps = product_shape(kFc, l, p.C, p.F, CL, phases);
       consume<T, CL, kPairBN>(sm, kt, n_item, pair_uses, ps, L.b_fc, tid, p.lab_no_mma, [&](int n0, int, int j, const float (&v)[4]) {
         const int c = n0 + 8 * j + 2 * (lane % 4);
         for (int hr = 0; hr < 2; ++hr) {
@@ -721,7 +766,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       });
     }
     grid_barrier(true);
-    if (!p.barriers_only) consume<T, CL, kPersistentMprojBN>(sm, kt, n_item, pair_uses, product_shape(kMproj, l, p.C, p.F, CL), nullptr, tid, p.lab_no_mma, partial);  // P6
+    if (!p.barriers_only) consume<T, CL, kPersistentMprojBN>(sm, kt, n_item, pair_uses, product_shape(kMproj, l, p.C, p.F, CL, phases), nullptr, tid, p.lab_no_mma, partial);  // P6
     grid_barrier(false);
   }
   // No block leaves while its pair may still read what it sent (and then arrive on its barrier).
