@@ -294,6 +294,10 @@ RunOutcome run_experiment(const RunConfig& config, const RunOptions& options) {
     run_id = previous_manifest.value("run_id", run_id);
   } else if (!options.resume && file_exists(manifest_path)) {
     fail_file(run_dir, "already holds a run (manifest.json); use --resume to continue it or choose another --out");
+  } else if (!options.resume &&
+             !(raw_files(run_dir, "bench_").empty() && raw_files(run_dir, "perplexity_").empty())) {
+    fail_file(run_dir + "/raw", "already holds measurements of another run (bench_ / perplexity_ files, no "
+                                "manifest.json); choose another --out");
   }
   fs::create_directories(run_dir + "/raw");
   fs::create_directories(run_dir + "/processed");

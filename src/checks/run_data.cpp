@@ -198,15 +198,26 @@ RunData load_run(const std::string& dir) {
     }
   }
   std::sort(bench_files.begin(), bench_files.end());
+  // Only this run's records count: a raw/ folder can also hold another run's file (copied in, or left by a run
+  // that never wrote its manifest), and its records must not reach this run's gates.
+  const std::string this_run = run.run_id();
   for (const std::string& path : bench_files) {
     std::istringstream in(read_text_file(path));
     std::string line;
-    int line_no = 0;
+    int line_no = 0, foreign = 0;
+    std::string foreign_id;
     while (std::getline(in, line)) {
       ++line_no;
       if (line.empty()) continue;
       try {
-        run.bench_records.push_back(nlohmann::json::parse(line));
+        nlohmann::json record = nlohmann::json::parse(line);
+        if (auto id = record.find("run_id"); !this_run.empty() && record.is_object() && id != record.end() &&
+                                              id->is_string() && id->get<std::string>() != this_run) {
+          ++foreign;
+          foreign_id = id->get<std::string>();
+          continue;
+        }
+        run.bench_records.push_back(std::move(record));
       } catch (const nlohmann::json::parse_error&) {
         // Only a torn last line can come from a crash; anything else is a corrupt file.
         if (in.peek() == EOF) {
@@ -216,6 +227,8 @@ RunData load_run(const std::string& dir) {
         fail_file(path, fmt::format("line {}: not valid JSON", line_no));
       }
     }
+    if (foreign > 0)
+      run.notes.push_back(fmt::format("{}: {} records of another run ({}) were ignored", path, foreign, foreign_id));
   }
   run.latency = read_latency_csv(dir + "/processed/latency_summary.csv");
   run.perplexity = parse_optional_json(dir + "/processed/perplexity_results.json");

@@ -326,6 +326,29 @@ TEST(Runner, ResumeSkipsCompleteCellsAndRedoesTheRest) {
   EXPECT_THROW(run_experiment(config, third.options(dir, false)), Error);
 }
 
+// A folder whose raw/ already holds measurements but no manifest (another run's file copied in, or a run that
+// died before its manifest) is refused for a fresh run with one error naming raw/: its records would otherwise
+// sit beside the new run's.
+TEST(Runner, FreshRunRefusesAFolderWithOtherMeasurements) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "run";
+  std::filesystem::create_directories(dir + "/raw");
+  write_jsonl_atomic(dir + "/raw/bench_20260101T000000Z.jsonl",
+                     {json{{"schema", "gptbench.bench/1"}, {"run_id", "20260101T000000Z-old0"}, {"status", "ok"}}});
+  RunConfig config = parse_run_config(kFakeConfig, "fake.yaml", {"agreement.enabled=false"});
+  Harness h;
+  try {
+    run_experiment(config, h.options(dir));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(dir + "/raw"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("another run"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(h.calls.created.empty());  // refused before any backend was made
+  EXPECT_FALSE(std::filesystem::exists(dir + "/manifest.json"));
+}
+
 TEST(Runner, OutputFilesFollowTheRunFormat) {
   testing::TempDir tmp;
   const std::string dir = tmp / "run";

@@ -39,6 +39,27 @@ TEST(RunData, LoadsEveryFileOfASyntheticRun) {
   EXPECT_TRUE(run.agreement.is_null());
 }
 
+// Another run's bench file in raw/ (copied in by hand, or left by a run without a manifest) must not reach this
+// run's records: only records of the manifest's run_id count, and a note says what was ignored.
+TEST(RunData, RecordsOfAnotherRunAreIgnoredWithANote) {
+  TempDir tmp;
+  SyntheticRun good = SyntheticRun::good();
+  good.write(tmp.path());
+  const std::size_t own = load_run(tmp.path()).bench_records.size();
+  std::string other = read_text_file(tmp.path() + "/raw/bench_20261126T071500Z.jsonl");
+  const std::string id = "20261126T071500Z-good", stranger = "20250101T000000Z-othr";
+  for (std::size_t at = other.find(id); at != std::string::npos; at = other.find(id, at + stranger.size()))
+    other.replace(at, id.size(), stranger);
+  write_file_atomic(tmp.path() + "/raw/bench_20250101T000000Z.jsonl", other);
+  RunData run = load_run(tmp.path());
+  EXPECT_EQ(run.bench_records.size(), own);
+  for (const auto& r : run.bench_records) EXPECT_EQ(r.value("run_id", ""), id);
+  bool noted = false;
+  for (const auto& n : run.notes)
+    noted |= n.find("bench_20250101T000000Z.jsonl") != std::string::npos && n.find(stranger) != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
 TEST(RunData, MissingManifestIsAnErrorNamingTheFile) {
   TempDir tmp;
   try {
