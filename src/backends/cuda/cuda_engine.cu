@@ -552,8 +552,10 @@ class EngineImpl final : public Engine {
     }
     if (persistent_blocks_ > 0)
       s += "; prefill of <= 128 rows: every block in one persistent kernel (" + std::to_string(persistent_blocks_) +
-           " blocks" + (persistent_pairs_ ? " in pairs" : "") +
-           ", grid barriers between phases, TMA+wgmma products, weights streamed ahead)";
+           " blocks" + (persistent_pairs_ ? " in pairs" : "") + ", grid barriers between phases" +
+           (opt_.persistent_head_flags ? " (QKV -> attention through per-head counters)" : "") +
+           (opt_.persistent_embed ? ", the embedding inside" : "") +
+           ", TMA+wgmma products, weights streamed ahead)";
     if (wgmma_)
       s += "; prefill of <= " + std::to_string(opt_.wgmma_max_rows) +
            " rows: TMA+wgmma products (residual add, bias, GELU in the epilogue) with every kernel a programmatic "
