@@ -612,9 +612,11 @@ __device__ __forceinline__ void attention_phase(const PersistentArgs<T>& p, floa
 }
 
 // Requests layer l's small parameters (LayerNorm weights, biases: ~30 KB, read first by a phase that waits on
-// them) into L2, one 128-byte line per thread across the grid, a layer ahead; l == n_layers: ln_f.
+// them) into L2, one 128-byte line per thread of `blocks` blocks (this one is number `block` of them), ahead of
+// their layer; l == n_layers: ln_f.
 template <typename T>
-__device__ __forceinline__ void prefetch_small_params(const PersistentArgs<T>& p, int l, int tid) {
+__device__ __forceinline__ void prefetch_small_params(const PersistentArgs<T>& p, int l, int tid, int block,
+                                                      int blocks) {
   const void* ptr[8];
   int bytes[8], n = 0;
   auto add = [&](const void* q, int b) {
@@ -635,7 +637,7 @@ __device__ __forceinline__ void prefetch_small_params(const PersistentArgs<T>& p
     add(p.lnf_g, p.C * 4);
     add(p.lnf_b, p.C * 4);
   }
-  int line = blockIdx.x + gridDim.x * tid;
+  int line = block + blocks * tid;
   for (int i = 0; i < n; ++i) {
     const int lines = (bytes[i] + 127) / 128;
     if (line < lines) {
@@ -706,10 +708,18 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   if (p.trace && blockIdx.x == 0 && tid == 0) p.trace[0] = globaltimer();
   const int wg = tid / 128, wwarp = warp % 4;
   const int r_base = wg * 64 + wwarp * 16 + lane / 4;  // accumulator rows r_base, r_base + 8
-  if (!p.barriers_only) prefetch_small_params(p, 0, tid);
+  if (!p.barriers_only) prefetch_small_params(p, 0, tid, blockIdx.x, gridDim.x);
+  // The next layer's small parameters are requested by the blocks that have no attention item, during the
+  // attention phase: a prefetch waits for its address, a pointer loaded from the layer table, and in the LN1 phase
+  // (where it was requested before) that load stalled the row work behind one more memory round trip (LN1 2.3 us
+  // of work against LN2's 1.2). When every block has an attention item, LN1 requests them as before.
+  const int attention_items = p.batch * p.H * ((p.seq + 15) / 16);
+  const int idle_blocks = max(0, static_cast<int>(gridDim.x) - attention_items);
+  // (the blocks without an item: the first ones when the items go to the blocks in reverse (head_flags))
+  const int idle_index = p.head_flags ? static_cast<int>(blockIdx.x) : static_cast<int>(blockIdx.x) - attention_items;
   for (int l = 0;; ++l) {
     if (!p.barriers_only) {
-      if (l < p.n_layers) prefetch_small_params(p, l + 1, tid);
+      if (l < p.n_layers && idle_blocks == 0) prefetch_small_params(p, l + 1, tid, blockIdx.x, gridDim.x);
       const bool last = l == p.n_layers;
       rows_phase(p, l > 0 ? p.layers[l - 1].b_mproj : nullptr, kPersistentMprojSplits, last ? p.lnf_g : p.layers[l].ln1_g,
                  last ? p.lnf_b : p.layers[l].ln1_b, red, tid, l == 0 && p.ids != nullptr);
@@ -736,6 +746,8 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       }
     }
     if (!p.head_flags) grid_barrier(false);
+    if (!p.barriers_only && idle_index >= 0 && idle_index < idle_blocks)
+      prefetch_small_params(p, l + 1, tid, idle_index, idle_blocks);
     if (!p.barriers_only)  // P2
       attention_phase(p, L.scale_log2, reinterpret_cast<float*>(dyn_smem + (sm.base - smem0)), warp, lane, tid,
                       p.head_flags ? 6u * (l + 1) : 0u);
