@@ -73,6 +73,16 @@ struct alignas(4 * sizeof(T)) Vec4 {
 };
 
 // ---- embedding: x[row] = wte[id] + wpe[pos0 + s], in float -----------------------------------------------------
+// Four elements of it from the token's and the position's embedding rows (4-aligned): every embedding path
+// (embed, embed_layernorm_reg, the persistent kernel's first row phase) adds them here, so all give the same x.
+template <typename T>
+__device__ __forceinline__ float4 embedding4(const T* token, const T* position) {
+  const Vec4<T> a = *reinterpret_cast<const Vec4<T>*>(token);
+  const Vec4<T> b = *reinterpret_cast<const Vec4<T>*>(position);
+  return make_float4(to_f(a.v[0]) + to_f(b.v[0]), to_f(a.v[1]) + to_f(b.v[1]), to_f(a.v[2]) + to_f(b.v[2]),
+                     to_f(a.v[3]) + to_f(b.v[3]));
+}
+
 // Vector accesses when C % 4 == 0 (every row then starts 4-aligned): scalar 16-bit loads made B8 x S512's
 // embedding (25 MB moved) take 14-21 us on an H200.
 template <typename T>
@@ -84,12 +94,8 @@ __global__ void embed(const int* ids, const T* wte, const T* wpe, float* x, int 
   const T* q = wpe + static_cast<std::int64_t>(p) * C;
   float* out = x + static_cast<std::int64_t>(row) * C;
   if (C % 4 == 0) {
-    for (int c = threadIdx.x * 4; c < C; c += blockDim.x * 4) {
-      const Vec4<T> a = *reinterpret_cast<const Vec4<T>*>(e + c);
-      const Vec4<T> b = *reinterpret_cast<const Vec4<T>*>(q + c);
-      *reinterpret_cast<float4*>(out + c) = make_float4(to_f(a.v[0]) + to_f(b.v[0]), to_f(a.v[1]) + to_f(b.v[1]),
-                                                        to_f(a.v[2]) + to_f(b.v[2]), to_f(a.v[3]) + to_f(b.v[3]));
-    }
+    for (int c = threadIdx.x * 4; c < C; c += blockDim.x * 4)
+      *reinterpret_cast<float4*>(out + c) = embedding4(e + c, q + c);
     return;
   }
   for (int c = threadIdx.x; c < C; c += blockDim.x) out[c] = to_f(e[c]) + to_f(q[c]);
@@ -208,10 +214,7 @@ __global__ void embed_layernorm_reg(const int* ids, const T* wte, const T* wpe, 
 #pragma unroll
   for (int i = 0; i < V; ++i) {
     const int c = (i * 32 + lane) * 4;
-    const Vec4<T> a = *reinterpret_cast<const Vec4<T>*>(e + c);
-    const Vec4<T> p = *reinterpret_cast<const Vec4<T>*>(q + c);
-    v[i] = make_float4(to_f(a.v[0]) + to_f(p.v[0]), to_f(a.v[1]) + to_f(p.v[1]), to_f(a.v[2]) + to_f(p.v[2]),
-                       to_f(a.v[3]) + to_f(p.v[3]));
+    v[i] = embedding4(e + c, q + c);
     *reinterpret_cast<float4*>(xr + c) = v[i];
   }
   layernorm_row_reg<T, V>(v, lane, w, b, out + static_cast<std::int64_t>(row) * C, C, eps);

@@ -168,10 +168,10 @@ struct ProductShape {
   __device__ int tile_of(int item) const { return pair ? item / 2 : item % tiles(); }
   __device__ int split_of(int item) const { return pair ? item % 2 : item / tiles(); }
 };
-// phases: barriers per layer (7; 6 when QKV -> attention goes through the head counters: the barriers after LN1,
-// attention, proj, LN2, FC, MLP projection).
-__device__ __forceinline__ ProductShape product_shape(int which, int layer, int C, int F, int cl, int phases) {
-  const int b0 = layer * phases, gap = phases == 7 ? 1 : 0;  // gap: the barrier between QKV and attention
+// A layer's barriers end LN1, QKV (not with head_flags: QKV -> attention goes through the head counters),
+// attention, proj, LN2, FC and the MLP projection.
+__device__ __forceinline__ ProductShape product_shape(int which, int layer, int C, int F, int cl, bool head_flags) {
+  const int b0 = layer * persistent_phases(head_flags), gap = head_flags ? 0 : 1;  // gap: QKV's own barrier
   const bool pair = cl == 2;
   switch (which) {
     case kQkv: return pair ? ProductShape{3 * C, C, 2, 64, b0 + 1, true} : ProductShape{3 * C, C, 1, kPersistentBN, b0 + 1, false};
@@ -229,9 +229,9 @@ constexpr int kPersistentBarriers = 22;
 
 // This block's product items in the order both sides walk them: (layer, product, item), items blockIdx.x + k G.
 struct ItemWalk {
-  int layer = 0, which = 0, item = 0, n_layers = 0, C = 0, F = 0, cl = 1, phases = kPersistentPhases;
-  bool done = false;
-  __device__ ProductShape shape() const { return product_shape(which, layer, C, F, cl, phases); }
+  int layer = 0, which = 0, item = 0, n_layers = 0, C = 0, F = 0, cl = 1;
+  bool head_flags = false, done = false;
+  __device__ ProductShape shape() const { return product_shape(which, layer, C, F, cl, head_flags); }
   __device__ int items() const { return shape().items(); }
   __device__ void settle() {  // move past products with no item for this block
     while (!done && item >= items()) {
@@ -242,9 +242,9 @@ struct ItemWalk {
       }
     }
   }
-  __device__ void start(int layers, int c, int f, int cluster, int phases_per_layer) {
+  __device__ void start(int layers, int c, int f, int cluster, bool flags) {
     cl = cluster;
-    phases = phases_per_layer;
+    head_flags = flags;
     n_layers = layers;
     C = c;
     F = f;
@@ -285,7 +285,7 @@ __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs
     for (int k = 0; k < ks; ++k) tma_load_2d(sm.w_tile(b, k, ps.bn), mw, (k0 + k) * 64, n0, sm.w_full(b));
   };
   ItemWalk cur;
-  cur.start(p.n_layers, p.C, p.F, CL, persistent_phases(p.head_flags));
+  cur.start(p.n_layers, p.C, p.F, CL, p.head_flags != 0);
   if (cur.done) return;
   request_weights(cur, 0);
   int kt = 0;
@@ -420,11 +420,9 @@ __device__ __forceinline__ void rows_phase(const PersistentArgs<T>& p, const flo
     if (active) {
       ww = *reinterpret_cast<const float4*>(g + c);
       bv = *reinterpret_cast<const float4*>(b + c);
-      if (embed) {  // as kernels::embed: float(wte) + float(wpe)
-        const Vec4<T> e = *reinterpret_cast<const Vec4<T>*>(p.wte + static_cast<std::int64_t>(p.ids[r]) * p.C + c);
-        const Vec4<T> q = *reinterpret_cast<const Vec4<T>*>(p.wpe + static_cast<std::int64_t>(r % p.seq) * p.C + c);
-        v = make_float4(to_f(e.v[0]) + to_f(q.v[0]), to_f(e.v[1]) + to_f(q.v[1]), to_f(e.v[2]) + to_f(q.v[2]),
-                        to_f(e.v[3]) + to_f(q.v[3]));
+      if (embed) {
+        v = embedding4(p.wte + static_cast<std::int64_t>(p.ids[r]) * p.C + c,
+                       p.wpe + static_cast<std::int64_t>(r % p.seq) * p.C + c);
         *reinterpret_cast<float4*>(xr + c) = v;
       } else {
         v = *reinterpret_cast<const float4*>(xr + c);
@@ -478,19 +476,29 @@ __device__ __forceinline__ void rows_phase(const PersistentArgs<T>& p, const flo
 // Fragment layouts: see attention_mma.cuh.
 constexpr int kCombineLd = kPersistentCombineLd;
 
-// head_ready (head_flags): the QKV-done count each head's counter must reach first (0: a grid barrier came
-// before); the items then go to the blocks in reverse (the last blocks, which have no QKV tile, take the first).
+// The attention phase's items, one per (sequence, head, 16 queries); this block takes items first, first + G, ...
+// With head_flags the items go to the blocks in reverse, so the last blocks, which have no QKV tile, take the
+// first ones. (A block whose first item is >= the count has none.)
+template <typename T>
+__device__ __forceinline__ int attention_items(const PersistentArgs<T>& p) {
+  return p.batch * p.H * ((p.seq + 15) / 16);
+}
+template <typename T>
+__device__ __forceinline__ int attention_first_item(const PersistentArgs<T>& p) {
+  return p.head_flags ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
+}
+
+// head_ready (head_flags): the QKV-done count each head's counter must reach first (0: a grid barrier came before).
 template <typename T>
 __device__ __forceinline__ void attention_phase(const PersistentArgs<T>& p, float scale_log2, float* comb, int warp,
                                                 int lane, int tid, unsigned head_ready) {
   constexpr int D = 64;
-  const int q_tiles = (p.seq + 15) / 16, items = p.batch * p.H * q_tiles;
+  const int q_tiles = (p.seq + 15) / 16, items = attention_items(p);
   const int g = lane / 4, t = lane % 4;
   const std::int64_t ld = 3 * p.C;
   float* comb_m = comb + 8 * 16 * kCombineLd;  // [8 warps][16 rows]
   float* comb_l = comb_m + 8 * 16;
-  const int first = head_ready ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
-  for (int item = first; item < items; item += gridDim.x) {
+  for (int item = attention_first_item(p); item < items; item += gridDim.x) {
     const int qt = item % q_tiles, hh = (item / q_tiles) % p.H, b = item / (q_tiles * p.H);
     if (head_ready) {  // acquire by one thread, then the block: its q, k, v loads come after the tiles' stores
       if (tid == 0)
@@ -690,7 +698,6 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   int kt = 0, n_item = 0, pair_uses = 0;
   constexpr int kPairBN = CL == 2 ? 64 : kPersistentBN;  // QKV and FC tiles
   unsigned barrier_index = 0;
-  const int phases = persistent_phases(p.head_flags);
   // proxy: this phase's stores are read by TMA after the barrier (h, att, u; and the attention phase's shared
   // memory is overwritten by TMA), so every thread orders them for the async proxy first.
   auto grid_barrier = [&](bool proxy) {
@@ -713,10 +720,9 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   // attention phase: a prefetch waits for its address, a pointer loaded from the layer table, and in the LN1 phase
   // (where it was requested before) that load stalled the row work behind one more memory round trip (LN1 2.3 us
   // of work against LN2's 1.2). When every block has an attention item, LN1 requests them as before.
-  const int attention_items = p.batch * p.H * ((p.seq + 15) / 16);
-  const int idle_blocks = max(0, static_cast<int>(gridDim.x) - attention_items);
-  // (the blocks without an item: the first ones when the items go to the blocks in reverse (head_flags))
-  const int idle_index = p.head_flags ? static_cast<int>(blockIdx.x) : static_cast<int>(blockIdx.x) - attention_items;
+  // idle_index: this block's number among the idle_blocks that have no attention item (negative: it has one).
+  const int idle_blocks = max(0, static_cast<int>(gridDim.x) - attention_items(p));
+  const int idle_index = attention_first_item(p) - attention_items(p);
   for (int l = 0;; ++l) {
     if (!p.barriers_only) {
       if (l < p.n_layers && idle_blocks == 0) prefetch_small_params(p, l + 1, tid, blockIdx.x, gridDim.x);
@@ -728,7 +734,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     const PersistentLayer<T>& L = p.layers[l];
     grid_barrier(true);
     if (!p.barriers_only) {  // P1: qkv = h . Wqkv^T + b
-      const ProductShape ps = product_shape(kQkv, l, p.C, p.F, CL, phases);
+      const ProductShape ps = product_shape(kQkv, l, p.C, p.F, CL, p.head_flags != 0);
       consume<T, CL, kPairBN>(sm, kt, n_item, pair_uses, ps, L.b_qkv, tid, p.lab_no_mma, [&](int n0, int, int j, const float (&v)[4]) {
         const int c = n0 + 8 * j + 2 * (lane % 4);
         for (int hr = 0; hr < 2; ++hr) {
@@ -761,12 +767,12 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
               make_float2(v[2 * hr], v[2 * hr + 1]);
       }
     };
-    if (!p.barriers_only) consume<T, CL, kPersistentBN>(sm, kt, n_item, pair_uses, product_shape(kProj, l, p.C, p.F, CL, phases), nullptr, tid, p.lab_no_mma, partial);
+    if (!p.barriers_only) consume<T, CL, kPersistentBN>(sm, kt, n_item, pair_uses, product_shape(kProj, l, p.C, p.F, CL, p.head_flags != 0), nullptr, tid, p.lab_no_mma, partial);
     grid_barrier(false);
     if (!p.barriers_only) rows_phase(p, L.b_proj, kPersistentProjSplits, L.ln2_g, L.ln2_b, red, tid);  // P4
     grid_barrier(true);
     if (!p.barriers_only) {  // P5: u = GELU(h . Wfc^T + b)
-      const ProductShape ps = product_shape(kFc, l, p.C, p.F, CL, phases);
+      const ProductShape ps = product_shape(kFc, l, p.C, p.F, CL, p.head_flags != 0);
       consume<T, CL, kPairBN>(sm, kt, n_item, pair_uses, ps, L.b_fc, tid, p.lab_no_mma, [&](int n0, int, int j, const float (&v)[4]) {
         const int c = n0 + 8 * j + 2 * (lane % 4);
         for (int hr = 0; hr < 2; ++hr) {
@@ -778,7 +784,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       });
     }
     grid_barrier(true);
-    if (!p.barriers_only) consume<T, CL, kPersistentMprojBN>(sm, kt, n_item, pair_uses, product_shape(kMproj, l, p.C, p.F, CL, phases), nullptr, tid, p.lab_no_mma, partial);  // P6
+    if (!p.barriers_only) consume<T, CL, kPersistentMprojBN>(sm, kt, n_item, pair_uses, product_shape(kMproj, l, p.C, p.F, CL, p.head_flags != 0), nullptr, tid, p.lab_no_mma, partial);  // P6
     grid_barrier(false);
   }
   // No block leaves while its pair may still read what it sent (and then arrive on its barrier).
