@@ -233,7 +233,8 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
            {"attention_warps", "four"}, {"attention_warps", "2"}, {"gemv_max_rows", "9"}, {"gemv_max_rows", "4x"},
            {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"},
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
-           {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"}}) {
+           {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
+           {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";
@@ -370,6 +371,74 @@ TEST(CudaEngine, PersistentPrefillMatchesReference) {
       ForwardOutput host;
       summarize_logits(a.logits.data(), B * S, m.config.vocab_size, host);
       EXPECT_EQ(summary.top1, host.top1);
+    }
+  }
+}
+
+// The LM head with the summary in its epilogue (lm_head_summary.cuh: H100 / H200, fp16 / bf16, at most
+// lm_head_summary_rows rows; off by default), whose summary-only form writes no logits: its top-1 and checksum must be
+// those of the logits its storing form writes, those logits must agree with cuBLASLt's LM head (option
+// lm_head_summary_rows=0, the row_summary kernel after it) to the 16-bit rounding, and so must the top-1 except at
+// near ties — for prefills within and above the row limit (200 rows: the cuBLASLt path either way), a vocabulary
+// that is not a multiple of its 192-column tiles, and a decode prompt. describe() says when it is on.
+TEST(CudaEngine, LmHeadSummaryAgreesWithTheStoredLogits) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(4, 17, 256);
+  const int V = m.config.vocab_size;
+  const bool hopper = cuda_engine::compute_capability(0) == 90;
+  for (const char* precision : {"fp16", "bf16"}) {
+    auto fused = cuda_backend(m, precision, {{"lm_head_summary_rows", "128"}});
+    auto plain = cuda_backend(m, precision);  // the default: cuBLASLt's LM head, then row_summary
+    const std::string on = fused->describe().details.at("kernels"), off = plain->describe().details.at("kernels");
+    EXPECT_EQ(on.find("summary in its epilogue") != std::string::npos, hopper) << on;
+    EXPECT_EQ(off.find("summary in its epilogue"), std::string::npos) << off;
+    const double tol = std::string(precision) == "fp16" ? 2e-3 : 1.6e-2;  // ~2 units in the last place
+    auto near_tie = [&](const std::vector<float>& logits, int row, int a, int b) {
+      const float x = logits[static_cast<std::size_t>(row) * V + a], y = logits[static_cast<std::size_t>(row) * V + b];
+      return std::fabs(x - y) <= tol * std::max(std::fabs(x), std::fabs(y));
+    };
+    for (const auto& [B, S] : std::vector<std::pair<int, int>>{{1, 128}, {3, 37}, {2, 100}, {1, 1}}) {
+      SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B) + " x S" + std::to_string(S));
+      const int rows = B * S;
+      const auto ids = random_ids(rows, V, 31 + S);
+      ForwardOutput fl, fs, pl, ps;
+      fused->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, fl);
+      fused->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, fs);
+      plain->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, pl);
+      plain->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, ps);
+      for (const auto& [logits, summary] : {std::pair{&fl, &fs}, std::pair{&pl, &ps}}) {
+        ForwardOutput host;
+        summarize_logits(logits->logits.data(), rows, V, host);
+        EXPECT_EQ(summary->top1, host.top1);
+        // the 16-bit logits' sum in double, in order (summarize_logits adds floats first): the engine's is exact too
+        double exact = 0;
+        for (float v : logits->logits) exact += v;
+        EXPECT_NEAR(summary->checksum, exact, 1e-9 * std::max(1.0, std::fabs(exact)));
+      }
+      std::vector<double> ref(pl.logits.begin(), pl.logits.end());
+      const Errors e = compare(fl.logits, ref);
+      EXPECT_LE(e.rel_norm, tol / 2);
+      ASSERT_EQ(fs.top1.size(), ps.top1.size());
+      for (int r = 0; r < rows; ++r)
+        if (fs.top1[r] != ps.top1[r]) {
+          EXPECT_TRUE(near_tie(pl.logits, r, fs.top1[r], ps.top1[r])) << "row " << r;
+        }
+    }
+    // a decode prompt: the LM head of the last position of each sequence only
+    const int B = 3, S = 30;
+    const auto ids = random_ids(B * S, V, 77);
+    ForwardOutput full, first;
+    plain->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, full);
+    auto session = fused->start_decode(B, S + 4);
+    session->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, first);
+    ASSERT_EQ(first.top1.size(), static_cast<std::size_t>(B));
+    for (int b = 0; b < B; ++b) {
+      const int row = b * S + S - 1;
+      ForwardOutput host;
+      summarize_logits(full.logits.data() + static_cast<std::size_t>(row) * V, 1, V, host);
+      if (first.top1[b] != host.top1[0]) {
+        EXPECT_TRUE(near_tie(full.logits, row, first.top1[b], host.top1[0])) << "sequence " << b;
+      }
     }
   }
 }

@@ -114,6 +114,8 @@ class CudaBackend final : public Backend {
     options.persistent_pairs = option_flag(spec, "persistent_pairs", options.persistent_pairs);
     options.persistent_embed = option_flag(spec, "persistent_embed", options.persistent_embed);
     options.persistent_head_flags = option_flag(spec, "persistent_head_flags", options.persistent_head_flags);
+    options.lm_head_summary_rows =
+        option_int(spec, "lm_head_summary_rows", options.lm_head_summary_rows, 0, 1 << 20);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       using A = cuda_engine::EngineOptions::Attention;
       if (it->second == "wgmma") options.attention = A::kWgmma;

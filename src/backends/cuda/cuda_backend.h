@@ -33,6 +33,9 @@
 //   "wgmma_tile"      their block shape, rows x columns: 64x32 (default), 128x32, 64x64, 128x64
 //   "wgmma_pdl"       "1" (default): the chain's kernels as programmatic dependents; "0": plain stream order
 //   "wgmma_lm_head"   "1": their LM head through those kernels too; "0" (default): cuBLASLt
+//   "lm_head_summary_rows" logits summaries of at most this many rows (default 0: never) on an H100 / H200 in
+//                     fp16 / bf16 through the LM head with the top-1 / row-sum summary in its epilogue (measured no
+//                     faster than cuBLASLt's LM head + the row_summary kernel)
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)
 #include <cstdint>

@@ -17,6 +17,7 @@
 #include "backends/cuda/attention_wgmma.cuh"
 #include "backends/cuda/gemm_wgmma.cuh"
 #include "backends/cuda/layers_persistent.cuh"
+#include "backends/cuda/lm_head_summary.cuh"
 #include "backends/cuda/gemv.cuh"
 #include "backends/cuda/kernels.cuh"
 #include "common/error.h"
@@ -309,7 +310,9 @@ struct DeviceLayer {
 };
 
 enum class Mode { kPrefill, kDecodePrefill, kDecodeStep };
-enum class Tail { kSummary, kNll };
+// What a forward ends in: the summary (top-1, row sum) of each row's logits, the same with the logits kept in
+// ws.logits (a caller asked for them), or the NLL of the targets.
+enum class Tail { kSummary, kSummaryLogits, kNll };
 
 // Activation buffers for up to `rows` token rows. Graphs captured on a workspace point at its buffers, so
 // they die with it (and when it grows).
@@ -329,6 +332,10 @@ struct Workspace {
   float* part = nullptr;
   unsigned* sync = nullptr;
   bool persistent = false;
+  // The LM head with the summary in its epilogue (lm_head_summary.cuh): its per-(row, tile) parts, summary_tiles
+  // a row (0: the path is off; set by the engine).
+  kernels::SummaryPart* parts = nullptr;
+  int summary_tiles = 0;
   float* logits_f = nullptr;  // float copy for kLogits calls, allocated on first use
   std::int64_t logits_f_elems = 0;
   // Pinned host mirrors, so copies are asynchronous in the stream.
@@ -344,7 +351,8 @@ struct Workspace {
                     static_cast<void*>(logits), static_cast<void*>(ids), static_cast<void*>(targets),
                     static_cast<void*>(top1), static_cast<void*>(pos), static_cast<void*>(row_sum),
                     static_cast<void*>(nll), static_cast<void*>(logits_f), static_cast<void*>(q),
-                    static_cast<void*>(acc), static_cast<void*>(part), static_cast<void*>(sync)})
+                    static_cast<void*>(acc), static_cast<void*>(part), static_cast<void*>(sync),
+                    static_cast<void*>(parts)})
       if (p) alloc->release(p);
     for (void* p : {static_cast<void*>(h_ids), static_cast<void*>(h_targets), static_cast<void*>(h_top1),
                     static_cast<void*>(h_pos), static_cast<void*>(h_row_sum), static_cast<void*>(h_nll)})
@@ -358,6 +366,7 @@ struct Workspace {
     acc = nullptr;
     part = nullptr;
     sync = nullptr;
+    parts = nullptr;
     logits_f_elems = 0;
     h_ids = h_targets = h_top1 = h_pos = nullptr;
     h_row_sum = h_nll = nullptr;
@@ -389,6 +398,8 @@ struct Workspace {
           alloc->alloc(kernels::kPersistentMaxSplits * std::min<std::size_t>(n, 128) * C * sizeof(float)));
       sync = static_cast<unsigned*>(alloc->alloc(kernels::kPersistentSyncWords * sizeof(unsigned)));
     }
+    if (summary_tiles > 0)
+      parts = static_cast<kernels::SummaryPart*>(alloc->alloc(n * summary_tiles * sizeof(kernels::SummaryPart)));
     if (int8) {
       q = static_cast<std::int8_t*>(alloc->alloc(n * std::max(C, I)));
       acc = static_cast<std::int32_t*>(alloc->alloc(n * std::max({3 * C, I, Vp}) * sizeof(std::int32_t)));
@@ -481,6 +492,8 @@ class EngineImpl final : public Engine {
                        D_ == 64 && prop.major == 9 && prop.minor == 0;
     setup_persistent();
     ws_.persistent = persistent_blocks_ > 0;
+    setup_lm_head_summary(prop);
+    ws_.summary_tiles = summary_tiles();
   }
 
   ~EngineImpl() override {
@@ -509,7 +522,7 @@ class EngineImpl final : public Engine {
     ws_.ensure(rows, C_, I_, Vp_);
     check_ids(ids, rows);
     std::memcpy(ws_.h_ids, ids, rows * sizeof(int));
-    out.gpu_ms = launch(ws_, Mode::kPrefill, Tail::kSummary, batch, seq, nullptr, 0);
+    out.gpu_ms = launch(ws_, Mode::kPrefill, logits ? Tail::kSummaryLogits : Tail::kSummary, batch, seq, nullptr, 0);
     finish_summary(ws_, rows, logits, out);
   }
 
@@ -560,6 +573,9 @@ class EngineImpl final : public Engine {
       s += "; prefill of <= " + std::to_string(opt_.wgmma_max_rows) +
            " rows: TMA+wgmma products (residual add, bias, GELU in the epilogue) with every kernel a programmatic "
            "dependent of the one before";
+    if (lm_head_summary_)
+      s += "; LM head of <= " + std::to_string(opt_.lm_head_summary_rows) +
+           " rows with the top-1 / row-sum summary in its epilogue (TMA-fed tensor-core tiles, no logits written)";
     s += "; fused residual+LayerNorm; causal attention: ";
     s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel"
          : attention_wgmma_ ? "warpgroup-MMA kernel (TMA-fed key / value tiles)"
@@ -594,7 +610,7 @@ class EngineImpl final : public Engine {
       if (mode == Mode::kDecodeStep)
         CU(cudaMemcpyAsync(ws.pos, ws.h_pos, sizeof(int), cudaMemcpyHostToDevice, stream_));
       forward(ws, mode, tail, batch, seq, cache, max_tokens);
-      if (tail == Tail::kSummary) {
+      if (tail != Tail::kNll) {
         CU(cudaMemcpyAsync(ws.h_top1, ws.top1, out_rows * sizeof(int), cudaMemcpyDeviceToHost, stream_));
         CU(cudaMemcpyAsync(ws.h_row_sum, ws.row_sum, out_rows * sizeof(double), cudaMemcpyDeviceToHost, stream_));
       } else {
@@ -657,6 +673,10 @@ class EngineImpl final : public Engine {
   int Vp() const { return Vp_; }
   int L() const { return L_; }
   bool int8() const { return int8_; }
+  // The LM head's summary tiles a row (0: that path is off), which sizes a workspace's parts.
+  int summary_tiles() const {
+    return lm_head_summary_ ? kernels::LmHeadShape<kLmHeadBN, kLmHeadStages>::n_tiles(Vp_) : 0;
+  }
 
  private:
   // Uploads n floats (zero-filled up to padded_elems) as U.
@@ -989,6 +1009,38 @@ class EngineImpl final : public Engine {
       persistent_blocks_ = persistent_pairs_ ? pair_blocks : kernels::persistent_blocks<T, 1>(sm_count_);
     }
   }
+  // ---- the LM head with the summary in its epilogue (lm_head_summary.cuh) ----
+  // fp16 / bf16 on a compute capability 9.0 device (not int8: its LM head is an integer product), n_embd a multiple
+  // of 64: the tied embedding's tensor map, made once here.
+  static constexpr int kLmHeadBN = 192, kLmHeadStages = 5;
+  void setup_lm_head_summary(const cudaDeviceProp& prop) {
+    if constexpr (!std::is_same_v<T, float>) {
+      if (int8_ || opt_.lm_head_summary_rows <= 0 || prop.major != 9 || prop.minor != 0 || C_ % 64 != 0) return;
+      lm_head_summary_ = kernels::wgmma_tensor_map(&lm_head_summary_map_, lm_head_.w, Vp_, C_, kLmHeadBN);
+    }
+  }
+  bool use_lm_head_summary(Mode mode, int rows) const {
+    return lm_head_summary_ && mode != Mode::kDecodeStep && rows <= opt_.lm_head_summary_rows;
+  }
+  // ws.top1 / ws.row_sum of the `rows` rows of h (and their logits in ws.logits when keep_logits): the product
+  // and the fold of its parts, each a programmatic dependent of the kernel before (its weights requested early).
+  void lm_head_with_summary(Workspace<T>& ws, const T* h, int rows, bool keep_logits) {
+    if constexpr (!std::is_same_v<T, float>) {
+      kernels::LmHeadArgs<T> p;
+      p.M = rows;
+      p.N = Vp_;
+      p.K = C_;
+      p.vocab = V_;
+      p.parts = ws.parts;
+      p.logits = keep_logits ? ws.logits : nullptr;
+      const cudaError_t e = kernels::launch_lm_head_summary<T, kLmHeadBN, kLmHeadStages>(
+          activation_map(h, rows, C_, 128), lm_head_summary_map_, p, ws.top1, ws.row_sum, sm_count_, stream_,
+          !opt_.profile);
+      CU(e);
+      mark("lm_head+summary");
+    }
+  }
+
   bool use_persistent(Mode mode, int rows) const { return persistent_blocks_ > 0 && mode == Mode::kPrefill && rows <= 128; }
   // Embedding, every block and ln_f of a few-row prefill: one persistent kernel (option persistent_embed=0: the
   // embedding kernel before it).
@@ -1216,6 +1268,10 @@ class EngineImpl final : public Engine {
       head_in = ws.h_last;
       head_rows = batch;
     }
+    if (tail != Tail::kNll && use_lm_head_summary(mode, head_rows)) {
+      lm_head_with_summary(ws, head_in, head_rows, tail == Tail::kSummaryLogits);
+      return;
+    }
     if (opt_.wgmma_lm_head && use_wgmma(mode, head_rows))
       wgmma_product(kernels::WgmmaOut::kStore, activation_map(head_in, head_rows, C_), wgmma_lm_head_, lm_head_,
                     ws.logits, head_rows, ws, opt_.wgmma_pdl && !opt_.profile);
@@ -1227,7 +1283,7 @@ class EngineImpl final : public Engine {
 
   // The summary (top-1, row sum) or the NLL of the first n logits rows of ws.
   void logits_tail(Workspace<T>& ws, Tail tail, int n) {
-    if (tail == Tail::kSummary) {
+    if (tail != Tail::kNll) {
       // Few rows (decode, small prefill): wide blocks, so the whole card reads them (up to two blocks per SM).
       if (n <= 2 * sm_count_)
         kernels::row_summary<T, 1024><<<n, 1024, 0, stream_>>>(ws.logits, V_, Vp_, ws.top1, ws.row_sum);
@@ -1331,6 +1387,8 @@ class EngineImpl final : public Engine {
   kernels::PersistentLayer<T>* persistent_layers_ = nullptr;  // the persistent path's per-layer parameters (device)
   int persistent_blocks_ = 0;            // its grid (0: the path is off or unavailable)
   bool persistent_pairs_ = false;        // the paired kernel (QKV / FC k halves on the two blocks of a cluster)
+  bool lm_head_summary_ = false;         // the LM head with the summary in its epilogue is available
+  CUtensorMap lm_head_summary_map_{};    // its weight map (boxes of kLmHeadBN rows)
   std::unique_ptr<Gemm> gemm_;     // floating point products
   std::unique_ptr<Gemm> gemm_residual_;  // x += a . W + b into the float residual stream (option residual_epilogue)
   std::unique_ptr<Gemm> gemm_i8_;  // int8: integer products
@@ -1361,6 +1419,7 @@ DecodeStateImpl<T>::DecodeStateImpl(EngineImpl<T>& engine, int batch, int max_to
   ws_prefill_.alloc = &engine_.allocator();
   ws_step_.alloc = &engine_.allocator();
   ws_prefill_.int8 = ws_step_.int8 = engine_.int8();
+  ws_prefill_.summary_tiles = ws_step_.summary_tiles = engine_.summary_tiles();
   const std::size_t per_layer = static_cast<std::size_t>(batch) * max_tokens * 2 * engine_.C();
   for (int l = 0; l < engine_.L(); ++l)
     cache_.push_back(static_cast<T*>(engine_.allocator().alloc(per_layer * sizeof(T))));
@@ -1385,8 +1444,8 @@ void DecodeStateImpl<T>::prefill(const std::int32_t* ids, int prompt_len, std::v
   engine_.check_ids(ids, rows);
   ws_prefill_.ensure(rows, engine_.C(), engine_.I(), engine_.Vp());
   std::memcpy(ws_prefill_.h_ids, ids, rows * sizeof(int));
-  out.gpu_ms = engine_.launch(ws_prefill_, Mode::kDecodePrefill, Tail::kSummary, batch_, prompt_len, &cache_,
-                              max_tokens_);
+  out.gpu_ms = engine_.launch(ws_prefill_, Mode::kDecodePrefill, logits ? Tail::kSummaryLogits : Tail::kSummary,
+                              batch_, prompt_len, &cache_, max_tokens_);
   position_ = prompt_len;
   engine_.finish_summary(ws_prefill_, batch_, logits, out);
 }
@@ -1399,7 +1458,8 @@ void DecodeStateImpl<T>::step(const std::int32_t* ids, std::vector<float>* logit
   engine_.check_ids(ids, batch_);
   std::memcpy(ws_step_.h_ids, ids, batch_ * sizeof(int));
   *ws_step_.h_pos = position_;
-  out.gpu_ms = engine_.launch(ws_step_, Mode::kDecodeStep, Tail::kSummary, batch_, 1, &cache_, max_tokens_);
+  out.gpu_ms = engine_.launch(ws_step_, Mode::kDecodeStep, logits ? Tail::kSummaryLogits : Tail::kSummary, batch_, 1,
+                              &cache_, max_tokens_);
   position_ += 1;
   engine_.finish_summary(ws_step_, batch_, logits, out);
 }

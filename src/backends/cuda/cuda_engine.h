@@ -97,6 +97,13 @@ struct EngineOptions {
   // 7): an attention item waits only for the 6 QKV tiles of its head. H200, 5 alternating rounds: B1 x S128 0.3990
   // vs 0.4066 ms, B1 x S64 0.3695 vs 0.3748, B2 x S64 0.3881 vs 0.3959, B1 x S32 0.3614 vs 0.3659.
   bool persistent_head_flags = true;
+  // Logits summaries (top-1, row sum) of at most this many rows on a compute capability 9.0 GPU, fp16 / bf16
+  // (prefills and decode prompts; not int8): the LM head with the summary in its epilogue
+  // (lm_head_summary.cuh: no logits written unless a caller wants them) instead of cuBLASLt's LM head and the
+  // row_summary kernel. Correct, but no faster (H200, lab/cuda/lm_head_lab.cu at 128 rows, weights cold: 38.8 vs
+  // 39.1 us — the kernel streams the weights at 2.7 TB/s where cuBLASLt's reaches 3.4 — and B1 x S128 in the
+  // engine 0.3986 vs 0.4011 ms in one call, 0.4006 vs 0.3922 in another): off by default (0).
+  int lm_head_summary_rows = 0;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;
