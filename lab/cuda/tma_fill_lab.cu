@@ -1,0 +1,210 @@
+// tma_fill_lab: how fast can every SM get the same activations from L2 into its shared memory — the step that
+// starts each product phase of the persistent few-row prefill (layers_persistent.cuh), where every block of a QKV or
+// FC phase needs all 128 rows x 768 of the LayerNorm's output (192 KB) — by TMA loads of its own, or split over a
+// cluster of CL blocks, each loading 1/CL of the chunks and multicasting them to all CL blocks.
+//
+// The question behind it (docs/cuda-engine.md, "Not done"): a B1 x S128 layer takes ~28.7 us, of which the products'
+// phases spend microseconds before their first MMA; if one SM's intake is the limit, a cluster's multicast cuts
+// that time CL-fold and a redesign around clusters pays; if the limit is L2's side, it does not.
+//
+// Each of the grid's blocks (one per SM) fills its shared memory `reps` times (an mbarrier with the expected bytes,
+// the copies, the wait, a cluster / block barrier), timed by %globaltimer; chunks = 0 times the barriers alone.
+// Checked: the filled shared memory equals the matrix (a checksum per block, every block). Needs sm_90a.
+// Usage: tma_fill_lab [--json FILE]   Exits non-zero if a check fails.
+#include <cuda.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/gemm_wgmma.cuh"
+#include "lab_common.cuh"
+
+namespace k = gptbench::cuda_engine::kernels;
+using namespace lab;
+
+namespace {
+
+__device__ __forceinline__ unsigned long long globaltimer_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+  return t;
+}
+
+// chunks of 64 columns x `rows` rows (rows * 128 bytes each) of the [rows, 64 chunks] matrix behind `map`.
+template <int CL>
+__global__ void __launch_bounds__(128, 1)
+    tma_fill(const __grid_constant__ CUtensorMap map, int rows, int chunks, int reps, unsigned long long* ns,
+             unsigned* checksum) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace k::wgmma_detail;
+  extern __shared__ __align__(1024) unsigned char fill_smem[];
+  __shared__ alignas(8) std::uint64_t bar_storage;
+  const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(fill_smem)) + 1023u) & ~1023u;
+  const std::uint32_t bar = static_cast<std::uint32_t>(__cvta_generic_to_shared(&bar_storage));
+  const std::uint32_t chunk_bytes = static_cast<std::uint32_t>(rows) * 128u;
+  unsigned rank = 0;
+  if constexpr (CL > 1) asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+  if (threadIdx.x == 0) {
+    mbar_init(bar, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  auto sync_all = [] {
+    if constexpr (CL > 1) cluster_sync();
+    else __syncthreads();
+  };
+  sync_all();
+  const unsigned long long t0 = globaltimer_ns();
+  for (int rep = 0; rep < reps; ++rep) {
+    if (threadIdx.x == 0) {
+      mbar_expect_tx(bar, chunks * chunk_bytes);
+      for (int c = static_cast<int>(rank); c < chunks; c += CL) {
+        if constexpr (CL > 1) {
+          asm volatile(
+              "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+              " [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(base + c * chunk_bytes),
+              "l"(reinterpret_cast<std::uint64_t>(&map)), "r"(c * 64), "r"(0), "r"(bar),
+              "h"(static_cast<std::uint16_t>((1u << CL) - 1u))
+              : "memory");
+        } else {
+          tma_load_2d(base + c * chunk_bytes, &map, c * 64, 0, bar);
+        }
+      }
+    }
+    mbar_wait(bar, rep & 1);
+    sync_all();  // no peer refills this block's memory (or arrives on its barrier) before every block is done
+  }
+  const unsigned long long t1 = globaltimer_ns();
+  // the check: a sum of the 32-bit words this block holds (the swizzle moves 16-byte pieces within 128-byte rows,
+  // which a sum does not see)
+  unsigned s = 0;
+  const unsigned* w = reinterpret_cast<const unsigned*>(fill_smem + (base - static_cast<std::uint32_t>(
+                                                                                 __cvta_generic_to_shared(fill_smem))));
+  for (std::uint32_t i = threadIdx.x; i < chunks * chunk_bytes / 4; i += blockDim.x) s += w[i];
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  __shared__ unsigned part[4];
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    ns[blockIdx.x] = t1 - t0;
+    checksum[blockIdx.x] = part[0] + part[1] + part[2] + part[3];
+  }
+#else
+  __trap();
+#endif
+}
+
+template <int CL>
+cudaError_t launch_fill(const CUtensorMap& map, int rows, int chunks, int reps, int grid, unsigned long long* ns,
+                        unsigned* checksum) {
+  const int smem = 12 * rows * 128 + 1024;  // room for 12 chunks of `rows` rows (+ alignment slack)
+  auto kernel = tma_fill<CL>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(128);
+  cfg.dynamicSmemBytes = smem;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = CL;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, map, rows, chunks, reps, ns, checksum);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  FILE* json = nullptr;
+  int iters = 0;
+  for (int i = 1; i < argc; ++i) {
+    const int c = common_option(argc, argv, i, json, iters);
+    if (c < 0) return 2;
+    if (c) continue;
+    std::fprintf(stderr, "usage: %s [--json FILE]\n", argv[0]);
+    return 2;
+  }
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  if (prop.major != 9 || prop.minor != 0) {
+    std::printf("tma_fill_lab needs a compute capability 9.0 card (this is %s): nothing to do\n", prop.name);
+    return 0;
+  }
+  const int sms = prop.multiProcessorCount;
+  std::printf("tma_fill_lab on %s (%d SMs)\n", prop.name, sms);
+  // The activations: 128 rows x 768 (12 chunks of 64 columns), fp16, random.
+  const int rows = 128, cols = 768;
+  std::vector<__half> h(static_cast<size_t>(rows) * cols);
+  Rng rng(7);
+  for (auto& v : h) v = __float2half(rng.uni());
+  __half* d;
+  CK(cudaMalloc(&d, h.size() * sizeof(__half)));
+  CK(cudaMemcpy(d, h.data(), h.size() * sizeof(__half), cudaMemcpyHostToDevice));
+  CUtensorMap map;
+  if (!k::wgmma_tensor_map(&map, d, rows, cols, rows)) {
+    std::printf("tensor map refused\n");
+    return 2;
+  }
+  unsigned long long* dns;
+  unsigned* dsum;
+  CK(cudaMalloc(&dns, sms * sizeof(unsigned long long)));
+  CK(cudaMalloc(&dsum, sms * sizeof(unsigned)));
+  int failures = 0;
+  const int reps = 200;
+  for (int chunks : {0, 3, 6, 12}) {
+    // the expected checksum: the words of the first `chunks` chunks (each chunk = 64 columns of every row)
+    unsigned expect = 0;
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < chunks * 64; c += 2) {
+        unsigned lo, hi;
+        std::memcpy(&lo, &h[static_cast<size_t>(r) * cols + c], 2);
+        std::memcpy(&hi, &h[static_cast<size_t>(r) * cols + c + 1], 2);
+        expect += (lo & 0xffffu) | (hi << 16);
+      }
+    for (int cl : {1, 2, 4}) {
+      const int grid = sms / cl * cl;
+      cudaError_t e = cl == 1   ? launch_fill<1>(map, rows, chunks, reps, grid, dns, dsum)
+                      : cl == 2 ? launch_fill<2>(map, rows, chunks, reps, grid, dns, dsum)
+                                : launch_fill<4>(map, rows, chunks, reps, grid, dns, dsum);
+      if (e == cudaSuccess) e = cudaDeviceSynchronize();
+      if (e != cudaSuccess) {
+        std::printf("chunks %2d CL %d: launch failed: %s\n", chunks, cl, cudaGetErrorString(e));
+        (void)cudaGetLastError();
+        ++failures;
+        continue;
+      }
+      std::vector<unsigned long long> ns(grid);
+      std::vector<unsigned> sum(grid);
+      CK(cudaMemcpy(ns.data(), dns, grid * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(sum.data(), dsum, grid * sizeof(unsigned), cudaMemcpyDeviceToHost));
+      int bad = 0;
+      for (int b = 0; b < grid; ++b) bad += sum[b] != expect;
+      failures += bad > 0;
+      std::sort(ns.begin(), ns.end());
+      const double med = ns[grid / 2] / 1000.0 / reps, mx = ns[grid - 1] / 1000.0 / reps;
+      const double kb = chunks * rows * 128 / 1024.0;
+      std::printf("%6.0f KB into each of %3d blocks, clusters of %d: %6.3f us a fill (median block), %6.3f (slowest)"
+                  "%s  -> %6.1f GB/s into each SM%s\n",
+                  kb, grid, cl, med, mx, chunks ? "" : " (barriers only)", chunks ? kb * 1.024 / med : 0.0,
+                  bad ? "  CHECK FAILED" : "");
+      if (json)
+        std::fprintf(json,
+                     "{\"lab\":\"tma_fill\",\"gpu\":\"%s\",\"kb\":%.0f,\"blocks\":%d,\"cluster\":%d,\"us_median\":%.4f,"
+                     "\"us_max\":%.4f,\"pass\":%s}\n",
+                     prop.name, kb, grid, cl, med, mx, bad ? "false" : "true");
+    }
+  }
+  cudaFree(d);
+  cudaFree(dns);
+  cudaFree(dsum);
+  if (json) std::fclose(json);
+  std::printf("%s (%d failure%s)\n", failures ? "FAILED" : "ALL PASS", failures, failures == 1 ? "" : "s");
+  return failures ? 1 : 0;
+}
