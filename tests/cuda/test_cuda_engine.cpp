@@ -487,6 +487,92 @@ TEST(CudaEngine, DecodeStepsMatchPrefill) {
   }
 }
 
+// Decode sessions share the engine's caches and graphs one after another, never at once: a session started after
+// another of the same shape has ended captures no new graph and gives the same results as the first session of a
+// fresh engine, whatever the earlier session left in the cache (another prompt, longer); two sessions alive at the
+// same time each keep their own, interleaved step by step.
+TEST(CudaEngine, DecodeSessionsReuseCachesAndGraphsSafely) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(2, 23);
+  const int B = 2, prompt = 20, steps = 6, max_tokens = 40, V = m.config.vocab_size;
+  const auto a_ids = random_ids(B * prompt, V, 41), b_ids = random_ids(B * prompt, V, 42);
+  // greedy generation of `steps` tokens after the prompt; returns each call's top-1 ids and checksum
+  auto generate = [&](DecodeSession& s, const std::vector<std::int32_t>& ids) {
+    std::vector<std::pair<std::vector<std::int32_t>, double>> out;
+    ForwardOutput o;
+    s.prefill(TokenBatch{B, prompt, ids}, OutputMode::kSummary, o);
+    out.emplace_back(o.top1, o.checksum);
+    for (int k = 0; k < steps; ++k) {
+      const std::vector<std::int32_t> next = o.top1;
+      s.step(next, OutputMode::kSummary, o);
+      out.emplace_back(o.top1, o.checksum);
+    }
+    return out;
+  };
+  for (const char* precision : {"fp32", "fp16"}) {
+    SCOPED_TRACE(precision);
+    // references: each prompt in a fresh engine (no autotune anywhere: every engine takes cuBLASLt's first
+    // algorithm, so that the same inputs give the same bits)
+    const std::map<std::string, std::string> fixed = {{"gemm_autotune", "0"}};
+    auto fresh_a = cuda_backend(m, precision, fixed), fresh_b = cuda_backend(m, precision, fixed);
+    const auto ref_a = generate(*fresh_a->start_decode(B, max_tokens), a_ids);
+    const auto ref_b = generate(*fresh_b->start_decode(B, max_tokens), b_ids);
+    ASSERT_NE(ref_a, ref_b);  // (else the checks below could not tell the sessions apart)
+
+    auto backend = cuda_backend(m, precision, fixed);
+    {  // a longer session on prompt a fills more of the cache than b's will
+      auto s = backend->start_decode(B, max_tokens);
+      ForwardOutput o;
+      s->prefill(TokenBatch{B, prompt, a_ids}, OutputMode::kSummary, o);
+      for (int k = 0; k < 12; ++k) {
+        const std::vector<std::int32_t> next = o.top1;
+        s->step(next, OutputMode::kSummary, o);
+      }
+    }
+    {
+      auto s = backend->start_decode(B, max_tokens);
+      EXPECT_EQ(generate(*s, b_ids), ref_b);
+    }
+    const std::int64_t graphs = cuda_graphs_captured(*backend);
+    EXPECT_GT(graphs, 0);
+    {  // the same shape again: the graphs of the sessions before
+      auto s = backend->start_decode(B, max_tokens);
+      EXPECT_EQ(generate(*s, a_ids), ref_a);
+    }
+    EXPECT_EQ(cuda_graphs_captured(*backend), graphs);
+    {  // two at once: each its own cache, steps interleaved
+      auto s1 = backend->start_decode(B, max_tokens), s2 = backend->start_decode(B, max_tokens);
+      ForwardOutput o1, o2;
+      s1->prefill(TokenBatch{B, prompt, a_ids}, OutputMode::kSummary, o1);
+      s2->prefill(TokenBatch{B, prompt, b_ids}, OutputMode::kSummary, o2);
+      EXPECT_EQ(o1.top1, ref_a[0].first);
+      EXPECT_EQ(o2.top1, ref_b[0].first);
+      for (int k = 0; k < steps; ++k) {
+        const std::vector<std::int32_t> n1 = o1.top1, n2 = o2.top1;
+        s1->step(n1, OutputMode::kSummary, o1);
+        s2->step(n2, OutputMode::kSummary, o2);
+        EXPECT_EQ(o1.top1, ref_a[k + 1].first) << "step " << k;
+        EXPECT_EQ(o2.top1, ref_b[k + 1].first) << "step " << k;
+        EXPECT_EQ(o1.checksum, ref_a[k + 1].second) << "step " << k;
+        EXPECT_EQ(o2.checksum, ref_b[k + 1].second) << "step " << k;
+      }
+    }
+    // decode_reuse=0: every session captures its own graphs (and gives the same results)
+    auto no_reuse = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_reuse", "0"}});
+    EXPECT_EQ(generate(*no_reuse->start_decode(B, max_tokens), b_ids), ref_b);
+    const std::int64_t before = cuda_graphs_captured(*no_reuse);
+    EXPECT_EQ(generate(*no_reuse->start_decode(B, max_tokens), a_ids), ref_a);
+    EXPECT_GT(cuda_graphs_captured(*no_reuse), before);
+    // a different shape gets (and captures) its own
+    auto s = backend->start_decode(1, max_tokens);
+    ForwardOutput o;
+    s->prefill(TokenBatch{1, prompt, std::vector<std::int32_t>(a_ids.begin(), a_ids.begin() + prompt)},
+               OutputMode::kSummary, o);
+    EXPECT_EQ(o.top1[0], ref_a[0].first[0]);
+    EXPECT_GT(cuda_graphs_captured(*backend), graphs);
+  }
+}
+
 TEST(CudaEngine, BatchedPerplexityEqualsPerWindowScoring) {
   REQUIRE_DEVICE();
   const Gpt2Model m = small_model(4, 13);

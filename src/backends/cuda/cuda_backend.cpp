@@ -116,6 +116,7 @@ class CudaBackend final : public Backend {
     options.persistent_head_flags = option_flag(spec, "persistent_head_flags", options.persistent_head_flags);
     options.lm_head_summary_rows =
         option_int(spec, "lm_head_summary_rows", options.lm_head_summary_rows, 0, 1 << 20);
+    options.decode_reuse = option_flag(spec, "decode_reuse", options.decode_reuse);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       using A = cuda_engine::EngineOptions::Attention;
       if (it->second == "wgmma") options.attention = A::kWgmma;
@@ -209,6 +210,7 @@ class CudaBackend final : public Backend {
   MemoryStats memory() const override { return {engine_->device_peak_bytes()}; }
 
   cuda_engine::Engine& engine() { return *engine_; }
+  std::int64_t graphs_captured() const { return engine_->graphs_captured(); }
   double last_ms() const { return last_ms_; }
 
  private:
@@ -254,6 +256,11 @@ bool is_cuda_backend(const Backend& backend) { return dynamic_cast<const CudaBac
 double cuda_last_gpu_ms(const Backend& backend) {
   auto* b = dynamic_cast<const CudaBackend*>(&backend);
   return b ? b->last_ms() : -1.0;
+}
+
+std::int64_t cuda_graphs_captured(const Backend& backend) {
+  auto* b = dynamic_cast<const CudaBackend*>(&backend);
+  return b ? b->graphs_captured() : -1;
 }
 
 }  // namespace gptbench

@@ -36,6 +36,8 @@
 //   "lm_head_summary_rows" logits summaries of at most this many rows (default 0: never) on an H100 / H200 in
 //                     fp16 / bf16 through the LM head with the top-1 / row-sum summary in its epilogue (measured no
 //                     faster than cuBLASLt's LM head + the row_summary kernel)
+//   "decode_reuse"    "1" (default): a decode session's KV cache and CUDA graphs go to the next session of the same
+//                     batch and max_tokens; "0": each session allocates and captures its own
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)
 #include <cstdint>
@@ -62,6 +64,9 @@ bool is_cuda_backend(const Backend& backend);
 // CUDA-event time in milliseconds of the device work of the last prefill / step / score call on this backend
 // (or on its decode sessions), excluding the host copies of ids and results. -1 for a non-CUDA backend.
 double cuda_last_gpu_ms(const Backend& backend);
+// CUDA graphs this backend has captured so far (its prefill shapes, and per decode-session shape: a later session of
+// a batch and max_tokens seen before runs on the graphs of the earlier one). -1 for a non-CUDA backend.
+std::int64_t cuda_graphs_captured(const Backend& backend);
 // Perplexity: evaluate_perplexity (eval/perplexity.h) hands this backend groups of windows; it scores each group's
 // windows of equal length in one launch, the NLL computed on the device (CudaBackend::score_windows).
 
