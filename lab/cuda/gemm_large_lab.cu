@@ -94,10 +94,6 @@ void run_shape(const Shape& sh, int only_version) {
   CK(cudaMemcpy(dbf, fb.data(), N * sizeof(float), cudaMemcpyHostToDevice));
   cudaStream_t stream;
   CK(cudaStreamCreate(&stream));
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-
   // Rows checked: all of a small M, else 48 spread over M (first, last and every tile boundary region).
   std::vector<int> rows;
   if (M <= 256) {
@@ -159,29 +155,9 @@ void run_shape(const Shape& sh, int only_version) {
     const bool pass = max_err <= tol;
     if (!pass) ++g_failures;
 
-    // ---- hot: back to back ----
-    for (int i = 0; i < 3; ++i) CK(run_version<T>(v, sh.out, ma, mw, p, g_sms, stream));
-    const int hot_iters = 50;
-    CK(cudaEventRecord(e0, stream));
-    for (int i = 0; i < hot_iters; ++i) CK(run_version<T>(v, sh.out, ma, mw, p, g_sms, stream));
-    CK(cudaEventRecord(e1, stream));
-    CK(cudaEventSynchronize(e1));
-    float ms = 0.f;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    const double hot_us = 1000.0 * ms / hot_iters;
-    // ---- cold: L2 written over before each call ----
-    std::vector<double> cold;
-    for (int i = 0; i < 9; ++i) {
-      CK(cudaMemsetAsync(g_flush, i & 0xff, g_flush_bytes, stream));
-      CK(cudaEventRecord(e0, stream));
-      CK(run_version<T>(v, sh.out, ma, mw, p, g_sms, stream));
-      CK(cudaEventRecord(e1, stream));
-      CK(cudaEventSynchronize(e1));
-      CK(cudaEventElapsedTime(&ms, e0, e1));
-      cold.push_back(1000.0 * ms);
-    }
-    std::sort(cold.begin(), cold.end());
-    const double cold_us = cold[cold.size() / 2];
+    const HotCold t = time_hot_cold(
+        stream, g_flush, g_flush_bytes, [&] { CK(run_version<T>(v, sh.out, ma, mw, p, g_sms, stream)); }, 50);
+    const double hot_us = t.hot_us, cold_us = t.cold_us;
     const double flop = 2.0 * M * N * static_cast<double>(K);
     std::printf("%-5s %-6s M%-5d N%-5d K%-5d %-8s | v%d %-9s | hot %8.2f us %6.0f TFLOP/s | cold %8.2f us %6.0f "
                 "TFLOP/s | max err %.2e %s\n",
@@ -204,8 +180,6 @@ void run_shape(const Shape& sh, int only_version) {
   cudaFree(dbf);
   cudaFree(dy);
   cudaFree(dx);
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
   cudaStreamDestroy(stream);
 }
 

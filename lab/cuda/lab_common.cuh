@@ -147,6 +147,47 @@ inline double time_graph_best(cudaStream_t stream, const std::function<bool(int)
   return 1000.0 * best / iters;
 }
 
+// Times call() on `stream` two ways: "hot" = the mean of `hot_iters` back-to-back calls (after 3 warm-up calls;
+// none when hot_iters is 0), "cold" = the median of `cold_iters` single calls, each after `flush_bytes` of `flush`
+// were written (twice the L2: the operands come from memory, as weights do in a forward). call() may only enqueue
+// work on `stream`.
+struct HotCold {
+  double hot_us = 0, cold_us = 0;
+};
+inline HotCold time_hot_cold(cudaStream_t stream, void* flush, std::size_t flush_bytes,
+                             const std::function<void()>& call, int hot_iters = 30, int cold_iters = 9) {
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  float ms = 0.f;
+  HotCold t;
+  if (hot_iters > 0) {
+    for (int i = 0; i < 3; ++i) call();
+    CK(cudaEventRecord(e0, stream));
+    for (int i = 0; i < hot_iters; ++i) call();
+    CK(cudaEventRecord(e1, stream));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    t.hot_us = 1000.0 * ms / hot_iters;
+  }
+  double cold[64];
+  cold_iters = std::min(cold_iters, 64);
+  for (int i = 0; i < cold_iters; ++i) {
+    CK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
+    CK(cudaEventRecord(e0, stream));
+    call();
+    CK(cudaEventRecord(e1, stream));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    cold[i] = 1000.0 * ms;
+  }
+  std::sort(cold, cold + cold_iters);
+  t.cold_us = cold[cold_iters / 2];
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  return t;
+}
+
 // The options every lab with a graph timing loop takes: --json FILE (one JSON object per line, appended) and
 // --iters N. Returns 1 when argv[i] (and its value, i then advanced past it) was one of them, 0 when it was not,
 // -1 when the JSON file cannot be opened (the reason printed).

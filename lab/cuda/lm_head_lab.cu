@@ -185,9 +185,6 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
   p.M = M, p.N = N, p.K = K, p.vocab = vocab, p.parts = dparts, p.logits = dlogits;
   cudaStream_t stream;
   CK(cudaStreamCreate(&stream));
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
 
   // cuBLASLt: the heuristic's candidates, each timed cold (median of 5), the fastest kept.
   LtHead L = make_lt<T>(M, N, K);
@@ -202,19 +199,12 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
     cublasLtMatmulPreferenceDestroy(pref);
     double best = INFINITY;
     for (int i = 0; i < found; ++i) {
-      std::vector<double> t;
-      for (int r = 0; r < 5; ++r) {
-        CK(cudaMemsetAsync(g_flush, r & 0xff, g_flush_bytes, stream));
-        CK(cudaEventRecord(e0, stream));
-        const bool ok = lt_call<T>(L, res[i].algo, dw, dh, dlogits, stream);
-        CK(cudaEventRecord(e1, stream));
-        CK(cudaEventSynchronize(e1));
-        float ms = 0;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        t.push_back(ok ? 1000.0 * ms : INFINITY);
-      }
-      std::sort(t.begin(), t.end());
-      if (t[2] < best) best = t[2], L.algo = res[i].algo, L.ok = true;
+      if (!lt_call<T>(L, res[i].algo, dw, dh, dlogits, stream)) continue;
+      const double us =
+          time_hot_cold(stream, g_flush, g_flush_bytes, [&] { lt_call<T>(L, res[i].algo, dw, dh, dlogits, stream); },
+                        0, 5)
+              .cold_us;
+      if (us < best) best = us, L.algo = res[i].algo, L.ok = true;
     }
   }
   if (!L.ok) {
@@ -226,21 +216,17 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
   if (timed) {  // the read floor of W, cold (after the flush) as the versions below
     unsigned* sink;
     CK(cudaMalloc(&sink, sizeof(unsigned)));
-    std::vector<double> t;
-    for (int r = 0; r < 9; ++r) {
-      CK(cudaMemsetAsync(g_flush, r & 0xff, g_flush_bytes, stream));
-      CK(cudaEventRecord(e0, stream));
-      read_probe<<<g_sms * 4, 512, 0, stream>>>(reinterpret_cast<const uint4*>(dw),
-                                                 static_cast<std::int64_t>(N) * K * sizeof(T) / 16, sink);
-      CK(cudaEventRecord(e1, stream));
-      CK(cudaEventSynchronize(e1));
-      float ms = 0;
-      CK(cudaEventElapsedTime(&ms, e0, e1));
-      t.push_back(1000.0 * ms);
-    }
-    std::sort(t.begin(), t.end());
-    std::printf("      %-8s W alone: read in %8.2f us cold (%5.2f TB/s)\n", name, t[4],
-                static_cast<double>(N) * K * sizeof(T) / t[4] * 1e-6);
+    const double us = time_hot_cold(
+                          stream, g_flush, g_flush_bytes,
+                          [&] {
+                            read_probe<<<g_sms * 4, 512, 0, stream>>>(
+                                reinterpret_cast<const uint4*>(dw), static_cast<std::int64_t>(N) * K * sizeof(T) / 16,
+                                sink);
+                          },
+                          0)
+                          .cold_us;
+    std::printf("      %-8s W alone: read in %8.2f us cold (%5.2f TB/s)\n", name, us,
+                static_cast<double>(N) * K * sizeof(T) / us * 1e-6);
     cudaFree(sink);
   }
 
@@ -337,27 +323,8 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
         CK(run_fused<T>(v, mh, mw, p, dtop1, dsum, stream));
       }
     };
-    for (int i = 0; i < 3; ++i) call();
-    const int hot_iters = 30;
-    CK(cudaEventRecord(e0, stream));
-    for (int i = 0; i < hot_iters; ++i) call();
-    CK(cudaEventRecord(e1, stream));
-    CK(cudaEventSynchronize(e1));
-    float ms = 0.f;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    const double hot_us = 1000.0 * ms / hot_iters;
-    std::vector<double> cold;
-    for (int i = 0; i < 9; ++i) {
-      CK(cudaMemsetAsync(g_flush, i & 0xff, g_flush_bytes, stream));
-      CK(cudaEventRecord(e0, stream));
-      call();
-      CK(cudaEventRecord(e1, stream));
-      CK(cudaEventSynchronize(e1));
-      CK(cudaEventElapsedTime(&ms, e0, e1));
-      cold.push_back(1000.0 * ms);
-    }
-    std::sort(cold.begin(), cold.end());
-    const double cold_us = cold[cold.size() / 2];
+    const HotCold t = time_hot_cold(stream, g_flush, g_flush_bytes, call, 30);
+    const double hot_us = t.hot_us, cold_us = t.cold_us;
     const double bytes = static_cast<double>(N) * K * sizeof(T);
     std::printf("      %-8s M%-5d | v%d %-21s | cold %8.2f us (W at %5.2f TB/s) | hot %8.2f us\n", name, M, v,
                 version_name(v), cold_us, bytes / cold_us * 1e-6, hot_us);
@@ -381,8 +348,6 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
   cudaFree(dparts);
   cudaFree(dtop1);
   cudaFree(dsum);
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
   cudaStreamDestroy(stream);
 }
 

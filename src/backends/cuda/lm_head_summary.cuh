@@ -126,21 +126,8 @@ __global__ void __launch_bounds__(384, 1)
     int it = 0;
     for (int u = blockIdx.x; u < work; u += gridDim.x) {
       const int m0 = (u % m_tiles) * S::BM, nt = u / m_tiles, n0 = nt * BN;
-      for (int kt = 0; kt < kt_n; ++kt, ++it) {
-        const int s = it % STAGES;
-        mbar_wait(full(s), (it / STAGES) & 1);
-        const std::uint32_t a = base + s * S::kStage + cw * (64 * 128), w = base + s * S::kStage + S::kABytes;
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-        for (int k16 = 0; k16 < 4; ++k16)
-          wgmma_k16<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
-        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        // Keep this stage's products in flight; the stage before is read by nothing now: back to the producer.
-        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-        if (kt > 0) mbar_arrive(empty((it - 1) % STAGES));
-      }
-      asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-      mbar_arrive(empty((it - 1) % STAGES));
+      wide_tile_mainloop<T, BN, STAGES>(acc, base, S::kStage, S::kABytes, cw, kt_n, it, full,
+                                        [&](int s) { mbar_arrive(empty(s)); });
 
       // Epilogue: n8 block j of the accumulators holds columns n0 + 8j + 2 (lane % 4) + {0, 1} of rows r0 (acc[4j],
       // acc[4j+1]) and r0 + 8 (acc[4j+2], acc[4j+3]). Each logit is rounded to T first — the value a stored logit

@@ -1,8 +1,8 @@
 #pragma once
 // wgmma_k16 (gemm_wgmma.cuh: D (64 x N float) = (accumulate ? D : 0) + A (64 x 16) . B (16 x N), both from shared
 // memory, K-major) for wide tiles, N = 128, 192, 256: one specialisation per type and N (the operand lists are long,
-// not clever). Used by the LM head with the summary in its epilogue (lm_head_summary.cuh) and the many-row lab
-// product (lab/cuda/gemm_wgmma_large.cuh).
+// not clever), and the main loop of a 128 x N tile over a TMA ring. Used by the LM head with the summary in its
+// epilogue (lm_head_summary.cuh) and the many-row lab product (lab/cuda/gemm_wgmma_large.cuh).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -73,6 +73,33 @@ __device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 256>(float (&d)[128], s
       "%128, %129, p, 1, 1, 0, 0;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
       : "l"(a), "l"(b), "r"(accumulate));
+}
+
+
+// The main loop of one 128 x BN tile for consumer warpgroup cw (rows 64 cw .. 64 cw + 63), over kt_n slots of a
+// STAGES-deep ring whose slot s holds A (128 rows x 64 k) at base + s * stage_bytes and W (BN rows x 64 k) a_bytes
+// after it, both K-major with the 128-byte swizzle: wait for each slot (full(s)), issue its four k16 steps, keep
+// that slot's products in flight and hand the slot before back (release(s)). it is the ring position over all of
+// the block's tiles (advanced by kt_n); every product has completed, and every slot is released, on return.
+template <typename T, int BN, int STAGES, typename Full, typename Release>
+__device__ __forceinline__ void wide_tile_mainloop(float (&acc)[BN / 2], std::uint32_t base, std::uint32_t stage_bytes,
+                                                   std::uint32_t a_bytes, int cw, int kt_n, int& it, Full full,
+                                                   Release release) {
+  for (int kt = 0; kt < kt_n; ++kt, ++it) {
+    const int s = it % STAGES;
+    mbar_wait(full(s), (it / STAGES) & 1);
+    const std::uint32_t a = base + s * stage_bytes + cw * (64 * 128), w = base + s * stage_bytes + a_bytes;
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int k16 = 0; k16 < 4; ++k16)
+      wgmma_k16<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    // Keep this slot's products in flight; the slot before is read by nothing now: back to the producer.
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+    if (kt > 0) release((it - 1) % STAGES);
+  }
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  release((it - 1) % STAGES);
 }
 
 }  // namespace wgmma_detail
