@@ -30,9 +30,6 @@ class JsonlAppender {
 std::vector<nlohmann::json> read_jsonl(const std::string& path, int* skipped_lines = nullptr);
 void write_jsonl_atomic(const std::string& path, const std::vector<nlohmann::json>& records);
 
-// Files of the folder matching raw/<prefix>*.jsonl, sorted by name.
-std::vector<std::string> raw_files(const std::string& run_dir, const std::string& prefix);
-
 // processed/latency_summary.csv text: one row per cell, in cell order, from that cell's raw records.
 std::string latency_summary_csv(const std::vector<Cell>& cells, const std::vector<nlohmann::json>& records);
 extern const char* const kLatencySummaryHeader;

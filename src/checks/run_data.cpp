@@ -181,7 +181,6 @@ double json_number(const nlohmann::json& j, const char* key) {
 }
 
 RunData load_run(const std::string& dir) {
-  namespace fs = std::filesystem;
   if (!dir_exists(dir)) fail_file(dir, "run folder not found");
   RunData run;
   run.dir = dir;
@@ -190,14 +189,7 @@ RunData load_run(const std::string& dir) {
   run.manifest = parse_json_file(manifest_path);
   if (!run.manifest.is_object()) fail_file(manifest_path, "expected a JSON object");
 
-  std::vector<std::string> bench_files;
-  if (dir_exists(dir + "/raw")) {
-    for (const auto& entry : fs::directory_iterator(dir + "/raw")) {
-      std::string name = entry.path().filename().string();
-      if (name.rfind("bench_", 0) == 0 && entry.path().extension() == ".jsonl") bench_files.push_back(entry.path().string());
-    }
-  }
-  std::sort(bench_files.begin(), bench_files.end());
+  const std::vector<std::string> bench_files = raw_files(dir, "bench_");
   // Only this run's records count: a raw/ folder can also hold another run's file (copied in, or left by a run
   // that never wrote its manifest), and its records must not reach this run's gates.
   const std::string this_run = run.run_id();

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -73,6 +74,20 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
     std::remove(tmp.c_str());
     fail_file(path, std::string("cannot rename into place: ") + std::strerror(err));
   }
+}
+
+std::vector<std::string> raw_files(const std::string& run_dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  const std::filesystem::path raw = std::filesystem::path(run_dir) / "raw";
+  if (!std::filesystem::is_directory(raw)) return out;
+  for (const auto& entry : std::filesystem::directory_iterator(raw)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && name.rfind(prefix, 0) == 0 && name.size() > 6 &&
+        name.compare(name.size() - 6, 6, ".jsonl") == 0)
+      out.push_back(entry.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace gptbench
