@@ -31,14 +31,6 @@
 
 namespace gptbench::cuda_engine::kernels {
 
-template <int BN, int STAGES>
-struct GemmLargeShape {
-  static constexpr int BM = 128;
-  static constexpr std::uint32_t kABytes = BM * 128, kBBytes = BN * 128, kStage = kABytes + kBBytes;
-  static constexpr int smem_bytes = STAGES * static_cast<int>(kStage) + 1024;  // + alignment slack
-  static int tiles(int M, int N) { return ((M + BM - 1) / BM) * ((N + BN - 1) / BN); }
-};
-
 // MC: the blocks work in clusters of two on vertically adjacent tiles (same columns): each loads its own A rows and
 // half of the shared W tile, multicast into both blocks' shared memory, so the pair reads W from L2 once — at
 // K = 768 the ring's refills, not the tensor cores, bound v1 (~400 TFLOP/s at best: 40 KB of L2 traffic per
@@ -50,7 +42,7 @@ __global__ void __launch_bounds__(384, 1)
                      WgmmaArgs<T> p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace wgmma_detail;
-  using S = GemmLargeShape<BN, STAGES>;
+  using S = WideTileShape<BN, STAGES>;
   constexpr int kCta = MC ? 2 : 1;
   extern __shared__ __align__(1024) unsigned char large_smem[];
   __shared__ alignas(8) std::uint64_t bars[2 * STAGES];  // full[s], empty[s]
@@ -129,7 +121,7 @@ __global__ void __launch_bounds__(384, 1)
     int it = 0;
     for (int u = unit0; u < work; u += units) {
       const int m0 = ((u % m_groups) * kCta + rank) * S::BM, n0 = (u / m_groups) * BN;
-      wide_tile_mainloop<T, BN, STAGES>(acc, base, S::kStage, S::kABytes, cw, kt_n, it, full, release);
+      wide_tile_mainloop<T, BN, STAGES>(acc, base, cw, kt_n, it, full, release);
 
       // Epilogue straight from the accumulators: n8 block j holds columns n0 + 8j + 2 (lane % 4) + {0, 1} of rows
       // r0 (acc[4j], acc[4j+1]) and r0 + 8 (acc[4j+2], acc[4j+3]). In chunks of JC blocks whose loads (bias, and
@@ -199,7 +191,7 @@ __global__ void __launch_bounds__(384, 1)
 template <typename T, int BN, int STAGES, WgmmaOut OUT, bool MC>
 cudaError_t launch_gemm_wgmma_large_t(const CUtensorMap& a, const CUtensorMap& w, const WgmmaArgs<T>& p, int blocks,
                                       cudaStream_t stream, bool pdl) {
-  using S = GemmLargeShape<BN, STAGES>;
+  using S = WideTileShape<BN, STAGES>;
   auto kernel = gemm_wgmma_large<T, BN, STAGES, OUT, MC>;
   static const cudaError_t configured =  // once per instantiation
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);

@@ -234,7 +234,7 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
            {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"},
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
            {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
-           {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}}) {
+           {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"decode_reuse", "maybe"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";

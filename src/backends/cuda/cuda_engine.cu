@@ -683,7 +683,6 @@ class EngineImpl final : public Engine {
   }
 
   cudaStream_t stream() const { return stream_; }
-  DeviceAllocator& allocator() { return alloc_; }
   std::int64_t graphs_captured() const override { return graphs_captured_; }
 
   // A session's cache and workspaces: an idle set of this shape if the engine kept one, else new ones. The cache's
@@ -733,11 +732,9 @@ class EngineImpl final : public Engine {
   int C() const { return C_; }
   int I() const { return I_; }
   int Vp() const { return Vp_; }
-  int L() const { return L_; }
-  bool int8() const { return int8_; }
   // The LM head's summary tiles a row (0: that path is off), which sizes a workspace's parts.
   int summary_tiles() const {
-    return lm_head_summary_ ? kernels::LmHeadShape<kLmHeadBN, kLmHeadStages>::n_tiles(Vp_) : 0;
+    return lm_head_summary_ ? kernels::WideTileShape<kLmHeadBN, kLmHeadStages>::n_tiles(Vp_) : 0;
   }
 
  private:

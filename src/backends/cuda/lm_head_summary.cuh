@@ -47,22 +47,13 @@ struct LmHeadArgs {
   T* logits = nullptr;           // STORE: [M, N]
 };
 
-template <int BN, int STAGES>
-struct LmHeadShape {
-  static constexpr int BM = 128;
-  static constexpr std::uint32_t kABytes = BM * 128, kBBytes = BN * 128, kStage = kABytes + kBBytes;
-  static constexpr int smem_bytes = STAGES * static_cast<int>(kStage) + 1024;  // + alignment slack
-  __host__ __device__ static int n_tiles(int N) { return (N + BN - 1) / BN; }
-  static int tiles(int M, int N) { return ((M + BM - 1) / BM) * n_tiles(N); }
-};
-
 template <typename T, int BN, int STAGES, bool STORE>
 __global__ void __launch_bounds__(384, 1)
     lm_head_summary(const __grid_constant__ CUtensorMap map_h, const __grid_constant__ CUtensorMap map_w,
                     LmHeadArgs<T> p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace wgmma_detail;
-  using S = LmHeadShape<BN, STAGES>;
+  using S = WideTileShape<BN, STAGES>;
   extern __shared__ __align__(1024) unsigned char lm_smem[];
   __shared__ alignas(8) std::uint64_t bars[2 * STAGES];  // full[s], empty[s]
   const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(lm_smem)) + 1023u) & ~1023u;
@@ -126,8 +117,7 @@ __global__ void __launch_bounds__(384, 1)
     int it = 0;
     for (int u = blockIdx.x; u < work; u += gridDim.x) {
       const int m0 = (u % m_tiles) * S::BM, nt = u / m_tiles, n0 = nt * BN;
-      wide_tile_mainloop<T, BN, STAGES>(acc, base, S::kStage, S::kABytes, cw, kt_n, it, full,
-                                        [&](int s) { mbar_arrive(empty(s)); });
+      wide_tile_mainloop<T, BN, STAGES>(acc, base, cw, kt_n, it, full, [&](int s) { mbar_arrive(empty(s)); });
 
       // Epilogue: n8 block j of the accumulators holds columns n0 + 8j + 2 (lane % 4) + {0, 1} of rows r0 (acc[4j],
       // acc[4j+1]) and r0 + 8 (acc[4j+2], acc[4j+3]). Each logit is rounded to T first — the value a stored logit
@@ -214,7 +204,7 @@ __global__ void __launch_bounds__(256) lm_head_combine(const SummaryPart* parts,
 template <typename T, int BN, int STAGES, bool STORE>
 cudaError_t launch_lm_head_summary_t(const CUtensorMap& h, const CUtensorMap& w, const LmHeadArgs<T>& p, int blocks,
                                      cudaStream_t stream, bool pdl) {
-  using S = LmHeadShape<BN, STAGES>;
+  using S = WideTileShape<BN, STAGES>;
   auto kernel = lm_head_summary<T, BN, STAGES, STORE>;
   static const cudaError_t configured =  // once per instantiation
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
@@ -234,7 +224,7 @@ cudaError_t launch_lm_head_summary(const CUtensorMap& h, const CUtensorMap& w, c
                                  : launch_lm_head_summary_t<T, BN, STAGES, false>(h, w, p, blocks, stream, pdl);
   if (e != cudaSuccess) return e;
   return launch_kernel(lm_head_combine, dim3((p.M + 7) / 8), dim3(256), 0, stream, pdl, p.parts, p.M,
-                       LmHeadShape<BN, STAGES>::n_tiles(p.N), top1, row_sum);
+                       WideTileShape<BN, STAGES>::n_tiles(p.N), top1, row_sum);
 }
 
 }  // namespace gptbench::cuda_engine::kernels

@@ -12,6 +12,17 @@
 
 namespace gptbench::cuda_engine::kernels {
 
+// A persistent kernel's 128 x BN tiles and its ring of STAGES slots, each A (128 rows x 64 k) then W (BN rows x 64
+// k) in 128-byte rows: the shared memory it needs and how many tiles an [M, N] product has.
+template <int BN, int STAGES>
+struct WideTileShape {
+  static constexpr int BM = 128;
+  static constexpr std::uint32_t kABytes = BM * 128, kBBytes = BN * 128, kStage = kABytes + kBBytes;
+  static constexpr int smem_bytes = STAGES * static_cast<int>(kStage) + 1024;  // + alignment slack
+  __host__ __device__ static int n_tiles(int N) { return (N + BN - 1) / BN; }
+  __host__ __device__ static int tiles(int M, int N) { return ((M + BM - 1) / BM) * n_tiles(N); }
+};
+
 namespace wgmma_detail {
 
 template <>
@@ -75,20 +86,19 @@ __device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 256>(float (&d)[128], s
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
-
-// The main loop of one 128 x BN tile for consumer warpgroup cw (rows 64 cw .. 64 cw + 63), over kt_n slots of a
-// STAGES-deep ring whose slot s holds A (128 rows x 64 k) at base + s * stage_bytes and W (BN rows x 64 k) a_bytes
-// after it, both K-major with the 128-byte swizzle: wait for each slot (full(s)), issue its four k16 steps, keep
-// that slot's products in flight and hand the slot before back (release(s)). it is the ring position over all of
-// the block's tiles (advanced by kt_n); every product has completed, and every slot is released, on return.
+// The main loop of one 128 x BN tile for consumer warpgroup cw (rows 64 cw .. 64 cw + 63), over kt_n slots of the
+// ring of WideTileShape<BN, STAGES> at base (A then W in each slot, K-major with the 128-byte swizzle): wait for
+// each slot (full(s)), issue its four k16 steps, keep that slot's products in flight and hand the slot before back
+// (release(s)). it is the ring position over all of the block's tiles (advanced by kt_n); every product has
+// completed, and every slot is released, on return.
 template <typename T, int BN, int STAGES, typename Full, typename Release>
-__device__ __forceinline__ void wide_tile_mainloop(float (&acc)[BN / 2], std::uint32_t base, std::uint32_t stage_bytes,
-                                                   std::uint32_t a_bytes, int cw, int kt_n, int& it, Full full,
-                                                   Release release) {
+__device__ __forceinline__ void wide_tile_mainloop(float (&acc)[BN / 2], std::uint32_t base, int cw, int kt_n, int& it,
+                                                   Full full, Release release) {
+  using S = WideTileShape<BN, STAGES>;
   for (int kt = 0; kt < kt_n; ++kt, ++it) {
     const int s = it % STAGES;
     mbar_wait(full(s), (it / STAGES) & 1);
-    const std::uint32_t a = base + s * stage_bytes + cw * (64 * 128), w = base + s * stage_bytes + a_bytes;
+    const std::uint32_t a = base + s * S::kStage + cw * (64 * 128), w = base + s * S::kStage + S::kABytes;
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
     for (int k16 = 0; k16 < 4; ++k16)
