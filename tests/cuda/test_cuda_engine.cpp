@@ -234,7 +234,8 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
            {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"},
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
            {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
-           {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"decode_reuse", "maybe"}}) {
+           {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"decode_reuse", "maybe"},
+           {"residual_16bit", "half"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";
@@ -279,6 +280,7 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
     variants.push_back({precision, {{"attention", "mma"}}});  // (on an H100 / H200 the default is the wgmma one)
     variants.push_back({precision, {{"prefill_pdl", "1"}}});  // LayerNorm / attention as programmatic dependents
     variants.push_back({precision, {{"gemm_tune_l2", "hot"}}});  // the autotune's calls back to back
+    variants.push_back({precision, {{"residual_16bit", "1"}}});  // the residual stream in 16 bits, as PyTorch
     // 160 rows: the cuBLASLt path by default; with wgmma_max_rows >= 160 (on an H100 / H200) the TMA + wgmma
     // products and the PDL chain, here with the LM head too
     variants.push_back({precision, {{"wgmma_max_rows", "160"}}});
@@ -314,6 +316,38 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(HeadDims, CudaEngineAccuracy, ::testing::Values(2, 4));
+
+// residual_16bit: a cuBLASLt prefill (160 rows: more than the few-row paths take) really keeps its residual stream
+// in 16 bits: its logits differ from the float stream's, they stay within the precision's limit against the double
+// reference and within a few times the float stream's error, and describe() says so.
+TEST(CudaEngine, Residual16BitKeepsTheStreamIn16Bits) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(2, 5);
+  const int B = 2, S = 80;
+  const auto ids = random_ids(B * S, m.config.vocab_size, 9);
+  std::vector<double> ref;
+  for (int b = 0; b < B; ++b) {
+    auto r = reference_logits(m, std::vector<std::int32_t>(ids.begin() + b * S, ids.begin() + (b + 1) * S));
+    ref.insert(ref.end(), r.begin(), r.end());
+  }
+  for (const char* precision : {"fp16", "bf16"}) {
+    SCOPED_TRACE(precision);
+    auto wide = cuda_backend(m, precision);
+    auto narrow = cuda_backend(m, precision, {{"residual_16bit", "1"}});
+    const std::string narrow_kernels = narrow->describe().details.at("kernels");
+    EXPECT_EQ(wide->describe().details.at("kernels").find("residual stream in 16 bits"), std::string::npos);
+    EXPECT_NE(narrow_kernels.find("residual stream in 16 bits"), std::string::npos) << narrow_kernels;
+    ForwardOutput a, b;
+    wide->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, a);
+    narrow->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, b);
+    ASSERT_EQ(a.logits.size(), b.logits.size());
+    EXPECT_NE(a.logits, b.logits) << "the option changed nothing: the stream is not in 16 bits";
+    const Errors e_wide = compare(a.logits, ref), e_narrow = compare(b.logits, ref);
+    // 16-bit rounding of the stream adds error, but within a few times the float stream's
+    EXPECT_LE(e_narrow.rel_norm, std::string(precision) == "fp16" ? 5e-3 : 3e-2);
+    EXPECT_LE(e_narrow.rel_norm, 10 * e_wide.rel_norm + 1e-4);
+  }
+}
 
 // The persistent few-row prefill (layers_persistent.cuh): on an H100 / H200, fp16 / bf16, head size 64 and
 // n_embd a multiple of 256, prefills of <= 128 rows run every block in one kernel. It must agree with the double

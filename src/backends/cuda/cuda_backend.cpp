@@ -98,6 +98,7 @@ class CudaBackend final : public Backend {
     options.pdl = option_flag(spec, "pdl", false);
     options.prefill_pdl = option_flag(spec, "prefill_pdl", options.prefill_pdl);
     options.residual_epilogue = option_flag(spec, "residual_epilogue", options.residual_epilogue);
+    options.residual_16bit = option_flag(spec, "residual_16bit", options.residual_16bit);
     options.gemv_max_rows = option_int(spec, "gemv_max_rows", 0, 1, 8);
     options.wgmma_max_rows = option_int(spec, "wgmma_max_rows", options.wgmma_max_rows, 0, 1 << 20);
     if (auto it = spec.options.find("wgmma_tile"); it != spec.options.end()) {

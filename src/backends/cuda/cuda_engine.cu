@@ -487,10 +487,13 @@ class EngineImpl final : public Engine {
       if (opt_.residual_epilogue)
         gemm_residual_ = std::make_unique<Gemm>(compute, cuda_type<T>(), CUDA_R_32F, CUDA_R_32F, 32u << 20, alloc_,
                                                 options.gemm_autotune, /*accumulate=*/true);
+      if (opt_.residual_epilogue && opt_.residual_16bit && !std::is_same_v<T, float>)
+        gemm_residual16_ = std::make_unique<Gemm>(compute, cuda_type<T>(), cuda_type<T>(), CUDA_R_32F, 32u << 20,
+                                                  alloc_, options.gemm_autotune, /*accumulate=*/true);
     }
     if (int8_) opt_.residual_epilogue = false;  // the int8 products end in their dequantize kernel
     if (opt_.profile) opt_.use_graphs = false;  // events between kernels: eager launches only
-    for (Gemm* g : {gemm_.get(), gemm_residual_.get(), gemm_i8_.get()})
+    for (Gemm* g : {gemm_.get(), gemm_residual_.get(), gemm_residual16_.get(), gemm_i8_.get()})
       if (g) g->set_tuning(opt_.gemm_tune_cold, opt_.profile);
     upload(weights);
     cudaDeviceProp prop{};
@@ -525,6 +528,7 @@ class EngineImpl final : public Engine {
     for (void* p : owned_) alloc_.release(p);
     gemm_.reset();
     gemm_residual_.reset();
+    gemm_residual16_.reset();
     gemm_i8_.reset();
     cudaEventDestroy(ev_start_);
     cudaEventDestroy(ev_stop_);
@@ -591,6 +595,7 @@ class EngineImpl final : public Engine {
     if (lm_head_summary_)
       s += "; LM head of <= " + std::to_string(opt_.lm_head_summary_rows) +
            " rows with the top-1 / row-sum summary in its epilogue (TMA-fed tensor-core tiles, no logits written)";
+    if (gemm_residual16_) s += "; cuBLASLt prefills with the residual stream in 16 bits (fp16 / bf16, as PyTorch)";
     s += "; fused residual+LayerNorm; causal attention: ";
     s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel"
          : attention_wgmma_ ? "warpgroup-MMA kernel (TMA-fed key / value tiles)"
@@ -861,12 +866,15 @@ class EngineImpl final : public Engine {
     }
   }
 
-  // kernels::embed_layernorm_reg for this n_embd, or nullptr where the row does not fit a warp's registers.
-  using EmbedLayernorm = void (*)(const int*, const T*, const T*, float*, int, const float*, const float*, T*, int,
+  // kernels::embed_layernorm_reg for this n_embd and residual type R, or nullptr where the row does not fit a
+  // warp's registers.
+  template <typename R = float>
+  using EmbedLayernorm = void (*)(const int*, const T*, const T*, R*, int, const float*, const float*, T*, int,
                                   int, float);
-  EmbedLayernorm embed_layernorm_kernel() const {
-    EmbedLayernorm k = nullptr;
-    with_register_row([&](auto v) { k = kernels::embed_layernorm_reg<T, decltype(v)::value>; });
+  template <typename R = float>
+  EmbedLayernorm<R> embed_layernorm_kernel() const {
+    EmbedLayernorm<R> k = nullptr;
+    with_register_row([&](auto v) { k = kernels::embed_layernorm_reg<T, decltype(v)::value, R>; });
     return k;
   }
 
@@ -878,6 +886,16 @@ class EngineImpl final : public Engine {
     with_register_row([&](auto v) { k = kernels::residual_layernorm_reg<T, decltype(v)::value>; });
     CU(kernels::launch_kernel(k, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, pdl, x, delta, w, b,
                               out, rows, C_, eps));
+  }
+  // The same over a 16-bit residual stream (option residual_16bit; only where the row fits a warp's registers).
+  void layernorm16(T* x, const float* w, const float* b, T* out, int rows, bool pdl = false) {
+    const int warps = 4;
+    const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
+    using Kernel = void (*)(T*, const T*, const float*, const float*, T*, int, int, float);
+    Kernel k = nullptr;
+    with_register_row([&](auto v) { k = kernels::residual_layernorm_reg<T, decltype(v)::value, T>; });
+    CU(kernels::launch_kernel(k, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, pdl, x,
+                              static_cast<const T*>(nullptr), w, b, out, rows, C_, eps));
   }
 
   template <int D, int WARPS>
@@ -1153,7 +1171,13 @@ class EngineImpl final : public Engine {
   // kernel reads x once and writes h (19 MB at B8 x S512) instead of also reading y and writing x back (38 MB);
   // the sum is also formed from the float accumulator, not from a 16-bit y.
   void linear_residual_layernorm(const DeviceLinear<T>& W, const T* x_in, int rows, Workspace<T>& ws,
-                                 const float* ln_w, const float* ln_b) {
+                                 const float* ln_w, const float* ln_b, bool residual16 = false) {
+    if (residual16) {  // the residual stream in T (option residual_16bit): ws.x's memory holds T elements
+      T* x16 = reinterpret_cast<T*>(ws.x);
+      gemm_residual16_->run(stream_, W.w, x_in, x16, W.out, rows, W.in, W.b, W.b ? Epilogue::kBias : Epilogue::kNone);
+      layernorm16(x16, ln_w, ln_b, ws.h, rows, opt_.prefill_pdl);
+      return;
+    }
     if (gemm_residual_ && !W.wq) {
       gemm_residual_->run(stream_, W.w, x_in, ws.x, W.out, rows, W.in, W.b_f, W.b_f ? Epilogue::kBias : Epilogue::kNone);
       layernorm(ws.x, nullptr, ln_w, ln_b, ws.h, rows, opt_.prefill_pdl);
@@ -1365,7 +1389,20 @@ class EngineImpl final : public Engine {
     const int* pos = mode == Mode::kDecodeStep ? ws.pos : nullptr;
     // A prefill's embedding and first LayerNorm in one kernel where the row fits a warp's registers.
     const auto embed_ln = pos ? nullptr : embed_layernorm_kernel();
-    if (embed_ln) {
+    // Few rows on Hopper: TMA + wgmma products, and every kernel of the chain (products, LayerNorms, attention)
+    // a programmatic dependent of the one before (they all wait for it before touching its outputs). Not while
+    // profiling: per-kernel events would serialise the chain anyway.
+    const bool hw = use_wgmma(mode, rows);
+    // The cuBLASLt prefill's residual stream in T (option residual_16bit; needs the register-row kernels).
+    const bool residual16 = gemm_residual16_ && embed_ln && !hw;
+    if (residual16) {
+      const int warps = 4;
+      CU(kernels::launch_kernel(embed_layernorm_kernel<T>(), dim3((rows + warps - 1) / warps), dim3(warps * 32), 0,
+                                stream_, false, ws.ids, wte_, wpe_, reinterpret_cast<T*>(ws.x), seq,
+                                layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, C_,
+                                static_cast<float>(cfg_.layer_norm_epsilon)));
+      mark("embed+ln");
+    } else if (embed_ln) {
       const int warps = 4;
       CU(kernels::launch_kernel(embed_ln, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, false,
                                 ws.ids, wte_, wpe_, ws.x, seq, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, C_,
@@ -1375,10 +1412,6 @@ class EngineImpl final : public Engine {
       kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, pos);
       mark("embed");
     }
-    // Few rows on Hopper: TMA + wgmma products, and every kernel of the chain (products, LayerNorms, attention)
-    // a programmatic dependent of the one before (they all wait for it before touching its outputs). Not while
-    // profiling: per-kernel events would serialise the chain anyway.
-    const bool hw = use_wgmma(mode, rows);
     const bool chain_pdl = hw && opt_.wgmma_pdl && !opt_.profile;
     CUtensorMap map_h{}, map_att{}, map_fc{};
     if (hw) {
@@ -1421,11 +1454,11 @@ class EngineImpl final : public Engine {
         mark("mlp_proj+ln");
         continue;
       }
-      linear_residual_layernorm(d.proj, ws.att, rows, ws, d.ln2_w, d.ln2_b);
+      linear_residual_layernorm(d.proj, ws.att, rows, ws, d.ln2_w, d.ln2_b, residual16);
       mark("attn_proj+ln");
       linear(d.fc, ws.h, ws.fc, rows, true, ws);
       mark("gemm_fc_gelu");
-      linear_residual_layernorm(d.mproj, ws.fc, rows, ws, next_w, next_b);
+      linear_residual_layernorm(d.mproj, ws.fc, rows, ws, next_w, next_b, residual16);
       mark("mlp_proj+ln");
     }
   }
@@ -1450,6 +1483,7 @@ class EngineImpl final : public Engine {
   CUtensorMap lm_head_summary_map_{};    // its weight map (boxes of kLmHeadBN rows)
   std::unique_ptr<Gemm> gemm_;     // floating point products
   std::unique_ptr<Gemm> gemm_residual_;  // x += a . W + b into the float residual stream (option residual_epilogue)
+  std::unique_ptr<Gemm> gemm_residual16_;  // the same into a 16-bit residual stream (option residual_16bit)
   std::unique_ptr<Gemm> gemm_i8_;  // int8: integer products
   bool int8_ = false;
   bool attention_mma_ = true;     // prefill attention: the mma.sync kernel (else the WMMA one) ...

@@ -9,6 +9,7 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 namespace gptbench::cuda_engine::kernels {
@@ -165,11 +166,38 @@ __device__ __forceinline__ void layernorm_row_reg(const float4 (&v)[V], int lane
   }
 }
 
+// The residual stream's four elements at p: float, or (option residual_16bit) the precision's 16-bit type. A
+// 16-bit store returns the rounded values, so a LayerNorm of the stored row sees what the next reader will.
+template <typename R>
+__device__ __forceinline__ float4 load_residual4(const R* p) {
+  if constexpr (std::is_same_v<R, float>) {
+    return *reinterpret_cast<const float4*>(p);
+  } else {
+    const Vec4<R> a = *reinterpret_cast<const Vec4<R>*>(p);
+    return make_float4(to_f(a.v[0]), to_f(a.v[1]), to_f(a.v[2]), to_f(a.v[3]));
+  }
+}
+template <typename R>
+__device__ __forceinline__ float4 store_residual4(R* p, float4 v) {
+  if constexpr (std::is_same_v<R, float>) {
+    *reinterpret_cast<float4*>(p) = v;
+    return v;
+  } else {
+    Vec4<R> a;
+    a.v[0] = from_f<R>(v.x);
+    a.v[1] = from_f<R>(v.y);
+    a.v[2] = from_f<R>(v.z);
+    a.v[3] = from_f<R>(v.w);
+    *reinterpret_cast<Vec4<R>*>(p) = a;
+    return make_float4(to_f(a.v[0]), to_f(a.v[1]), to_f(a.v[2]), to_f(a.v[3]));
+  }
+}
+
 // The same with the row in registers (V float4 per lane, C = 128 * V): x and delta are read once and x and
 // out written once with vector accesses, instead of three scalar passes over x. Used when C % 128 == 0 and
-// C <= 1024 (GPT-2 124M: V = 6).
-template <typename T, int V>
-__global__ void residual_layernorm_reg(float* x, const T* delta, const float* w, const float* b, T* out, int rows,
+// C <= 1024 (GPT-2 124M: V = 6). R: the residual stream's element type (float, or T with residual_16bit).
+template <typename T, int V, typename R = float>
+__global__ void residual_layernorm_reg(R* x, const T* delta, const float* w, const float* b, T* out, int rows,
                                        int C, float eps) {
   asm volatile("griddepcontrol.wait;" ::: "memory");  // as residual_layernorm
   asm volatile("griddepcontrol.launch_dependents;");
@@ -177,29 +205,29 @@ __global__ void residual_layernorm_reg(float* x, const T* delta, const float* w,
   const int row = blockIdx.x * warps + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= rows) return;
-  float* xr = x + static_cast<std::int64_t>(row) * C;
+  R* xr = x + static_cast<std::int64_t>(row) * C;
   float4 v[V];
 #pragma unroll
   for (int i = 0; i < V; ++i) {
     const int c = (i * 32 + lane) * 4;
-    v[i] = *reinterpret_cast<const float4*>(xr + c);
+    v[i] = load_residual4(xr + c);
     if (delta) {
       const Vec4<T> d = *reinterpret_cast<const Vec4<T>*>(delta + static_cast<std::int64_t>(row) * C + c);
       v[i].x += to_f(d.v[0]);
       v[i].y += to_f(d.v[1]);
       v[i].z += to_f(d.v[2]);
       v[i].w += to_f(d.v[3]);
-      *reinterpret_cast<float4*>(xr + c) = v[i];
+      v[i] = store_residual4(xr + c, v[i]);
     }
   }
   layernorm_row_reg<T, V>(v, lane, w, b, out + static_cast<std::int64_t>(row) * C, C, eps);
 }
 
 // The embedding and the first LayerNorm in one pass (C = 128 * V, one warp per row): x[row] = wte[id] + wpe[pos]
-// in float, out = LN(x) * w + b — the separate kernels wrote x and read it back (B8 x S512, H200 profile: embed
-// 16.3 us + LayerNorm 7.8 us).
-template <typename T, int V>
-__global__ void embed_layernorm_reg(const int* ids, const T* wte, const T* wpe, float* x, int seq, const float* w,
+// (in R: float, or T with residual_16bit), out = LN(x) * w + b — the separate kernels wrote x and read it back
+// (B8 x S512, H200 profile: embed 16.3 us + LayerNorm 7.8 us).
+template <typename T, int V, typename R = float>
+__global__ void embed_layernorm_reg(const int* ids, const T* wte, const T* wpe, R* x, int seq, const float* w,
                                     const float* b, T* out, int rows, int C, float eps) {
   // The kernel after it may be a programmatic dependent (the few-row chain's first product): let it start.
   asm volatile("griddepcontrol.launch_dependents;");
@@ -209,13 +237,12 @@ __global__ void embed_layernorm_reg(const int* ids, const T* wte, const T* wpe, 
   if (row >= rows) return;
   const T* e = wte + static_cast<std::int64_t>(ids[row]) * C;
   const T* q = wpe + static_cast<std::int64_t>(row % seq) * C;
-  float* xr = x + static_cast<std::int64_t>(row) * C;
+  R* xr = x + static_cast<std::int64_t>(row) * C;
   float4 v[V];
 #pragma unroll
   for (int i = 0; i < V; ++i) {
     const int c = (i * 32 + lane) * 4;
-    v[i] = embedding4(e + c, q + c);
-    *reinterpret_cast<float4*>(xr + c) = v[i];
+    v[i] = store_residual4(xr + c, embedding4(e + c, q + c));
   }
   layernorm_row_reg<T, V>(v, lane, w, b, out + static_cast<std::int64_t>(row) * C, C, eps);
 }
