@@ -23,8 +23,8 @@ def number(r, key):
 
 
 def short(name):
-    name = name.split("(")[0].split("<")[0]
-    return name.replace("void ", "").replace("gptbench::cuda_engine::kernels::", "")[:40]
+    name = name.replace("void ", "").split("(")[0].split("<")[0]
+    return name.split("::")[-1][:40]
 
 
 def last_forward(kernels, rows):
