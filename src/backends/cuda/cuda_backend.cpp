@@ -103,8 +103,6 @@ class CudaBackend final : public Backend {
     // issue allows, against 5.8e-3 with a float stream: H200, GPT-2 124M shape).
     options.residual_16bit =
         option_flag(spec, "residual_16bit", options.precision == cuda_engine::Precision::kFp16);
-    options.lm_head_slices = option_int(spec, "lm_head_slices", options.lm_head_slices, 0, 1024);
-    options.lm_head_slice_rows = option_int(spec, "lm_head_slice_rows", options.lm_head_slice_rows, 8, 1 << 20);
     options.gemv_max_rows = option_int(spec, "gemv_max_rows", 0, 1, 8);
     options.wgmma_max_rows = option_int(spec, "wgmma_max_rows", options.wgmma_max_rows, 0, 1 << 20);
     if (auto it = spec.options.find("wgmma_tile"); it != spec.options.end()) {

@@ -30,9 +30,6 @@
 //                     stream inside cuBLASLt (beta = 1); "0": a 16-bit product, added by the LayerNorm kernel
 //   "residual_16bit"  "1" (default for fp16): fp16 / bf16 prefills through cuBLASLt (more rows than the few-row
 //                     paths) keep the residual stream in 16 bits, as PyTorch does; "0" (default for bf16): float
-//   "lm_head_slices"  N: summaries (top-1, row sum) of more than 128 rows through the LM head in N vocabulary slices x
-//                     blocks of "lm_head_slice_rows" rows (default 1024), each summarised while its logits are in L2;
-//                     "0" (default): the whole LM head, then the summary kernel
 //   "wgmma_max_rows"  prefills of at most this many rows (default 128; 0: never) on an H100 / H200 in fp16 / bf16
 //                     use the TMA + wgmma products with every kernel a programmatic dependent of the one before
 //   "wgmma_tile"      their block shape, rows x columns: 64x32 (default), 128x32, 64x64, 128x64

@@ -332,8 +332,8 @@ struct Workspace {
   float* part = nullptr;
   unsigned* sync = nullptr;
   bool persistent = false;
-  // Per-row summary parts, summary_tiles a row (0: neither path is on; set by the engine): of the LM head with the
-  // summary in its epilogue (lm_head_summary.cuh, a part per tile) or of the sliced LM head (a part per slice).
+  // The LM head with the summary in its epilogue (lm_head_summary.cuh): its per-(row, tile) parts, summary_tiles
+  // a row (0: the path is off; set by the engine).
   kernels::SummaryPart* parts = nullptr;
   int summary_tiles = 0;
   float* logits_f = nullptr;  // float copy for kLogits calls, allocated on first use
@@ -596,10 +596,6 @@ class EngineImpl final : public Engine {
       s += "; LM head of <= " + std::to_string(opt_.lm_head_summary_rows) +
            " rows with the top-1 / row-sum summary in its epilogue (TMA-fed tensor-core tiles, no logits written)";
     if (gemm_residual16_) s += "; cuBLASLt prefills with the residual stream in 16 bits (fp16 / bf16, as PyTorch)";
-    if (vocab_slices().second > 0)
-      s += "; summaries of > " + std::to_string(opt_.lm_head_slices_min_rows) + " rows: the LM head in " +
-           std::to_string(vocab_slices().second) + " vocabulary slices x blocks of " +
-           std::to_string(opt_.lm_head_slice_rows) + " rows, each summarised while in L2";
     s += "; fused residual+LayerNorm; causal attention: ";
     s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel"
          : attention_wgmma_ ? "warpgroup-MMA kernel (TMA-fed key / value tiles)"
@@ -741,18 +737,9 @@ class EngineImpl final : public Engine {
   int C() const { return C_; }
   int I() const { return I_; }
   int Vp() const { return Vp_; }
-  // The summary parts a row needs (0: neither path is on), which sizes a workspace's parts: the LM head with the
-  // summary in its epilogue (a part per tile) or the sliced LM head (a part per vocabulary slice).
+  // The LM head's summary tiles a row (0: that path is off), which sizes a workspace's parts.
   int summary_tiles() const {
-    return std::max(lm_head_summary_ ? kernels::WideTileShape<kLmHeadBN, kLmHeadStages>::n_tiles(Vp_) : 0,
-                    vocab_slices().second);
-  }
-  // The sliced LM head's vocabulary slices: (columns of a slice, a multiple of 128; number of slices), or (0, 0)
-  // when the option is off.
-  std::pair<int, int> vocab_slices() const {
-    if (opt_.lm_head_slices <= 0 || int8_) return {0, 0};
-    const int cols = (Vp_ / opt_.lm_head_slices + 127) / 128 * 128;
-    return {cols, (Vp_ + cols - 1) / cols};
+    return lm_head_summary_ ? kernels::WideTileShape<kLmHeadBN, kLmHeadStages>::n_tiles(Vp_) : 0;
   }
 
  private:
@@ -1112,34 +1099,6 @@ class EngineImpl final : public Engine {
   bool use_lm_head_summary(Mode mode, int rows) const {
     return lm_head_summary_ && mode != Mode::kDecodeStep && rows <= opt_.lm_head_summary_rows;
   }
-  // The sliced LM head (option lm_head_slices) for summaries of more rows than the few-row paths take.
-  bool use_sliced_lm_head(Mode mode, int rows) const {
-    return vocab_slices().second > 0 && mode != Mode::kDecodeStep && rows > opt_.lm_head_slices_min_rows &&
-           !(opt_.wgmma_lm_head && use_wgmma(mode, rows));
-  }
-  // ws.top1 / ws.row_sum of the `rows` rows of h through cuBLASLt products of row blocks x vocabulary slices
-  // (slices outer, so a slice of W is read from DRAM once and from L2 by the next row blocks), each block's logits
-  // summarised into a part per (row, slice) while they are still in L2 — instead of all the logits written to DRAM
-  // and read back (B8 x S512: 412 MB each way). Every logit is still computed, rounded to T and summed as T; only
-  // the order of the row sum's additions differs from row_summary's (parts folded in a fixed order).
-  void lm_head_sliced(Workspace<T>& ws, const T* h, int rows) {
-    const auto [cols, slices] = vocab_slices();
-    const int block_rows = std::min(rows, opt_.lm_head_slice_rows);
-    for (int part = 0; part < slices; ++part) {
-      const int v0 = part * cols, n = std::min(cols, Vp_ - v0), valid = std::min(n, V_ - v0);
-      for (int r0 = 0; r0 < rows; r0 += block_rows) {
-        const int m = std::min(block_rows, rows - r0);
-        gemm_->run(stream_, lm_head_.w + static_cast<std::int64_t>(v0) * C_, h + static_cast<std::int64_t>(r0) * C_,
-                   ws.logits, n, m, C_, nullptr, Epilogue::kNone);
-        mark("gemm_lm_head");
-        kernels::row_summary_part<T, 256><<<m, 256, 0, stream_>>>(
-            ws.logits, std::max(valid, 0), n, v0, ws.parts + static_cast<std::int64_t>(r0) * slices, slices, part);
-        mark("row_summary");
-      }
-    }
-    kernels::lm_head_combine<<<(rows + 7) / 8, 256, 0, stream_>>>(ws.parts, rows, slices, ws.top1, ws.row_sum);
-    mark("row_summary");
-  }
   // ws.top1 / ws.row_sum of the `rows` rows of h (and their logits in ws.logits when keep_logits): the product
   // and the fold of its parts, each a programmatic dependent of the kernel before (its weights requested early).
   void lm_head_with_summary(Workspace<T>& ws, const T* h, int rows, bool keep_logits) {
@@ -1394,10 +1353,6 @@ class EngineImpl final : public Engine {
     }
     if (tail != Tail::kNll && use_lm_head_summary(mode, head_rows)) {
       lm_head_with_summary(ws, head_in, head_rows, tail == Tail::kSummaryLogits);
-      return;
-    }
-    if (tail == Tail::kSummary && use_sliced_lm_head(mode, head_rows)) {
-      lm_head_sliced(ws, head_in, head_rows);
       return;
     }
     if (opt_.wgmma_lm_head && use_wgmma(mode, head_rows))

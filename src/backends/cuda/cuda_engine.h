@@ -75,13 +75,6 @@ struct EngineOptions {
   // residual_epilogue and n_embd a multiple of 128 (<= 1024). The Backend turns it on for fp16 unless told
   // otherwise (cuda_backend.cpp).
   bool residual_16bit = false;
-  // Logits summaries (top-1, row sum) of more than lm_head_slices_min_rows rows, not int8: the LM head as
-  // cuBLASLt products of lm_head_slice_rows-row blocks x lm_head_slices vocabulary slices, each block's logits
-  // summarised while they are in L2, the parts folded per row in a fixed order — instead of writing all the logits
-  // to DRAM and reading them back (B8 x S512: 412 MB each way, the summary ~0.11 ms on an H200). 0: off.
-  int lm_head_slices = 0;
-  int lm_head_slice_rows = 1024;
-  int lm_head_slices_min_rows = 128;
   // Prefills of at most this many rows (batch x seq) on a compute capability 9.0 GPU, fp16 / bf16: the products
   // through the TMA + wgmma kernels of gemm_wgmma.cuh (bias, GELU and the residual add in their epilogue) and
   // every kernel of the chain launched as a programmatic dependent of the one before, so each starts, and

@@ -617,23 +617,19 @@ __device__ __forceinline__ void better(float& v, int& i, float v2, int i2) {
   }
 }
 
-// One row's summary over a part of its columns (a tile or a slice of the vocabulary), folded by lm_head_combine.
-struct SummaryPart {
-  float best;  // the largest logit (as a T value); -inf when none (NaN never wins, as in row_summary)
-  int index;   // its column, the lowest on ties (0x7fffffff when none)
-  double sum;  // the sum of the part's logits (as T values), in double
-};
-
-// The top-1 (lowest id wins ties) and the sum in double of x[0, vocab), over one block of THREADS; the result is
-// valid in thread 0. 16-byte loads (x 16-byte aligned; a multiple of 8 elements per row). Each thread has 4 loads
-// in flight before it uses them: with one, a block of few rows per SM waited out the memory latency ~25 times per
-// row (128 rows of GPT-2's vocabulary took ~16 us for 13 MB).
+// top1 (lowest id wins ties) and the row's sum in double; one block of THREADS per row, 16-byte loads (ld is a
+// multiple of 8 elements, so every row start is aligned; columns >= vocab are skipped). Each thread has 4 loads in
+// flight before it uses them: with one, a block of few rows per SM waited out the memory latency ~25 times per row
+// (128 rows of GPT-2's vocabulary took ~16 us for 13 MB).
 template <typename LT, int THREADS>
-__device__ __forceinline__ void summarize_row(const LT* x, int vocab, float& best, int& best_i, double& sum) {
+__global__ void __launch_bounds__(THREADS) row_summary(const LT* logits, int vocab, int ld, int* top1,
+                                                       double* row_sum) {
   constexpr int kVec = 16 / sizeof(LT), kWarps = THREADS / 32, kUnroll = 4;
-  best = -INFINITY;
-  best_i = 0x7fffffff;
-  sum = 0.0;
+  const int row = blockIdx.x;
+  const LT* x = logits + static_cast<std::int64_t>(row) * ld;
+  float best = -INFINITY;
+  int best_i = 0x7fffffff;
+  double sum = 0.0;
   for (int v0 = threadIdx.x * kVec; v0 < vocab; v0 += kUnroll * THREADS * kVec) {
     uint4 raw[kUnroll];
 #pragma unroll
@@ -674,73 +670,15 @@ __device__ __forceinline__ void summarize_row(const LT* x, int vocab, float& bes
   }
   __syncthreads();
   if (threadIdx.x == 0) {
-    sum = 0.0;
-    best = -INFINITY;
-    best_i = 0x7fffffff;
+    double total = 0.0;
+    float bv = -INFINITY;
+    int bi = 0x7fffffff;
     for (int i = 0; i < kWarps; ++i) {
-      sum += s_sum[i];
-      better(best, best_i, s_best[i], s_idx[i]);
+      total += s_sum[i];
+      better(bv, bi, s_best[i], s_idx[i]);
     }
-  }
-}
-
-// top1 and the row's sum of each row of logits [rows, ld] (first `vocab` columns; ld a multiple of 8 elements):
-// one block of THREADS per row.
-template <typename LT, int THREADS>
-__global__ void __launch_bounds__(THREADS) row_summary(const LT* logits, int vocab, int ld, int* top1,
-                                                       double* row_sum) {
-  const int row = blockIdx.x;
-  float best;
-  int best_i;
-  double sum;
-  summarize_row<LT, THREADS>(logits + static_cast<std::int64_t>(row) * ld, vocab, best, best_i, sum);
-  if (threadIdx.x == 0) {
-    row_sum[row] = sum;
-    top1[row] = best_i == 0x7fffffff ? 0 : best_i;  // all-NaN rows report id 0, like the host's scan
-  }
-}
-
-// The same over one slice of the vocabulary (logits [rows, ld] hold columns v0 .. v0 + vocab of it): each row's
-// summary goes to parts[row * n_parts + part], its index counted from column 0 of the whole vocabulary.
-template <typename LT, int THREADS>
-__global__ void __launch_bounds__(THREADS) row_summary_part(const LT* logits, int vocab, int ld, int v0,
-                                                            SummaryPart* parts, int n_parts, int part) {
-  const int row = blockIdx.x;
-  float best;
-  int best_i;
-  double sum;
-  summarize_row<LT, THREADS>(logits + static_cast<std::int64_t>(row) * ld, vocab, best, best_i, sum);
-  if (threadIdx.x == 0)
-    parts[static_cast<std::int64_t>(row) * n_parts + part] =
-        SummaryPart{best, best_i == 0x7fffffff ? best_i : best_i + v0, sum};
-}
-
-// top1 / row_sum of each row from its n_parts parts: one warp per row, in a fixed order (each lane folds the parts
-// lane, lane + 32, ...; then a fixed shuffle tree), so the result does not depend on the timing. May be a
-// programmatic dependent of the kernel that wrote the parts.
-__global__ void __launch_bounds__(256) lm_head_combine(const SummaryPart* parts, int M, int n_parts, int* top1,
-                                                       double* row_sum) {
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (row >= M) return;
-  float best = -INFINITY;
-  int index = 0x7fffffff;
-  double sum = 0.0;
-  const SummaryPart* r = parts + static_cast<std::int64_t>(row) * n_parts;
-  for (int t = lane; t < n_parts; t += 32) {
-    const SummaryPart q = r[t];
-    sum += q.sum;
-    better(best, index, q.best, q.index);
-  }
-  for (int o = 16; o > 0; o >>= 1) {
-    sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-    const int oi = __shfl_xor_sync(0xffffffffu, index, o);
-    better(best, index, ob, oi);
-  }
-  if (lane == 0) {
-    top1[row] = index == 0x7fffffff ? 0 : index;  // as row_summary
-    row_sum[row] = sum;
+    row_sum[row] = total;
+    top1[row] = bi == 0x7fffffff ? 0 : bi;  // all-NaN rows report id 0, like the host's scan
   }
 }
 

@@ -32,6 +32,13 @@
 
 namespace gptbench::cuda_engine::kernels {
 
+// One row's summary over one tile of columns (or, after lm_head_combine's fold, over all of them).
+struct SummaryPart {
+  float best;  // the largest logit (as a T value); -inf when none (NaN never wins, as in row_summary)
+  int index;   // its column, the lowest on ties
+  double sum;  // the sum of the tile's logits (as T values), in double
+};
+
 template <typename T>
 struct LmHeadArgs {
   int M = 0, N = 0, K = 0;  // h [M, K], W [N, K]; K a multiple of 64
@@ -161,6 +168,35 @@ __global__ void __launch_bounds__(384, 1)
 #else
   __trap();  // built without sm_90a: the host never launches this
 #endif
+}
+
+// top1 / row_sum of each row from its n_tiles parts: one warp per row, in a fixed order (each lane folds the tiles
+// lane, lane + 32, ...; then a fixed shuffle tree), so the result does not depend on the timing. A programmatic
+// dependent of lm_head_summary.
+__global__ void __launch_bounds__(256) lm_head_combine(const SummaryPart* parts, int M, int n_tiles, int* top1,
+                                                       double* row_sum) {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= M) return;
+  float best = -INFINITY;
+  int index = 0x7fffffff;
+  double sum = 0.0;
+  const SummaryPart* r = parts + static_cast<std::int64_t>(row) * n_tiles;
+  for (int t = lane; t < n_tiles; t += 32) {
+    const SummaryPart q = r[t];
+    sum += q.sum;
+    better(best, index, q.best, q.index);
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, index, o);
+    better(best, index, ob, oi);
+  }
+  if (lane == 0) {
+    top1[row] = index;
+    row_sum[row] = sum;
+  }
 }
 
 // ---- host side ---------------------------------------------------------------------------------------------------
