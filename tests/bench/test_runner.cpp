@@ -572,9 +572,11 @@ TEST(CellMeasurement, CachingAuditFreshInputsReuseTheRepeatedInputsTokenIds) {
     json r = m.run_repetition(rep);
     const double fresh = r["fresh_input_ms"].get<double>(), repeated = r["repeated_input_ms"].get<double>();
     // fresh inputs are the repeated input's ids in another order: as warm, so as fast (uniformly random ids
-    // would cost about 5 ms against 2)
+    // would cost about 5 ms against 2). Both are real calls of at least the plain 2 ms; a sleep may overshoot
+    // under load, so the bounds leave room above and none is a ratio of two single sleeps.
     EXPECT_LT(fresh, 3.5) << "repetition " << rep;
-    EXPECT_GT(repeated, 0.8 * fresh) << "repetition " << rep << ": fresh " << fresh << " ms, repeated " << repeated;
+    EXPECT_GE(fresh, 2.0) << "repetition " << rep;
+    EXPECT_GE(repeated, 2.0) << "repetition " << rep;
   }
 }
 
@@ -594,10 +596,13 @@ TEST(CellMeasurement, CachingAuditDoesNotChargeTheSwitchFromDecodeStepsToFreshIn
   for (int rep = 0; rep < 3; ++rep) {
     json r = m.run_repetition(rep);
     const double fresh = r["fresh_input_ms"].get<double>(), repeated = r["repeated_input_ms"].get<double>();
-    // every audited prefill costs the plain 4 ms: the 12 ms one after the steps is the untimed settling call
+    // every audited prefill costs the plain 4 ms: the 12 ms one after the steps is the untimed settling call.
+    // (No ratio of the two: with one call of each, a single sleep overshooting under load, as on a busy 2-core
+    // CI machine, made fresh 5.6 against repeated 4.3 ms.)
     EXPECT_LT(fresh, 8.0) << "repetition " << rep;
     EXPECT_LT(repeated, 8.0) << "repetition " << rep;
-    EXPECT_GT(repeated, 0.8 * fresh) << "repetition " << rep << ": fresh " << fresh << " ms, repeated " << repeated;
+    EXPECT_GE(fresh, 4.0) << "repetition " << rep;
+    EXPECT_GE(repeated, 4.0) << "repetition " << rep;
   }
 }
 
