@@ -235,7 +235,7 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
            {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
            {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"decode_reuse", "maybe"},
-           {"residual_16bit", "half"}}) {
+           {"residual_16bit", "half"}, {"layernorm_rows", "3"}, {"layernorm_rows", "8"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";
@@ -476,6 +476,34 @@ TEST(CudaEngine, LmHeadSummaryAgreesWithTheStoredLogits) {
       summarize_logits(full.logits.data() + static_cast<std::size_t>(row) * V, 1, V, host);
       if (first.top1[b] != host.top1[0]) {
         EXPECT_TRUE(near_tie(full.logits, row, first.top1[b], host.top1[0])) << "sequence " << b;
+      }
+    }
+  }
+}
+
+// layernorm_rows: the LayerNorm after a residual product with 1, 2 or 4 rows a warp (w and b loaded once a warp)
+// does each row's arithmetic in the same order as the one-row kernel: the same logits bit for bit, over a float
+// stream (fp32, bf16) and a 16-bit one (fp16), for row counts that fill no whole block (150 rows: blocks of 4
+// warps x 4 rows) and for the few-row chain (100 rows, persistent kernel off). The autotune is off so that every
+// backend runs the same cuBLASLt algorithms.
+TEST(CudaEngine, LayerNormRowsGiveTheSameBits) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(2, 29);
+  for (const char* precision : {"fp32", "fp16", "bf16"}) {
+    for (const auto& [B, S] : std::vector<std::pair<int, int>>{{3, 50}, {1, 100}}) {
+      const auto ids = random_ids(B * S, m.config.vocab_size, 53 + S);
+      ForwardOutput base;
+      cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"persistent", "0"}})
+          ->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, base);
+      for (const char* rows : {"1", "2", "4"}) {
+        SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B) + " x S" + std::to_string(S) +
+                     " layernorm_rows=" + rows);
+        ForwardOutput out;
+        cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"persistent", "0"}, {"layernorm_rows", rows}})
+            ->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, out);
+        ASSERT_EQ(out.logits.size(), base.logits.size());
+        EXPECT_EQ(out.logits, base.logits) << "max difference " << compare(out.logits, std::vector<double>(
+                                                  base.logits.begin(), base.logits.end())).max_rel;
       }
     }
   }

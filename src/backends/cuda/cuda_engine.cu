@@ -878,7 +878,31 @@ class EngineImpl final : public Engine {
     return k;
   }
 
+  // LayerNorm of the residual stream x (float or T) into out through layernorm_rows_reg, ROWS rows a warp (option
+  // layernorm_rows); false where the row does not fit a warp's registers or the option is off.
+  template <typename R>
+  bool layernorm_rows(const R* x, const float* w, const float* b, T* out, int rows, bool pdl) {
+    const int per_warp = opt_.layernorm_rows;
+    if (per_warp <= 0) return false;
+    const int warps = 4;
+    const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
+    using Kernel = void (*)(const R*, const float*, const float*, T*, int, int, float);
+    Kernel k = nullptr;
+    with_register_row([&](auto v) {
+      constexpr int V = decltype(v)::value;
+      k = per_warp == 1   ? kernels::layernorm_rows_reg<T, V, 1, R>
+          : per_warp == 2 ? kernels::layernorm_rows_reg<T, V, 2, R>
+                          : kernels::layernorm_rows_reg<T, V, 4, R>;
+    });
+    if (!k) return false;
+    const int per_block = warps * per_warp;
+    CU(kernels::launch_kernel(k, dim3((rows + per_block - 1) / per_block), dim3(warps * 32), 0, stream_, pdl, x, w, b,
+                              out, rows, C_, eps));
+    return true;
+  }
+
   void layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows, bool pdl = false) {
+    if (!delta && layernorm_rows(static_cast<const float*>(x), w, b, out, rows, pdl)) return;
     const int warps = 4;
     const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
     using Kernel = void (*)(float*, const T*, const float*, const float*, T*, int, int, float);
@@ -889,6 +913,7 @@ class EngineImpl final : public Engine {
   }
   // The same over a 16-bit residual stream (option residual_16bit; only where the row fits a warp's registers).
   void layernorm16(T* x, const float* w, const float* b, T* out, int rows, bool pdl = false) {
+    if (layernorm_rows(static_cast<const T*>(x), w, b, out, rows, pdl)) return;
     const int warps = 4;
     const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
     using Kernel = void (*)(T*, const T*, const float*, const float*, T*, int, int, float);

@@ -75,6 +75,10 @@ struct EngineOptions {
   // residual_epilogue and n_embd a multiple of 128 (<= 1024). The Backend turns it on for fp16 unless told
   // otherwise (cuda_backend.cpp).
   bool residual_16bit = false;
+  // The LayerNorm after a residual product through layernorm_rows_reg with this many rows a warp (1, 2, 4: w and
+  // b loaded once per warp, all its rows' loads in flight together), or 0: residual_layernorm_reg (one row a warp,
+  // w and b loaded after the row's reductions).
+  int layernorm_rows = 0;
   // Prefills of at most this many rows (batch x seq) on a compute capability 9.0 GPU, fp16 / bf16: the products
   // through the TMA + wgmma kernels of gemm_wgmma.cuh (bias, GELU and the residual add in their epilogue) and
   // every kernel of the chain launched as a programmatic dependent of the one before, so each starts, and
