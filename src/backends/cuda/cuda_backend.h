@@ -30,8 +30,8 @@
 //                     stream inside cuBLASLt (beta = 1); "0": a 16-bit product, added by the LayerNorm kernel
 //   "residual_16bit"  "1" (default for fp16): fp16 / bf16 prefills through cuBLASLt (more rows than the few-row
 //                     paths) keep the residual stream in 16 bits, as PyTorch does; "0" (default for bf16): float
-//   "layernorm_rows"  1, 2, 4: the LayerNorm after a residual product with that many rows a warp, w and b loaded
-//                     once per warp; "0" (default): one row a warp
+//   "layernorm_rows"  1, 2 (default), 4: the LayerNorm after a residual product with that many rows a warp, w and
+//                     b loaded once per warp; "0": one row a warp, w and b loaded after its reductions
 //   "wgmma_max_rows"  prefills of at most this many rows (default 128; 0: never) on an H100 / H200 in fp16 / bf16
 //                     use the TMA + wgmma products with every kernel a programmatic dependent of the one before
 //   "wgmma_tile"      their block shape, rows x columns: 64x32 (default), 128x32, 64x64, 128x64

@@ -1199,7 +1199,8 @@ class EngineImpl final : public Engine {
                                  const float* ln_w, const float* ln_b, bool residual16 = false) {
     if (residual16) {  // the residual stream in T (option residual_16bit): ws.x's memory holds T elements
       T* x16 = reinterpret_cast<T*>(ws.x);
-      gemm_residual16_->run(stream_, W.w, x_in, x16, W.out, rows, W.in, W.b, W.b ? Epilogue::kBias : Epilogue::kNone);
+      gemm_residual16_->run(stream_, W.w, x_in, x16, W.out, rows, W.in, W.b,
+                            W.b ? Epilogue::kBias : Epilogue::kNone);
       layernorm16(x16, ln_w, ln_b, ws.h, rows, opt_.prefill_pdl);
       return;
     }
