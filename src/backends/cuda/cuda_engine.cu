@@ -687,7 +687,6 @@ class EngineImpl final : public Engine {
     out.row_sums.assign(ws.h_row_sum, ws.h_row_sum + rows);
   }
 
-  cudaStream_t stream() const { return stream_; }
   std::int64_t graphs_captured() const override { return graphs_captured_; }
 
   // A session's cache and workspaces: an idle set of this shape if the engine kept one, else new ones. The cache's
