@@ -464,9 +464,12 @@ GateResult gate_caching_audit(const RunData& run, const GateThresholds& t) {
     double mf = stats::median(fresh), mr = stats::median(repeated);
     double speedup = 1.0 - mr / mf;
     // A cache makes every repetition's repeated input faster; timing noise (a shared CPU host swings by 30 %)
-    // makes some faster and some slower. Only the consistent case is called caching; the other is a warning.
+    // makes some faster and some slower. Only the consistent case is called caching; the other is a warning. A
+    // repetition counts as faster only by more than half the threshold: an expensive cell audits one call of each
+    // kind, and a tie decided by 0.01 ms (69.97 vs 69.98 ms on a 2-core CI machine) is noise, not a cache.
     std::size_t faster = 0;
-    for (std::size_t i = 0; i < fresh.size(); ++i) faster += repeated[i] < fresh[i] ? 1 : 0;
+    for (std::size_t i = 0; i < fresh.size(); ++i)
+      faster += repeated[i] < fresh[i] * (1.0 - 0.5 * t.caching_max_speedup) ? 1 : 0;
     const bool consistent = faster == fresh.size();
     rows.push_back({{"cell", cell}, {"fresh_ms", mf}, {"repeated_ms", mr}, {"speedup", speedup},
                     {"repetitions_repeated_faster", faster}, {"repetitions", fresh.size()}});
@@ -476,8 +479,9 @@ GateResult gate_caching_audit(const RunData& run, const GateThresholds& t) {
                                      cell, 100.0 * speedup, mr, mf));
     else if (speedup > t.caching_max_speedup)
       noisy.push_back(fmt::format("{}: repeated input {:.1f} % faster than fresh in the median ({:.4g} vs {:.4g} ms) "
-                                  "but slower in {} of {} repetitions: timing noise, not caching",
-                                  cell, 100.0 * speedup, mr, mf, fresh.size() - faster, fresh.size()));
+                                  "but not {:.0f} % faster in {} of {} repetitions: timing noise, not caching",
+                                  cell, 100.0 * speedup, mr, mf, 50.0 * t.caching_max_speedup, fresh.size() - faster,
+                                  fresh.size()));
   }
   g.details = {{"max_speedup", t.caching_max_speedup}, {"cells", rows}};
   if (rows.empty()) return set(g, GateStatus::skip, "no fresh/repeated input timings recorded");
