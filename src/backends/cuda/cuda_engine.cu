@@ -900,26 +900,19 @@ class EngineImpl final : public Engine {
     return true;
   }
 
-  void layernorm(float* x, const T* delta, const float* w, const float* b, T* out, int rows, bool pdl = false) {
-    if (!delta && layernorm_rows(static_cast<const float*>(x), w, b, out, rows, pdl)) return;
+  // x += delta (when given), then out = LN(x) * w + b, over the residual stream in float or, with residual_16bit, in
+  // T (then only where the row fits a warp's registers).
+  template <typename R>
+  void layernorm(R* x, const T* delta, const float* w, const float* b, T* out, int rows, bool pdl = false) {
+    if (!delta && layernorm_rows(static_cast<const R*>(x), w, b, out, rows, pdl)) return;
     const int warps = 4;
     const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
-    using Kernel = void (*)(float*, const T*, const float*, const float*, T*, int, int, float);
-    Kernel k = kernels::residual_layernorm<T>;
-    with_register_row([&](auto v) { k = kernels::residual_layernorm_reg<T, decltype(v)::value>; });
+    using Kernel = void (*)(R*, const T*, const float*, const float*, T*, int, int, float);
+    Kernel k = nullptr;
+    if constexpr (std::is_same_v<R, float>) k = kernels::residual_layernorm<T>;
+    with_register_row([&](auto v) { k = kernels::residual_layernorm_reg<T, decltype(v)::value, R>; });
     CU(kernels::launch_kernel(k, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, pdl, x, delta, w, b,
                               out, rows, C_, eps));
-  }
-  // The same over a 16-bit residual stream (option residual_16bit; only where the row fits a warp's registers).
-  void layernorm16(T* x, const float* w, const float* b, T* out, int rows, bool pdl = false) {
-    if (layernorm_rows(static_cast<const T*>(x), w, b, out, rows, pdl)) return;
-    const int warps = 4;
-    const float eps = static_cast<float>(cfg_.layer_norm_epsilon);
-    using Kernel = void (*)(T*, const T*, const float*, const float*, T*, int, int, float);
-    Kernel k = nullptr;
-    with_register_row([&](auto v) { k = kernels::residual_layernorm_reg<T, decltype(v)::value, T>; });
-    CU(kernels::launch_kernel(k, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, pdl, x,
-                              static_cast<const T*>(nullptr), w, b, out, rows, C_, eps));
   }
 
   template <int D, int WARPS>
@@ -1200,7 +1193,7 @@ class EngineImpl final : public Engine {
       T* x16 = reinterpret_cast<T*>(ws.x);
       gemm_residual16_->run(stream_, W.w, x_in, x16, W.out, rows, W.in, W.b,
                             W.b ? Epilogue::kBias : Epilogue::kNone);
-      layernorm16(x16, ln_w, ln_b, ws.h, rows, opt_.prefill_pdl);
+      layernorm(x16, nullptr, ln_w, ln_b, ws.h, rows, opt_.prefill_pdl);
       return;
     }
     if (gemm_residual_ && !W.wq) {
@@ -1420,19 +1413,18 @@ class EngineImpl final : public Engine {
     const bool hw = use_wgmma(mode, rows);
     // The cuBLASLt prefill's residual stream in T (option residual_16bit; needs the register-row kernels).
     const bool residual16 = gemm_residual16_ && embed_ln && !hw;
+    // embed_layernorm_reg into the residual stream x (float*, or T* with residual16)
+    auto embed_layernorm = [&](auto kernel, auto* x) {
+      const int warps = 4;
+      CU(kernels::launch_kernel(kernel, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, false, ws.ids,
+                                wte_, wpe_, x, seq, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, C_,
+                                static_cast<float>(cfg_.layer_norm_epsilon)));
+      mark("embed+ln");
+    };
     if (residual16) {
-      const int warps = 4;
-      CU(kernels::launch_kernel(embed_layernorm_kernel<T>(), dim3((rows + warps - 1) / warps), dim3(warps * 32), 0,
-                                stream_, false, ws.ids, wte_, wpe_, reinterpret_cast<T*>(ws.x), seq,
-                                layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, C_,
-                                static_cast<float>(cfg_.layer_norm_epsilon)));
-      mark("embed+ln");
+      embed_layernorm(embed_layernorm_kernel<T>(), reinterpret_cast<T*>(ws.x));
     } else if (embed_ln) {
-      const int warps = 4;
-      CU(kernels::launch_kernel(embed_ln, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_, false,
-                                ws.ids, wte_, wpe_, ws.x, seq, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, C_,
-                                static_cast<float>(cfg_.layer_norm_epsilon)));
-      mark("embed+ln");
+      embed_layernorm(embed_ln, ws.x);
     } else {
       kernels::embed<T><<<rows, 256, 0, stream_>>>(ws.ids, wte_, wpe_, ws.x, seq, C_, pos);
       mark("embed");

@@ -138,32 +138,46 @@ __global__ void residual_layernorm(float* x, const T* delta, const float* w, con
   for (int c = lane; c < C; c += 32) orow[c] = from_f<T>((xr[c] - mean) * rstd * w[c] + b[c]);
 }
 
-// LayerNorm of one row held in registers (V float4 per lane of the row's warp, element c = (i * 32 + lane) * 4):
-// out = LN(v) * w + b.
-template <typename T, int V>
-__device__ __forceinline__ void layernorm_row_reg(const float4 (&v)[V], int lane, const float* w, const float* b,
-                                                  T* orow, int C, float eps) {
+// The mean and 1 / std of one row held in registers (V float4 per lane of the row's warp), in a fixed order: every
+// register-row LayerNorm computes them here, so all give the same bits.
+template <int V>
+__device__ __forceinline__ void row_mean_rstd(const float4 (&v)[V], int C, float eps, float& mean, float& rstd) {
   float sum = 0.f;
 #pragma unroll
   for (int i = 0; i < V; ++i) sum += (v[i].x + v[i].y) + (v[i].z + v[i].w);
-  const float mean = warp_sum(sum) / C;
+  mean = warp_sum(sum) / C;
   float var = 0.f;
 #pragma unroll
   for (int i = 0; i < V; ++i) {
     const float a = v[i].x - mean, bb = v[i].y - mean, cc = v[i].z - mean, dd = v[i].w - mean;
     var += (a * a + bb * bb) + (cc * cc + dd * dd);
   }
-  const float rstd = rsqrtf(warp_sum(var) / C + eps);
+  rstd = rsqrtf(warp_sum(var) / C + eps);
+}
+
+// Four elements of a normalised row: (v - mean) * rstd * w + b, stored as T.
+template <typename T>
+__device__ __forceinline__ void store_normalised4(T* p, float4 v, float mean, float rstd, float4 w, float4 b) {
+  Vec4<T> o;
+  o.v[0] = from_f<T>((v.x - mean) * rstd * w.x + b.x);
+  o.v[1] = from_f<T>((v.y - mean) * rstd * w.y + b.y);
+  o.v[2] = from_f<T>((v.z - mean) * rstd * w.z + b.z);
+  o.v[3] = from_f<T>((v.w - mean) * rstd * w.w + b.w);
+  *reinterpret_cast<Vec4<T>*>(p) = o;
+}
+
+// LayerNorm of one row held in registers (V float4 per lane of the row's warp, element c = (i * 32 + lane) * 4):
+// out = LN(v) * w + b.
+template <typename T, int V>
+__device__ __forceinline__ void layernorm_row_reg(const float4 (&v)[V], int lane, const float* w, const float* b,
+                                                  T* orow, int C, float eps) {
+  float mean, rstd;
+  row_mean_rstd<V>(v, C, eps, mean, rstd);
 #pragma unroll
   for (int i = 0; i < V; ++i) {
     const int c = (i * 32 + lane) * 4;
-    const float4 ww = *reinterpret_cast<const float4*>(w + c), bv = *reinterpret_cast<const float4*>(b + c);
-    Vec4<T> o;
-    o.v[0] = from_f<T>((v[i].x - mean) * rstd * ww.x + bv.x);
-    o.v[1] = from_f<T>((v[i].y - mean) * rstd * ww.y + bv.y);
-    o.v[2] = from_f<T>((v[i].z - mean) * rstd * ww.z + bv.z);
-    o.v[3] = from_f<T>((v[i].w - mean) * rstd * ww.w + bv.w);
-    *reinterpret_cast<Vec4<T>*>(orow + c) = o;
+    store_normalised4(orow + c, v[i], mean, rstd, *reinterpret_cast<const float4*>(w + c),
+                      *reinterpret_cast<const float4*>(b + c));
   }
 }
 
@@ -228,7 +242,7 @@ __global__ void residual_layernorm_reg(R* x, const T* delta, const float* w, con
 // loads w and b once, before its rows, and has all its rows' loads in flight together, where residual_layernorm_reg
 // loads one row and then w and b after the row's two reductions — one more memory round trip in a chain that is
 // most of a short kernel's time (H200, 2 rows: B8 x S128 0.727 vs 0.763 ms a prefill; no change measurable at
-// 4,096 rows). Same arithmetic per row, in the same order: the same bits.
+// 4,096 rows). The same row_mean_rstd and store_normalised4 per row: the same bits.
 template <typename T, int V, int ROWS, typename R>
 __global__ void layernorm_rows_reg(const R* x, const float* w, const float* b, T* out, int rows, int C, float eps) {
   asm volatile("griddepcontrol.wait;" ::: "memory");  // as residual_layernorm
@@ -252,28 +266,11 @@ __global__ void layernorm_rows_reg(const R* x, const float* w, const float* b, T
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) {
     if (row0 + r >= rows) break;
-    float sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < V; ++i) sum += (v[r][i].x + v[r][i].y) + (v[r][i].z + v[r][i].w);
-    const float mean = warp_sum(sum) / C;
-    float var = 0.f;
-#pragma unroll
-    for (int i = 0; i < V; ++i) {
-      const float a = v[r][i].x - mean, bb = v[r][i].y - mean, cc = v[r][i].z - mean, dd = v[r][i].w - mean;
-      var += (a * a + bb * bb) + (cc * cc + dd * dd);
-    }
-    const float rstd = rsqrtf(warp_sum(var) / C + eps);
+    float mean, rstd;
+    row_mean_rstd<V>(v[r], C, eps, mean, rstd);
     T* orow = out + static_cast<std::int64_t>(row0 + r) * C;
 #pragma unroll
-    for (int i = 0; i < V; ++i) {
-      const int c = (i * 32 + lane) * 4;
-      Vec4<T> o;
-      o.v[0] = from_f<T>((v[r][i].x - mean) * rstd * w4[i].x + b4[i].x);
-      o.v[1] = from_f<T>((v[r][i].y - mean) * rstd * w4[i].y + b4[i].y);
-      o.v[2] = from_f<T>((v[r][i].z - mean) * rstd * w4[i].z + b4[i].z);
-      o.v[3] = from_f<T>((v[r][i].w - mean) * rstd * w4[i].w + b4[i].w);
-      *reinterpret_cast<Vec4<T>*>(orow + c) = o;
-    }
+    for (int i = 0; i < V; ++i) store_normalised4(orow + (i * 32 + lane) * 4, v[r][i], mean, rstd, w4[i], b4[i]);
   }
 }
 
