@@ -235,7 +235,8 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
            {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
            {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"decode_reuse", "maybe"},
-           {"residual_16bit", "half"}, {"layernorm_rows", "3"}, {"layernorm_rows", "8"}}) {
+           {"residual_16bit", "half"}, {"layernorm_rows", "3"}, {"layernorm_rows", "8"},
+           {"fused_layernorm_rows", "-1"}, {"fused_layernorm_rows", "4k"}}) {
     try {
       cuda_backend(m, "fp16", {{key, value}});
       ADD_FAILURE() << key << "=" << value << " was accepted";
@@ -504,6 +505,57 @@ TEST(CudaEngine, LayerNormRowsGiveTheSameBits) {
         ASSERT_EQ(out.logits.size(), base.logits.size());
         EXPECT_EQ(out.logits, base.logits) << "max difference " << compare(out.logits, std::vector<double>(
                                                   base.logits.begin(), base.logits.end())).max_rel;
+      }
+    }
+  }
+}
+
+// fused_layernorm_rows: on an H100 / H200 with the 16-bit residual stream (fp16; bf16 when asked) and n_embd 768,
+// prefills of at least that many rows run each projection with the LayerNorm after it in one kernel. Rows that
+// fill no whole 64-row band (3 x 100) and whole bands (2 x 128) must agree with the double reference as the
+// two-kernel path does, the logits must differ from that path's (the kernel ran: its sums are formed in another
+// order) but only by rounding, fewer rows than the option's (1 x 128) must take the two-kernel path bit for bit,
+// and describe() says when it is on.
+TEST(CudaEngine, FusedLayerNormMatchesReference) {
+  REQUIRE_DEVICE();
+  if (cuda_engine::compute_capability(0) != 90)
+    GTEST_SKIP() << "the fused residual + LayerNorm kernel needs a compute capability 9.0 GPU";
+  const Gpt2Model m = small_model(12, 31, 768);
+  struct Case {
+    int B, S;
+    std::vector<std::int32_t> ids;
+    std::vector<double> ref;
+  };
+  std::vector<Case> cases;
+  for (const auto& [B, S] : std::vector<std::pair<int, int>>{{3, 100}, {2, 128}, {1, 128}}) {
+    Case c{B, S, random_ids(B * S, m.config.vocab_size, 71 + B * S), {}};
+    for (int b = 0; b < B && B * S >= 200; ++b) {  // (the 128-row case is compared with the plain path only)
+      auto r = reference_logits(m, std::vector<std::int32_t>(c.ids.begin() + b * S, c.ids.begin() + (b + 1) * S));
+      c.ref.insert(c.ref.end(), r.begin(), r.end());
+    }
+    cases.push_back(std::move(c));
+  }
+  for (const char* precision : {"fp16", "bf16"}) {
+    const std::map<std::string, std::string> narrow = {{"residual_16bit", "1"}, {"gemm_autotune", "0"}};
+    auto fused_options = narrow;
+    fused_options["fused_layernorm_rows"] = "200";
+    auto plain = cuda_backend(m, precision, narrow);
+    auto fused = cuda_backend(m, precision, fused_options);
+    EXPECT_EQ(plain->describe().details.at("kernels").find("LayerNorm in its epilogue"), std::string::npos);
+    EXPECT_NE(fused->describe().details.at("kernels").find("LayerNorm in its epilogue"), std::string::npos);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(std::string(precision) + " B" + std::to_string(c.B) + " x S" + std::to_string(c.S));
+      ForwardOutput a, f;
+      plain->prefill(TokenBatch{c.B, c.S, c.ids}, OutputMode::kLogits, a);
+      fused->prefill(TokenBatch{c.B, c.S, c.ids}, OutputMode::kLogits, f);
+      ASSERT_EQ(a.logits.size(), f.logits.size());
+      if (c.B * c.S >= 200) {
+        const Errors e_plain = compare(a.logits, c.ref), e_fused = compare(f.logits, c.ref);
+        EXPECT_NE(a.logits, f.logits) << "the fused kernel did not run";
+        EXPECT_LE(e_fused.rel_norm, std::string(precision) == "fp16" ? 5e-3 : 3e-2);
+        EXPECT_LE(e_fused.rel_norm, 2 * e_plain.rel_norm + 1e-4) << "two-kernel path: " << e_plain.rel_norm;
+      } else {
+        EXPECT_EQ(a.logits, f.logits) << "fewer rows than fused_layernorm_rows took the fused kernel";
       }
     }
   }

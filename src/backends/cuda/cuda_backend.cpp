@@ -106,6 +106,8 @@ class CudaBackend final : public Backend {
     options.layernorm_rows = option_int(spec, "layernorm_rows", options.layernorm_rows, 0, 4);
     if (options.layernorm_rows == 3)
       throw Error(spec.label() + ": option layernorm_rows must be 0, 1, 2 or 4, got '3'");
+    options.fused_layernorm_rows =
+        option_int(spec, "fused_layernorm_rows", options.fused_layernorm_rows, 0, 1 << 20);
     options.gemv_max_rows = option_int(spec, "gemv_max_rows", 0, 1, 8);
     options.wgmma_max_rows = option_int(spec, "wgmma_max_rows", options.wgmma_max_rows, 0, 1 << 20);
     if (auto it = spec.options.find("wgmma_tile"); it != spec.options.end()) {

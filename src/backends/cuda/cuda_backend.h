@@ -32,6 +32,9 @@
 //                     paths) keep the residual stream in 16 bits, as PyTorch does; "0" (default for bf16): float
 //   "layernorm_rows"  1, 2 (default), 4: the LayerNorm after a residual product with that many rows a warp, w and
 //                     b loaded once per warp; "0": one row a warp, w and b loaded after its reductions
+//   "fused_layernorm_rows" prefills of at least this many rows (0, default: never) with the 16-bit residual stream
+//                     on an H100 / H200, n_embd 768: each projection and the LayerNorm after it in one kernel
+//                     (measured slower than cuBLASLt + the LayerNorm kernel on an H200)
 //   "wgmma_max_rows"  prefills of at most this many rows (default 128; 0: never) on an H100 / H200 in fp16 / bf16
 //                     use the TMA + wgmma products with every kernel a programmatic dependent of the one before
 //   "wgmma_tile"      their block shape, rows x columns: 64x32 (default), 128x32, 64x64, 128x64

@@ -15,6 +15,7 @@
 
 #include "backends/cuda/attention_mma.cuh"
 #include "backends/cuda/attention_wgmma.cuh"
+#include "backends/cuda/gemm_residual_layernorm.cuh"
 #include "backends/cuda/gemm_wgmma.cuh"
 #include "backends/cuda/layers_persistent.cuh"
 #include "backends/cuda/lm_head_summary.cuh"
@@ -446,6 +447,10 @@ class DecodeStateImpl final : public DecodeState {
   DecodeResources<T>* res_;  // the engine's, ours until we end
 };
 
+// The fused residual + LayerNorm product's shape in the engine (gemm_residual_layernorm.cuh, lab version v2): two
+// 64 x 192 warpgroup tiles side by side, 3 ring slots, clusters of 2 blocks: n_embd 768.
+constexpr int kFusedLnBN = 192, kFusedLnStages = 3, kFusedLnCluster = 2, kFusedLnColumns = 2 * kFusedLnBN * kFusedLnCluster;
+
 template <typename T>
 class EngineImpl final : public Engine {
  public:
@@ -508,6 +513,7 @@ class EngineImpl final : public Engine {
                        D_ == 64 && prop.major == 9 && prop.minor == 0;
     setup_persistent();
     ws_.persistent = persistent_blocks_ > 0;
+    setup_fused_layernorm(prop);
     setup_lm_head_summary(prop);
     ws_.summary_tiles = summary_tiles();
   }
@@ -596,6 +602,9 @@ class EngineImpl final : public Engine {
       s += "; LM head of <= " + std::to_string(opt_.lm_head_summary_rows) +
            " rows with the top-1 / row-sum summary in its epilogue (TMA-fed tensor-core tiles, no logits written)";
     if (gemm_residual16_) s += "; cuBLASLt prefills with the residual stream in 16 bits (fp16 / bf16, as PyTorch)";
+    if (!fused_ln_w_.empty())
+      s += "; prefills of >= " + std::to_string(opt_.fused_layernorm_rows) +
+           " rows: each projection with the LayerNorm in its epilogue (TMA+wgmma, clusters of 4 sharing row sums)";
     s += "; fused residual+LayerNorm; causal attention: ";
     s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel"
          : attention_wgmma_ ? "warpgroup-MMA kernel (TMA-fed key / value tiles)"
@@ -1067,6 +1076,52 @@ class EngineImpl final : public Engine {
     return m;
   }
 
+  // ---- the residual products with their LayerNorm for many-row prefills (gemm_residual_layernorm.cuh) ----
+  // Option fused_layernorm_rows, on a compute capability 9.0 card, with the 16-bit residual stream and the width the
+  // kernel is built for (C = 768: clusters of 2 blocks of 64 x 384, lab version v2): the projections' weight maps
+  // with boxes of 192 rows, made once here.
+  struct FusedLnWeights {
+    CUtensorMap proj, mproj;
+  };
+  void setup_fused_layernorm(const cudaDeviceProp& prop) {
+    if constexpr (!std::is_same_v<T, float>) {
+      if (opt_.fused_layernorm_rows <= 0 || !gemm_residual16_ || prop.major != 9 || prop.minor != 0 ||
+          C_ != kFusedLnColumns || I_ % 64 != 0)
+        return;
+      fused_ln_w_.resize(L_);
+      for (int l = 0; l < L_; ++l) {
+        const DeviceLayer<T>& d = layers_[l];
+        if (!kernels::wgmma_tensor_map(&fused_ln_w_[l].proj, d.proj.w, d.proj.out, d.proj.in, kFusedLnBN) ||
+            !kernels::wgmma_tensor_map(&fused_ln_w_[l].mproj, d.mproj.w, d.mproj.out, d.mproj.in, kFusedLnBN)) {
+          fused_ln_w_.clear();  // no tensor maps from this driver: the cuBLASLt product and the LayerNorm kernel
+          return;
+        }
+      }
+    }
+  }
+  bool use_fused_layernorm(int rows) const {
+    return !fused_ln_w_.empty() && rows >= opt_.fused_layernorm_rows;
+  }
+  // x += a . W + bias, h = LN(x) * ln_w + ln_b in one kernel, a [rows, W.in] given by its pointer.
+  void fused_residual_layernorm(const CUtensorMap& w_map, const DeviceLinear<T>& W, const T* a, int rows,
+                                Workspace<T>& ws, const float* ln_w, const float* ln_b) {
+    if constexpr (!std::is_same_v<T, float>) {
+      kernels::ResidualLayerNormArgs<T> p;
+      p.M = rows;
+      p.N = W.out;
+      p.K = W.in;
+      p.x = reinterpret_cast<T*>(ws.x);
+      p.bias = W.b;
+      p.ln_w = ln_w;
+      p.ln_b = ln_b;
+      p.h = ws.h;
+      p.eps = static_cast<float>(cfg_.layer_norm_epsilon);
+      using Tile = kernels::ResidualLnTile<kFusedLnBN, kFusedLnStages, true>;
+      CU((kernels::launch_gemm_residual_layernorm<T, kFusedLnBN, kFusedLnStages, kFusedLnCluster, true>(
+          activation_map(a, rows, W.in, Tile::BM), w_map, p, stream_, false)));
+    }
+  }
+
   // ---- the persistent path for few-row prefills (layers_persistent.cuh) ----
   // Needs the Hopper path's conditions (fp16 / bf16, compute capability 9.0, GELU of the tanh form), head size 64
   // and the widths the kernel supports; the layers' weight maps and parameters go to the device once, here.
@@ -1413,6 +1468,8 @@ class EngineImpl final : public Engine {
     const bool hw = use_wgmma(mode, rows);
     // The cuBLASLt prefill's residual stream in T (option residual_16bit; needs the register-row kernels).
     const bool residual16 = gemm_residual16_ && embed_ln && !hw;
+    // and with option fused_layernorm_rows, each projection with the LayerNorm after it in one kernel
+    const bool fused_ln = residual16 && mode != Mode::kDecodeStep && use_fused_layernorm(rows);
     // embed_layernorm_reg into the residual stream x (float*, or T* with residual16)
     auto embed_layernorm = [&](auto kernel, auto* x) {
       const int warps = 4;
@@ -1471,11 +1528,13 @@ class EngineImpl final : public Engine {
         mark("mlp_proj+ln");
         continue;
       }
-      linear_residual_layernorm(d.proj, ws.att, rows, ws, d.ln2_w, d.ln2_b, residual16);
+      if (fused_ln) fused_residual_layernorm(fused_ln_w_[l].proj, d.proj, ws.att, rows, ws, d.ln2_w, d.ln2_b);
+      else linear_residual_layernorm(d.proj, ws.att, rows, ws, d.ln2_w, d.ln2_b, residual16);
       mark("attn_proj+ln");
       linear(d.fc, ws.h, ws.fc, rows, true, ws);
       mark("gemm_fc_gelu");
-      linear_residual_layernorm(d.mproj, ws.fc, rows, ws, next_w, next_b, residual16);
+      if (fused_ln) fused_residual_layernorm(fused_ln_w_[l].mproj, d.mproj, ws.fc, rows, ws, next_w, next_b);
+      else linear_residual_layernorm(d.mproj, ws.fc, rows, ws, next_w, next_b, residual16);
       mark("mlp_proj+ln");
     }
   }
@@ -1497,6 +1556,7 @@ class EngineImpl final : public Engine {
   int persistent_blocks_ = 0;            // its grid (0: the path is off or unavailable)
   bool persistent_pairs_ = false;        // the paired kernel (QKV / FC k halves on the two blocks of a cluster)
   bool lm_head_summary_ = false;         // the LM head with the summary in its epilogue is available
+  std::vector<FusedLnWeights> fused_ln_w_;  // the fused residual + LayerNorm products' weight maps (or none)
   CUtensorMap lm_head_summary_map_{};    // its weight map (boxes of kLmHeadBN rows)
   std::unique_ptr<Gemm> gemm_;     // floating point products
   std::unique_ptr<Gemm> gemm_residual_;  // x += a . W + b into the float residual stream (option residual_epilogue)

@@ -81,6 +81,14 @@ struct EngineOptions {
   // B2 x S128 0.458 vs 0.498 ms, B8 x S128 0.727 vs 0.763, B1 x S1024 0.829 vs 0.868; B8 x S512 and B32 x S128
   // within their noise (2.05-2.19 ms either way); 1 row 0.460 / 0.734 at the first two, 4 rows 0.483 / 0.747.
   int layernorm_rows = 2;
+  // Prefills of at least this many rows (batch x seq) through cuBLASLt with the 16-bit residual stream, on a
+  // compute capability 9.0 card, n_embd 768: each attention / MLP projection and the LayerNorm after it in one
+  // kernel (gemm_residual_layernorm.cuh: the LayerNorm in the product's epilogue, a row's statistics gathered
+  // across a cluster of 2 blocks through distributed shared memory) instead of cuBLASLt's product and a
+  // LayerNorm kernel that reads x back. 0 (default): off — measured slower (H200, 3 alternating rounds: B8 x S512
+  // 2.29 vs 2.17 ms, B32 x S128 2.30 vs 2.15, B8 x S128 1.17 vs 0.73): its epilogue costs ~12 us a launch against
+  // ~4 us for the LayerNorm kernel (gemm_residual_layernorm.cuh says why).
+  int fused_layernorm_rows = 0;
   // Prefills of at most this many rows (batch x seq) on a compute capability 9.0 GPU, fp16 / bf16: the products
   // through the TMA + wgmma kernels of gemm_wgmma.cuh (bias, GELU and the residual add in their epilogue) and
   // every kernel of the chain launched as a programmatic dependent of the one before, so each starts, and

@@ -121,6 +121,20 @@ __device__ __forceinline__ std::uint32_t pack_pair(float lo, float hi) {
   return r;
 }
 
+// The two 16-bit values of a packed pair (pack_pair's inverse), as floats.
+template <typename T>
+__device__ __forceinline__ float2 unpack_pair(std::uint32_t r) {
+  if constexpr (std::is_same_v<T, __half>) {
+    __half2 h;
+    std::memcpy(&h, &r, 4);
+    return __half22float2(h);
+  } else {
+    __nv_bfloat162 h;
+    std::memcpy(&h, &r, 4);
+    return __bfloat1622float2(h);
+  }
+}
+
 // D (64 x N float, this warpgroup's registers) = (accumulate ? D : 0) + A (64 x 16) . B (16 x N), both from shared
 // memory, K-major.
 template <typename T, int N>
