@@ -37,6 +37,7 @@
 
 #include "backends/cuda/lm_head_summary.cuh"
 #include "lab_common.cuh"
+#include "lab_cublaslt.cuh"
 
 namespace k = gptbench::cuda_engine::kernels;
 using namespace lab;
@@ -188,25 +189,9 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
 
   // cuBLASLt: the heuristic's candidates, each timed cold (median of 5), the fastest kept.
   LtHead L = make_lt<T>(M, N, K);
-  {
-    cublasLtMatmulPreference_t pref;
-    CB(cublasLtMatmulPreferenceCreate(&pref));
-    size_t ws = kWsBytes;
-    CB(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-    cublasLtMatmulHeuristicResult_t res[8];
-    int found = 0;
-    CB(cublasLtMatmulAlgoGetHeuristic(g_lt, L.desc, L.la, L.lb, L.lc, L.lc, pref, 8, res, &found));
-    cublasLtMatmulPreferenceDestroy(pref);
-    double best = INFINITY;
-    for (int i = 0; i < found; ++i) {
-      if (!lt_call<T>(L, res[i].algo, dw, dh, dlogits, stream)) continue;
-      const double us =
-          time_hot_cold(stream, g_flush, g_flush_bytes, [&] { lt_call<T>(L, res[i].algo, dw, dh, dlogits, stream); },
-                        0, 5)
-              .cold_us;
-      if (us < best) best = us, L.algo = res[i].algo, L.ok = true;
-    }
-  }
+  L.ok = lt_fastest_cold(
+      g_lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_flush, g_flush_bytes,
+      [&](const cublasLtMatmulAlgo_t& a) { return lt_call<T>(L, a, dw, dh, dlogits, stream); }, L.algo);
   if (!L.ok) {
     std::printf("%s: cuBLASLt found no algorithm\n", name);
     ++g_failures;

@@ -35,6 +35,7 @@
 
 #include "backends/cuda/gemm_residual_layernorm.cuh"
 #include "lab_common.cuh"
+#include "lab_cublaslt.cuh"
 
 namespace k = gptbench::cuda_engine::kernels;
 using namespace lab;
@@ -121,24 +122,9 @@ void run_shape(const char* name, int M, int K) {
   // ---- what the engine runs instead: cuBLASLt + layernorm_rows_reg ----
   CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
   LtResidual L = make_lt<T>(M, N, K, db);
-  {
-    cublasLtMatmulPreference_t pref;
-    CB(cublasLtMatmulPreferenceCreate(&pref));
-    size_t wsb = kWsBytes;
-    CB(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof(wsb)));
-    cublasLtMatmulHeuristicResult_t res[8];
-    int found = 0;
-    CB(cublasLtMatmulAlgoGetHeuristic(g_lt, L.desc, L.la, L.lb, L.lc, L.lc, pref, 8, res, &found));
-    cublasLtMatmulPreferenceDestroy(pref);
-    double best = INFINITY;
-    for (int i = 0; i < found; ++i) {
-      if (!lt_call<T>(L, res[i].algo, dW, dA, dx, stream)) continue;
-      const double us =
-          time_hot_cold(stream, g_flush, g_flush_bytes, [&] { lt_call<T>(L, res[i].algo, dW, dA, dx, stream); }, 0, 5)
-              .cold_us;
-      if (us < best) best = us, L.algo = res[i].algo, L.ok = true;
-    }
-  }
+  L.ok = lt_fastest_cold(
+      g_lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_flush, g_flush_bytes,
+      [&](const cublasLtMatmulAlgo_t& a) { return lt_call<T>(L, a, dW, dA, dx, stream); }, L.algo);
   const int ln_rows_per_block = 4 * 2;
   auto layernorm = [&] {
     k::layernorm_rows_reg<T, kC / 128, 2, T>
@@ -147,7 +133,8 @@ void run_shape(const char* name, int M, int K) {
   HotCold tl{}, tn{}, tb{};
   double graph_pair = -1;
   if (L.ok) {
-    tl = time_hot_cold(stream, g_flush, g_flush_bytes, [&] { lt_call<T>(L, L.algo, dW, dA, dx, stream); }, 50);
+    tl = time_hot_cold(
+        stream, g_flush, g_flush_bytes, [&] { lt_call<T>(L, L.algo, dW, dA, dx, stream); }, 50);
     tn = time_hot_cold(stream, g_flush, g_flush_bytes, layernorm, 50);
     tb = time_hot_cold(
         stream, g_flush, g_flush_bytes,
@@ -156,87 +143,104 @@ void run_shape(const char* name, int M, int K) {
           layernorm();
         },
         50);
-    graph_pair = time_graph_best(stream, [&](int) { return lt_call<T>(L, L.algo, dW, dA, dx, stream) && (layernorm(), true); }, 20);
+    graph_pair = time_graph_best(
+        stream, [&](int) { return lt_call<T>(L, L.algo, dW, dA, dx, stream) && (layernorm(), true); }, 20);
   }
   for (int version = 1; version <= 5; ++version) {
-  if (g_only_version && version != g_only_version) continue;
-  CUtensorMap ma{}, mw{};
-  if (!k::wgmma_tensor_map(&ma, dA, M, K, version == 1 ? 128 : 64) || !k::wgmma_tensor_map(&mw, dW, N, K, kBN)) {
-    std::fprintf(stderr, "tensor map refused\n");
-    std::exit(2);
-  }
-  auto fused = [&] {
-    if (version == 1) CK((k::launch_gemm_residual_layernorm<T, kBN, 4, 4, false>(ma, mw, p, stream, false)));
-    else if (version == 2) CK((k::launch_gemm_residual_layernorm<T, kBN, 3, 2, true>(ma, mw, p, stream, false)));
-    else if (version == 3) CK((k::launch_gemm_residual_layernorm<T, kBN, 3, 2, true, 1>(ma, mw, p, stream, false)));
-    else if (version == 4) CK((k::launch_gemm_residual_layernorm<T, kBN, 3, 2, true, 2>(ma, mw, p, stream, false)));
-    else CK((k::launch_gemm_residual_layernorm<T, kBN, 3, 2, true, 3>(ma, mw, p, stream, false)));
-  };
-
-  // ---- check: x and h of the sampled rows against double ----
-  CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
-  CK(cudaMemset(dh, 0xff, hx.size() * sizeof(T)));
-  fused();
-  CK(cudaStreamSynchronize(stream));
-  std::vector<T> gx(hx.size()), gh(hx.size());
-  CK(cudaMemcpy(gx.data(), dx, gx.size() * sizeof(T), cudaMemcpyDeviceToHost));
-  CK(cudaMemcpy(gh.data(), dh, gh.size() * sizeof(T), cudaMemcpyDeviceToHost));
-  std::vector<int> rows;
-  if (M <= 256) {
-    for (int r = 0; r < M; ++r) rows.push_back(r);
-  } else {
-    for (int i = 0; i < 40; ++i) rows.push_back(static_cast<int>((static_cast<long long>(i) * 977) % M));
-    rows.push_back(M - 1);
-    rows.push_back(127);
-    rows.push_back(128);
-  }
-  double err_x = 0.0, err_h = 0.0;
-  std::vector<float> vref(N);
-  std::vector<double> href(N);
-  for (int r : rows) {
-    for (int c = 0; c < N; ++c) {
-      double s = 0.0;
-      for (int kk = 0; kk < K; ++kk)
-        s += static_cast<double>(fA[static_cast<size_t>(r) * K + kk]) * fW[static_cast<size_t>(c) * K + kk];
-      const double ref = fx[static_cast<size_t>(r) * N + c] + s + fb[c];
-      vref[c] = h_round<T>(static_cast<float>(ref));
-      double e = std::fabs(h_to<T>(gx[static_cast<size_t>(r) * N + c]) - ref) / std::max(1.0, std::fabs(ref));
-      err_x = std::max(err_x, std::isnan(e) ? INFINITY : e);
+    if (g_only_version && version != g_only_version) continue;
+    CUtensorMap ma{}, mw{};
+    if (!k::wgmma_tensor_map(&ma, dA, M, K, version == 1 ? 128 : 64) || !k::wgmma_tensor_map(&mw, dW, N, K, kBN)) {
+      std::fprintf(stderr, "tensor map refused\n");
+      std::exit(2);
     }
-    layernorm_ref(vref.data(), N, lw.data(), lb.data(), href.data());
-    for (int c = 0; c < N; ++c) {
-      double e = std::fabs(h_to<T>(gh[static_cast<size_t>(r) * N + c]) - href[c]) / std::max(1.0, std::fabs(href[c]));
-      err_h = std::max(err_h, std::isnan(e) ? INFINITY : e);
-    }
-  }
-  const bool is_bf16 = std::is_same_v<T, __nv_bfloat16>;
-  // x: one rounding of the stream's type; h: that rounding of v (an ulp of v may flip against the reference's)
-  // carried through the normalisation, plus h's own rounding.
-  const double tol = is_bf16 ? 3e-2 : 4e-3;
-  // versions 3-5 leave parts of v2 out (timing only: nothing to check)
-  const bool pass = version >= 3 || (err_x <= tol && err_h <= tol);
-  if (!pass) ++g_failures;
+    auto fused = [&] {
+      if (version == 1)
+        CK((k::launch_gemm_residual_layernorm<T, kBN, 4, 4, false>(ma, mw, p, stream, false)));
+      else if (version == 2)
+        CK((k::launch_gemm_residual_layernorm<T, kBN, 3, 2, true>(ma, mw, p, stream, false)));
+      else if (version == 3)
+        CK((k::launch_gemm_residual_layernorm<T, kBN, 3, 2, true, 1>(ma, mw, p, stream, false)));
+      else if (version == 4)
+        CK((k::launch_gemm_residual_layernorm<T, kBN, 3, 2, true, 2>(ma, mw, p, stream, false)));
+      else
+        CK((k::launch_gemm_residual_layernorm<T, kBN, 3, 2, true, 3>(ma, mw, p, stream, false)));
+    };
 
-  CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
-  const HotCold tf = time_hot_cold(stream, g_flush, g_flush_bytes, fused, 50);
-  const double graph_fused = time_graph_best(stream, [&](int) { fused(); return true; }, 20);
-  CK(cudaGetLastError());
-  const double flop = 2.0 * M * N * static_cast<double>(K);
-  std::printf("%-5s %-6s M%-5d K%-5d | graph: v%d %7.2f us vs pair %7.2f | v%d hot %7.2f cold %7.2f us (%4.0f TFLOP/s hot) | cuBLASLt hot %7.2f cold "
-              "%7.2f + LN hot %5.2f cold %5.2f = pair hot %7.2f cold %7.2f | err x %.2e h %.2e %s\n",
-              tname<T>(), name, M, K, version, graph_fused, graph_pair, version, tf.hot_us, tf.cold_us, flop / tf.hot_us * 1e-6, tl.hot_us, tl.cold_us, tn.hot_us,
-              tn.cold_us, tb.hot_us, tb.cold_us, err_x, err_h, pass ? "PASS" : "FAIL");
-  std::fflush(stdout);
-  if (g_json) {
-    std::fprintf(g_json,
-                 "{\"lab\":\"residual_layernorm\",\"gpu\":\"%s\",\"dtype\":\"%s\",\"shape\":\"%s\",\"M\":%d,\"N\":%d,"
-                 "\"K\":%d,\"version\":%d,\"graph_fused_us\":%.3f,\"graph_pair_us\":%.3f,\"fused_hot_us\":%.3f,\"fused_cold_us\":%.3f,\"lt_hot_us\":%.3f,\"lt_cold_us\":%.3f,"
-                 "\"ln_hot_us\":%.3f,\"ln_cold_us\":%.3f,\"pair_hot_us\":%.3f,\"pair_cold_us\":%.3f,"
-                 "\"err_x\":%.3e,\"err_h\":%.3e,\"pass\":%s}\n",
-                 g_gpu.c_str(), tname<T>(), name, M, N, K, version, graph_fused, graph_pair, tf.hot_us, tf.cold_us, tl.hot_us, tl.cold_us, tn.hot_us,
-                 tn.cold_us, tb.hot_us, tb.cold_us, err_x, err_h, pass ? "true" : "false");
-    std::fflush(g_json);
-  }
+    // ---- check: x and h of the sampled rows against double ----
+    CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
+    CK(cudaMemset(dh, 0xff, hx.size() * sizeof(T)));
+    fused();
+    CK(cudaStreamSynchronize(stream));
+    std::vector<T> gx(hx.size()), gh(hx.size());
+    CK(cudaMemcpy(gx.data(), dx, gx.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gh.data(), dh, gh.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    std::vector<int> rows;
+    if (M <= 256) {
+      for (int r = 0; r < M; ++r) rows.push_back(r);
+    } else {
+      for (int i = 0; i < 40; ++i) rows.push_back(static_cast<int>((static_cast<long long>(i) * 977) % M));
+      rows.push_back(M - 1);
+      rows.push_back(127);
+      rows.push_back(128);
+    }
+    double err_x = 0.0, err_h = 0.0;
+    std::vector<float> vref(N);
+    std::vector<double> href(N);
+    for (int r : rows) {
+      for (int c = 0; c < N; ++c) {
+        double s = 0.0;
+        for (int kk = 0; kk < K; ++kk)
+          s += static_cast<double>(fA[static_cast<size_t>(r) * K + kk]) * fW[static_cast<size_t>(c) * K + kk];
+        const double ref = fx[static_cast<size_t>(r) * N + c] + s + fb[c];
+        vref[c] = h_round<T>(static_cast<float>(ref));
+        double e = std::fabs(h_to<T>(gx[static_cast<size_t>(r) * N + c]) - ref) / std::max(1.0, std::fabs(ref));
+        err_x = std::max(err_x, std::isnan(e) ? INFINITY : e);
+      }
+      layernorm_ref(vref.data(), N, lw.data(), lb.data(), href.data());
+      for (int c = 0; c < N; ++c) {
+        double e = std::fabs(h_to<T>(gh[static_cast<size_t>(r) * N + c]) - href[c]) / std::max(1.0, std::fabs(href[c]));
+        err_h = std::max(err_h, std::isnan(e) ? INFINITY : e);
+      }
+    }
+    const bool is_bf16 = std::is_same_v<T, __nv_bfloat16>;
+    // x: one rounding of the stream's type; h: that rounding of v (an ulp of v may flip against the reference's)
+    // carried through the normalisation, plus h's own rounding.
+    const double tol = is_bf16 ? 3e-2 : 4e-3;
+    // versions 3-5 leave parts of v2 out (timing only: nothing to check)
+    const bool pass = version >= 3 || (err_x <= tol && err_h <= tol);
+    if (!pass) ++g_failures;
+
+    CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
+    const HotCold tf = time_hot_cold(stream, g_flush, g_flush_bytes, fused, 50);
+    const double graph_fused = time_graph_best(
+        stream,
+        [&](int) {
+          fused();
+          return true;
+        },
+        20);
+    CK(cudaGetLastError());
+    const double flop = 2.0 * M * N * static_cast<double>(K);
+    std::printf(
+        "%-5s %-6s M%-5d K%-5d | graph: v%d %7.2f us vs pair %7.2f | v%d hot %7.2f cold %7.2f us (%4.0f TFLOP/s hot) | "
+        "cuBLASLt hot %7.2f cold "
+        "%7.2f + LN hot %5.2f cold %5.2f = pair hot %7.2f cold %7.2f | err x %.2e h %.2e %s\n",
+        tname<T>(), name, M, K, version, graph_fused, graph_pair, version, tf.hot_us, tf.cold_us,
+        flop / tf.hot_us * 1e-6, tl.hot_us, tl.cold_us, tn.hot_us, tn.cold_us, tb.hot_us, tb.cold_us, err_x, err_h,
+        pass ? "PASS" : "FAIL");
+    std::fflush(stdout);
+    if (g_json) {
+      std::fprintf(g_json,
+                   "{\"lab\":\"residual_layernorm\",\"gpu\":\"%s\",\"dtype\":\"%s\",\"shape\":\"%s\",\"M\":%d,\"N\":%d,"
+                   "\"K\":%d,\"version\":%d,\"graph_fused_us\":%.3f,\"graph_pair_us\":%.3f,\"fused_hot_us\":%.3f,"
+                   "\"fused_cold_us\":%.3f,\"lt_hot_us\":%.3f,\"lt_cold_us\":%.3f,"
+                   "\"ln_hot_us\":%.3f,\"ln_cold_us\":%.3f,\"pair_hot_us\":%.3f,\"pair_cold_us\":%.3f,"
+                   "\"err_x\":%.3e,\"err_h\":%.3e,\"pass\":%s}\n",
+                   g_gpu.c_str(), tname<T>(), name, M, N, K, version, graph_fused, graph_pair, tf.hot_us, tf.cold_us,
+                   tl.hot_us, tl.cold_us, tn.hot_us, tn.cold_us, tb.hot_us, tb.cold_us, err_x, err_h,
+                   pass ? "true" : "false");
+      std::fflush(g_json);
+    }
   }
   cublasLtMatrixLayoutDestroy(L.la);
   cublasLtMatrixLayoutDestroy(L.lb);
@@ -283,19 +287,19 @@ int main(int argc, char** argv) {
   CK(cudaMalloc(&g_ws, kWsBytes));
   const int c1 = k::residual_layernorm_max_clusters<__half, kBN, 4, 4, false>();
   const int c2 = k::residual_layernorm_max_clusters<__half, kBN, 3, 2, true>();
-  std::printf("residual_layernorm_lab on %s (%d SMs): clusters that fit at once: v1 %d of 4 blocks (%d rows a wave), "
-              "v2 %d of 2 blocks (%d rows a wave)\n", prop.name, prop.multiProcessorCount, c1, c1 * 128, c2, c2 * 64);
+  std::printf(
+      "residual_layernorm_lab on %s (%d SMs): clusters that fit at once: v1 %d of 4 blocks (%d rows a wave), "
+      "v2 %d of 2 blocks (%d rows a wave)\n",
+      prop.name, prop.multiProcessorCount, c1, c1 * 128, c2, c2 * 64);
   struct Shape {
     const char* name;
     int M, K;
   };
   const Shape shapes[] = {
-      {"odd", 200, 256},     // rows past the tile, a short K
-      {"proj", 4096, 768},   // GPT-2 124M at B8 x S512
-      {"mproj", 4096, 3072},
-      {"proj", 1024, 768},   // B8 x S128, B1 x S1024
-      {"mproj", 1024, 3072},
-      {"proj", 2048, 768},
+      {"odd", 200, 256},                           // rows past the tile, a short K
+      {"proj", 4096, 768},                         // GPT-2 124M at B8 x S512
+      {"mproj", 4096, 3072}, {"proj", 1024, 768},  // B8 x S128, B1 x S1024
+      {"mproj", 1024, 3072}, {"proj", 2048, 768},
   };
   for (const Shape& s : shapes)
     if (only_shape.empty() || only_shape == std::string(s.name) + ":" + std::to_string(s.M))

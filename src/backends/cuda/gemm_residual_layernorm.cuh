@@ -169,28 +169,19 @@ __global__ void __launch_bounds__(384, 1)
   if constexpr (LAB == 3)
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;
-  for (int kt = 0; kt < (LAB == 3 ? 0 : kt_n); ++kt) {
-    const int s = kt % STAGES;
-    mbar_wait(full(s), (kt / STAGES) & 1);
-    const std::uint32_t a = base + s * S::kStage + (SPLIT_N ? 0 : cw * (64 * 128));
-    const std::uint32_t w = base + s * S::kStage + S::kABytes + (SPLIT_N ? cw * (BN * 128) : 0);
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-    for (int k16 = 0; k16 < 4; ++k16)
-      wgmma_k16<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    // Keep this slot's products in flight; the slot before is read by nothing now: back to the producer.
-    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-    if (kt > 0) mbar_arrive(empty((kt - 1) % STAGES));
-  }
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  int it = 0;
+  if (LAB != 3)
+    warpgroup_tile_mainloop<T, BN, STAGES>(acc, base, S::kStage, SPLIT_N ? 0 : cw * (64 * 128),
+                                           S::kABytes + (SPLIT_N ? cw * (BN * 128) : 0), kt_n, it, full,
+                                           [&](int s) { mbar_arrive(empty(s)); });
   // The epilogue works on rows: the accumulators (n8 block j: columns 8j + 2 (lane % 4) + {0, 1} of rows lr0 and
   // lr0 + 8) go to shared memory over the ring, once neither warpgroup reads the ring any more; then each warp
   // takes whole rows, so every global access is a 16-byte, coalesced one (in the accumulators' layout a warp's
   // store touches 8 rows x 16 bytes: Nsight Compute counted half of those sectors as excess).
   asm volatile("bar.sync 1, 256;\n" ::: "memory");
   {
-    float* tile = reinterpret_cast<float*>(rln_smem + (base - static_cast<std::uint32_t>(__cvta_generic_to_shared(rln_smem))));
+    float* tile =
+        reinterpret_cast<float*>(rln_smem + (base - static_cast<std::uint32_t>(__cvta_generic_to_shared(rln_smem))));
     const int lr0 = (SPLIT_N ? 0 : cw * 64) + wwarp * 16 + lane / 4;
     const int cl0 = (SPLIT_N ? cw * BN : 0) + 2 * (lane % 4);
 #pragma unroll
@@ -209,8 +200,8 @@ __global__ void __launch_bounds__(384, 1)
     return;
   }
 
-  const float* tile =
-      reinterpret_cast<const float*>(rln_smem + (base - static_cast<std::uint32_t>(__cvta_generic_to_shared(rln_smem))));
+  const float* tile = reinterpret_cast<const float*>(
+      rln_smem + (base - static_cast<std::uint32_t>(__cvta_generic_to_shared(rln_smem))));
   const T* xold = reinterpret_cast<const T*>(tile) + S::kRingBytes / sizeof(T);
   constexpr int kRows = S::BM / 8;               // rows of each of the 8 consumer warps: r0 .. r0 + kRows - 1
   constexpr int kPerLane = (kChunks + 31) / 32;  // chunks of a row per lane: lane + 32 k
@@ -231,6 +222,17 @@ __global__ void __launch_bounds__(384, 1)
       const float2 r2 = unpack_pair<T>(pack_pair<T>(x2.x + prod[2 * q], x2.y + prod[2 * q + 1]));
       v[2 * q] = r2.x;
       v[2 * q + 1] = r2.y;
+    }
+  };
+  // f(c8, v) for each of this lane's chunks of block row r.
+  auto each_chunk = [&](int r, auto&& f) {
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      const int c8 = lane + 32 * k;
+      if (c8 >= kChunks) break;
+      float v[8];
+      row_values(r, c8, v);
+      f(c8, v);
     }
   };
   // The warp's kRows partial sums (each summed over the warp's lanes) -> row_part[pass]; cluster barrier; then the
@@ -271,14 +273,9 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
   for (int i = 0; i < kRows; ++i) {
     part[i] = 0.f;
-#pragma unroll
-    for (int k = 0; k < kPerLane; ++k) {
-      const int c8 = lane + 32 * k;
-      if (c8 >= kChunks) break;
-      float v[8];
-      row_values(r0 + i, c8, v);
+    each_chunk(r0 + i, [&](int, const float (&v)[8]) {
       part[i] += ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-    }
+    });
   }
   cluster_totals(0, part, total);
 #pragma unroll
@@ -287,15 +284,10 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
   for (int i = 0; i < kRows; ++i) {
     part[i] = 0.f;
-#pragma unroll
-    for (int k = 0; k < kPerLane; ++k) {
-      const int c8 = lane + 32 * k;
-      if (c8 >= kChunks) break;
-      float v[8];
-      row_values(r0 + i, c8, v);
+    each_chunk(r0 + i, [&](int, const float (&v)[8]) {
 #pragma unroll
       for (int e = 0; e < 8; ++e) part[i] += (v[e] - mean[i]) * (v[e] - mean[i]);
-    }
+    });
   }
   cluster_totals(1, part, total);
 #pragma unroll
@@ -307,12 +299,7 @@ __global__ void __launch_bounds__(384, 1)
     if (m0 + r >= p.M) continue;
     T* xrow = p.x + static_cast<std::int64_t>(m0 + r) * p.N + n0;
     T* hrow = p.h + static_cast<std::int64_t>(m0 + r) * p.N + n0;
-#pragma unroll
-    for (int k = 0; k < kPerLane; ++k) {
-      const int c8 = lane + 32 * k;
-      if (c8 >= kChunks) break;
-      float v[8];
-      row_values(r, c8, v);
+    each_chunk(r, [&](int c8, const float (&v)[8]) {
       uint4 xv, hv;
       std::uint32_t* xw = &xv.x;
       std::uint32_t* hw = &hv.x;
@@ -325,7 +312,7 @@ __global__ void __launch_bounds__(384, 1)
       }
       *reinterpret_cast<uint4*>(xrow + 8 * c8) = xv;
       *reinterpret_cast<uint4*>(hrow + 8 * c8) = hv;
-    }
+    });
   }
   // No block leaves while a peer may still read its row sums (those reads have returned: rstd used them), so this
   // barrier orders nothing: relaxed, it does not wait for the stores above.

@@ -86,19 +86,19 @@ __device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 256>(float (&d)[128], s
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
-// The main loop of one 128 x BN tile for consumer warpgroup cw (rows 64 cw .. 64 cw + 63), over kt_n slots of the
-// ring of WideTileShape<BN, STAGES> at base (A then W in each slot, K-major with the 128-byte swizzle): wait for
-// each slot (full(s)), issue its four k16 steps, keep that slot's products in flight and hand the slot before back
-// (release(s)). it is the ring position over all of the block's tiles (advanced by kt_n); every product has
-// completed, and every slot is released, on return.
+// The main loop of one warpgroup's 64 x BN tile over kt_n slots of a TMA ring at base: slot s holds its A rows
+// (64 rows x 64 k) at base + s * stage + a_offset and its W rows (BN rows x 64 k) at base + s * stage + w_offset,
+// K-major with the 128-byte swizzle. Waits for each slot (full(s)), issues its four k16 steps, keeps that slot's
+// products in flight and hands the slot before back (release(s)). it is the ring position over all of the
+// block's tiles (advanced by kt_n); every product has completed, and every slot is released, on return.
 template <typename T, int BN, int STAGES, typename Full, typename Release>
-__device__ __forceinline__ void wide_tile_mainloop(float (&acc)[BN / 2], std::uint32_t base, int cw, int kt_n, int& it,
-                                                   Full full, Release release) {
-  using S = WideTileShape<BN, STAGES>;
+__device__ __forceinline__ void warpgroup_tile_mainloop(float (&acc)[BN / 2], std::uint32_t base, std::uint32_t stage,
+                                                        std::uint32_t a_offset, std::uint32_t w_offset, int kt_n,
+                                                        int& it, Full full, Release release) {
   for (int kt = 0; kt < kt_n; ++kt, ++it) {
     const int s = it % STAGES;
     mbar_wait(full(s), (it / STAGES) & 1);
-    const std::uint32_t a = base + s * S::kStage + cw * (64 * 128), w = base + s * S::kStage + S::kABytes;
+    const std::uint32_t a = base + s * stage + a_offset, w = base + s * stage + w_offset;
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
     for (int k16 = 0; k16 < 4; ++k16)
@@ -110,6 +110,15 @@ __device__ __forceinline__ void wide_tile_mainloop(float (&acc)[BN / 2], std::ui
   }
   asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
   release((it - 1) % STAGES);
+}
+
+// The same for consumer warpgroup cw (rows 64 cw .. 64 cw + 63) of a 128 x BN tile in the ring of
+// WideTileShape<BN, STAGES> (A then W in each slot).
+template <typename T, int BN, int STAGES, typename Full, typename Release>
+__device__ __forceinline__ void wide_tile_mainloop(float (&acc)[BN / 2], std::uint32_t base, int cw, int kt_n, int& it,
+                                                   Full full, Release release) {
+  using S = WideTileShape<BN, STAGES>;
+  warpgroup_tile_mainloop<T, BN, STAGES>(acc, base, S::kStage, cw * (64 * 128), S::kABytes, kt_n, it, full, release);
 }
 
 }  // namespace wgmma_detail
