@@ -85,6 +85,14 @@ bool lt_call(const LtResidual& L, const cublasLtMatmulAlgo_t& algo, const T* W, 
          CUBLAS_STATUS_SUCCESS;
 }
 
+// A JSON number, or null where there is none (not checked, or not finite).
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3e", v);
+  return buf;
+}
+
 template <typename T>
 void run_shape(const char* name, int M, int K) {
   const int N = kC;
@@ -206,8 +214,10 @@ void run_shape(const char* name, int M, int K) {
     // x: one rounding of the stream's type; h: that rounding of v (an ulp of v may flip against the reference's)
     // carried through the normalisation, plus h's own rounding.
     const double tol = is_bf16 ? 3e-2 : 4e-3;
-    // versions 3-5 leave parts of v2 out (timing only: nothing to check)
-    const bool pass = version >= 3 || (err_x <= tol && err_h <= tol);
+    // versions 3-5 leave parts of v2 out (timing only: their outputs are not checked, their errors not reported)
+    const bool timing_only = version >= 3;
+    if (timing_only) err_x = err_h = NAN;
+    const bool pass = timing_only || (err_x <= tol && err_h <= tol);
     if (!pass) ++g_failures;
 
     CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
@@ -227,7 +237,7 @@ void run_shape(const char* name, int M, int K) {
         "%7.2f + LN hot %5.2f cold %5.2f = pair hot %7.2f cold %7.2f | err x %.2e h %.2e %s\n",
         tname<T>(), name, M, K, version, graph_fused, graph_pair, version, tf.hot_us, tf.cold_us,
         flop / tf.hot_us * 1e-6, tl.hot_us, tl.cold_us, tn.hot_us, tn.cold_us, tb.hot_us, tb.cold_us, err_x, err_h,
-        pass ? "PASS" : "FAIL");
+        timing_only ? "(timing only)" : pass ? "PASS" : "FAIL");
     std::fflush(stdout);
     if (g_json) {
       std::fprintf(g_json,
@@ -235,10 +245,10 @@ void run_shape(const char* name, int M, int K) {
                    "\"K\":%d,\"version\":%d,\"graph_fused_us\":%.3f,\"graph_pair_us\":%.3f,\"fused_hot_us\":%.3f,"
                    "\"fused_cold_us\":%.3f,\"lt_hot_us\":%.3f,\"lt_cold_us\":%.3f,"
                    "\"ln_hot_us\":%.3f,\"ln_cold_us\":%.3f,\"pair_hot_us\":%.3f,\"pair_cold_us\":%.3f,"
-                   "\"err_x\":%.3e,\"err_h\":%.3e,\"pass\":%s}\n",
+                   "\"err_x\":%s,\"err_h\":%s,\"pass\":%s}\n",
                    g_gpu.c_str(), tname<T>(), name, M, N, K, version, graph_fused, graph_pair, tf.hot_us, tf.cold_us,
-                   tl.hot_us, tl.cold_us, tn.hot_us, tn.cold_us, tb.hot_us, tb.cold_us, err_x, err_h,
-                   pass ? "true" : "false");
+                   tl.hot_us, tl.cold_us, tn.hot_us, tn.cold_us, tb.hot_us, tb.cold_us, json_number(err_x).c_str(),
+                   json_number(err_h).c_str(), timing_only ? "null" : pass ? "true" : "false");
       std::fflush(g_json);
     }
   }
