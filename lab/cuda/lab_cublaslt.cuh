@@ -1,14 +1,51 @@
 #pragma once
-// For the labs that time a kernel against cuBLASLt: the heuristic's candidates for one product, each timed cold,
-// the fastest kept — as the engine's autotune picks (gemm_tune_cold).
+// For the labs that time a kernel against cuBLASLt: the product's descriptors, and the heuristic's candidates for
+// it, each timed cold, the fastest kept — as the engine's autotune picks (gemm_tune_cold).
 #include <cublasLt.h>
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "lab_common.cuh"
 
 namespace lab {
+
+// One cuBLASLt product as the engine's Gemm runs it: y [M, N] row-major = a [M, K] . W [N, K]^T (+ bias [N] in the
+// epilogue when given), i.e. the column-major product W^T(op T) x a; C and D share the layout lc. algo and ok are
+// set by lt_fastest_cold.
+struct LtProduct {
+  cublasLtMatmulDesc_t desc{};
+  cublasLtMatrixLayout_t la{}, lb{}, lc{};
+  cublasLtMatmulAlgo_t algo{};
+  bool ok = false;
+};
+template <typename T>
+LtProduct make_lt_product(int M, int N, int K, const T* bias = nullptr) {
+  LtProduct L;
+  const cudaDataType_t dt = std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF;
+  CB(cublasLtMatmulDescCreate(&L.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  if (bias) {
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    cudaDataType_t bt = dt;
+    CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)));
+  }
+  CB(cublasLtMatrixLayoutCreate(&L.la, dt, K, N, K));
+  CB(cublasLtMatrixLayoutCreate(&L.lb, dt, K, M, K));
+  CB(cublasLtMatrixLayoutCreate(&L.lc, dt, N, M, N));
+  return L;
+}
+inline void destroy_lt_product(LtProduct& L) {
+  cublasLtMatrixLayoutDestroy(L.la);
+  cublasLtMatrixLayoutDestroy(L.lb);
+  cublasLtMatrixLayoutDestroy(L.lc);
+  cublasLtMatmulDescDestroy(L.desc);
+}
 
 // Up to 8 of cuBLASLt's heuristic candidates for desc / la / lb / lc (C = D), each timed cold (median of 5 single
 // calls after an L2 flush, time_hot_cold); the fastest goes to algo. call(algo) enqueues the product on stream

@@ -96,29 +96,9 @@ cudaError_t run_fused(int v, const CUtensorMap& mh, const CUtensorMap* mw, k::Lm
   }
 }
 
-// cuBLASLt's LM head, as the engine's Gemm runs it: logits [M, N] row-major = h [M, K] . W [N, K]^T, i.e. the
-// column-major product W^T(op T) x h; the heuristic's candidates are timed cold and the fastest kept.
-struct LtHead {
-  cublasLtMatmulDesc_t desc{};
-  cublasLtMatrixLayout_t la{}, lb{}, lc{};
-  cublasLtMatmulAlgo_t algo{};
-  bool ok = false;
-};
+// cuBLASLt's LM head (lab_cublaslt.cuh's product, no bias): logits [M, N] = h [M, K] . W [N, K]^T.
 template <typename T>
-LtHead make_lt(int M, int N, int K) {
-  LtHead L;
-  const cudaDataType_t dt = std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF;
-  CB(cublasLtMatmulDescCreate(&L.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-  CB(cublasLtMatrixLayoutCreate(&L.la, dt, K, N, K));
-  CB(cublasLtMatrixLayoutCreate(&L.lb, dt, K, M, K));
-  CB(cublasLtMatrixLayoutCreate(&L.lc, dt, N, M, N));
-  return L;
-}
-template <typename T>
-bool lt_call(const LtHead& L, const cublasLtMatmulAlgo_t& algo, const T* W, const T* h, T* y, cudaStream_t s) {
+bool lt_call(const LtProduct& L, const cublasLtMatmulAlgo_t& algo, const T* W, const T* h, T* y, cudaStream_t s) {
   static const float kOne = 1.f, kZero = 0.f;
   return cublasLtMatmul(g_lt, L.desc, &kOne, W, L.la, h, L.lb, &kZero, y, L.lc, y, L.lc, &algo, g_ws, kWsBytes, s) ==
          CUBLAS_STATUS_SUCCESS;
@@ -188,7 +168,7 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
   CK(cudaStreamCreate(&stream));
 
   // cuBLASLt: the heuristic's candidates, each timed cold (median of 5), the fastest kept.
-  LtHead L = make_lt<T>(M, N, K);
+  LtProduct L = make_lt_product<T>(M, N, K);
   L.ok = lt_fastest_cold(
       g_lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_flush, g_flush_bytes,
       [&](const cublasLtMatmulAlgo_t& a) { return lt_call<T>(L, a, dw, dh, dlogits, stream); }, L.algo);
@@ -323,10 +303,7 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
       std::fflush(g_json);
     }
   }
-  cublasLtMatrixLayoutDestroy(L.la);
-  cublasLtMatrixLayoutDestroy(L.lb);
-  cublasLtMatrixLayoutDestroy(L.lc);
-  cublasLtMatmulDescDestroy(L.desc);
+  destroy_lt_product(L);
   cudaFree(dh);
   cudaFree(dw);
   cudaFree(dlogits);

@@ -53,33 +53,9 @@ void* g_flush = nullptr;
 size_t g_flush_bytes = 0;
 
 // cuBLASLt's residual product as the engine's residual_16bit path runs it: x [M, N] (row-major, T) += a [M, K] .
-// W [N, K]^T + bias, i.e. column-major D = W^T(op T) x a + C with C = D = x and the bias epilogue.
-struct LtResidual {
-  cublasLtMatmulDesc_t desc{};
-  cublasLtMatrixLayout_t la{}, lb{}, lc{};
-  cublasLtMatmulAlgo_t algo{};
-  bool ok = false;
-};
+// W [N, K]^T + bias — lab_cublaslt.cuh's product with the bias epilogue, run with beta = 1 and C = D = x.
 template <typename T>
-LtResidual make_lt(int M, int N, int K, const T* bias) {
-  LtResidual L;
-  const cudaDataType_t dt = std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF;
-  CB(cublasLtMatmulDescCreate(&L.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-  cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-  cudaDataType_t bt = dt;
-  CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)));
-  CB(cublasLtMatrixLayoutCreate(&L.la, dt, K, N, K));
-  CB(cublasLtMatrixLayoutCreate(&L.lb, dt, K, M, K));
-  CB(cublasLtMatrixLayoutCreate(&L.lc, dt, N, M, N));
-  return L;
-}
-template <typename T>
-bool lt_call(const LtResidual& L, const cublasLtMatmulAlgo_t& algo, const T* W, const T* a, T* x, cudaStream_t s) {
+bool lt_call(const LtProduct& L, const cublasLtMatmulAlgo_t& algo, const T* W, const T* a, T* x, cudaStream_t s) {
   static const float kOne = 1.f;
   return cublasLtMatmul(g_lt, L.desc, &kOne, W, L.la, a, L.lb, &kOne, x, L.lc, x, L.lc, &algo, g_ws, kWsBytes, s) ==
          CUBLAS_STATUS_SUCCESS;
@@ -129,7 +105,7 @@ void run_shape(const char* name, int M, int K) {
   p.M = M, p.N = N, p.K = K, p.x = dx, p.bias = db, p.ln_w = dlw, p.ln_b = dlb, p.h = dh, p.eps = 1e-5f;
   // ---- what the engine runs instead: cuBLASLt + layernorm_rows_reg ----
   CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
-  LtResidual L = make_lt<T>(M, N, K, db);
+  LtProduct L = make_lt_product<T>(M, N, K, static_cast<const T*>(db));
   L.ok = lt_fastest_cold(
       g_lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_flush, g_flush_bytes,
       [&](const cublasLtMatmulAlgo_t& a) { return lt_call<T>(L, a, dW, dA, dx, stream); }, L.algo);
@@ -252,10 +228,7 @@ void run_shape(const char* name, int M, int K) {
       std::fflush(g_json);
     }
   }
-  cublasLtMatrixLayoutDestroy(L.la);
-  cublasLtMatrixLayoutDestroy(L.lb);
-  cublasLtMatrixLayoutDestroy(L.lc);
-  cublasLtMatmulDescDestroy(L.desc);
+  destroy_lt_product(L);
   cudaFree(dA);
   cudaFree(dW);
   cudaFree(db);
