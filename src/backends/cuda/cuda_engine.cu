@@ -449,7 +449,8 @@ class DecodeStateImpl final : public DecodeState {
 
 // The fused residual + LayerNorm product's shape in the engine (gemm_residual_layernorm.cuh, lab version v2): two
 // 64 x 192 warpgroup tiles side by side, 3 ring slots, clusters of 2 blocks: n_embd 768.
-constexpr int kFusedLnBN = 192, kFusedLnStages = 3, kFusedLnCluster = 2, kFusedLnColumns = 2 * kFusedLnBN * kFusedLnCluster;
+constexpr int kFusedLnBN = 192, kFusedLnStages = 3, kFusedLnCluster = 2;
+constexpr int kFusedLnColumns = 2 * kFusedLnBN * kFusedLnCluster;
 
 template <typename T>
 class EngineImpl final : public Engine {
@@ -604,7 +605,7 @@ class EngineImpl final : public Engine {
     if (gemm_residual16_) s += "; cuBLASLt prefills with the residual stream in 16 bits (fp16 / bf16, as PyTorch)";
     if (!fused_ln_w_.empty())
       s += "; prefills of >= " + std::to_string(opt_.fused_layernorm_rows) +
-           " rows: each projection with the LayerNorm in its epilogue (TMA+wgmma, clusters of 4 sharing row sums)";
+           " rows: each projection with the LayerNorm in its epilogue (TMA+wgmma, clusters of 2 sharing row sums)";
     s += "; fused residual+LayerNorm; causal attention: ";
     s += std::is_same_v<T, float> ? "online-softmax CUDA-core kernel"
          : attention_wgmma_ ? "warpgroup-MMA kernel (TMA-fed key / value tiles)"
@@ -1556,8 +1557,8 @@ class EngineImpl final : public Engine {
   int persistent_blocks_ = 0;            // its grid (0: the path is off or unavailable)
   bool persistent_pairs_ = false;        // the paired kernel (QKV / FC k halves on the two blocks of a cluster)
   bool lm_head_summary_ = false;         // the LM head with the summary in its epilogue is available
-  std::vector<FusedLnWeights> fused_ln_w_;  // the fused residual + LayerNorm products' weight maps (or none)
   CUtensorMap lm_head_summary_map_{};    // its weight map (boxes of kLmHeadBN rows)
+  std::vector<FusedLnWeights> fused_ln_w_;  // the fused residual + LayerNorm products' weight maps (or none)
   std::unique_ptr<Gemm> gemm_;     // floating point products
   std::unique_ptr<Gemm> gemm_residual_;  // x += a . W + b into the float residual stream (option residual_epilogue)
   std::unique_ptr<Gemm> gemm_residual16_;  // the same into a 16-bit residual stream (option residual_16bit)
