@@ -196,28 +196,11 @@ cudaError_t launch_gemm_wgmma_large_t(const CUtensorMap& a, const CUtensorMap& w
   static const cudaError_t configured =  // once per instantiation
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
   if (configured != cudaSuccess) return configured;
-  cudaLaunchConfig_t cfg = {};
   const int tiles = S::tiles(p.M, p.N);
   const int grid = tiles < blocks ? tiles : blocks;
-  cfg.gridDim = dim3(MC ? (grid + 1) / 2 * 2 : grid);  // MC: whole clusters of two
-  cfg.blockDim = dim3(384);
-  cfg.dynamicSmemBytes = S::smem_bytes;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  int n = 0;
-  if (pdl) {
-    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[n++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (MC) {
-    attr[n].id = cudaLaunchAttributeClusterDimension;
-    attr[n].val.clusterDim.x = 2;
-    attr[n].val.clusterDim.y = 1;
-    attr[n++].val.clusterDim.z = 1;
-  }
-  cfg.attrs = attr;
-  cfg.numAttrs = n;
-  return cudaLaunchKernelEx(&cfg, kernel, a, w, p);
+  const LaunchConfig launch(dim3(MC ? (grid + 1) / 2 * 2 : grid),  // MC: whole clusters of two
+                            dim3(384), S::smem_bytes, stream, pdl, dim3(MC ? 2 : 1, 1, 1));
+  return cudaLaunchKernelEx(&launch.cfg, kernel, a, w, p);
 }
 
 // One product: `a` maps A [M, K] with boxes of 128 rows, `w` maps W [N, K] with boxes of BN rows (MC: BN / 2)

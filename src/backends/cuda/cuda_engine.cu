@@ -1470,7 +1470,7 @@ class EngineImpl final : public Engine {
     // The cuBLASLt prefill's residual stream in T (option residual_16bit; needs the register-row kernels).
     const bool residual16 = gemm_residual16_ && embed_ln && !hw;
     // and with option fused_layernorm_rows, each projection with the LayerNorm after it in one kernel
-    const bool fused_ln = residual16 && mode != Mode::kDecodeStep && use_fused_layernorm(rows);
+    const bool fused_ln = residual16 && use_fused_layernorm(rows);  // (residual16: never a decode step)
     // embed_layernorm_reg into the residual stream x (float*, or T* with residual16)
     auto embed_layernorm = [&](auto kernel, auto* x) {
       const int warps = 4;

@@ -331,19 +331,9 @@ int residual_layernorm_max_clusters() {
   auto kernel = gemm_residual_layernorm<T, BN, STAGES, CL, SPLIT_N>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes) != cudaSuccess)
     return 0;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(CL * 32);
-  cfg.blockDim = dim3(384);
-  cfg.dynamicSmemBytes = S::smem_bytes;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = CL;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  const LaunchConfig launch(dim3(CL * 32), dim3(384), S::smem_bytes, nullptr, false, dim3(CL, 1, 1));
   int clusters = 0;
-  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) != cudaSuccess) return 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &launch.cfg) != cudaSuccess) return 0;
   return clusters;
 }
 
@@ -358,24 +348,9 @@ cudaError_t launch_gemm_residual_layernorm(const CUtensorMap& a, const CUtensorM
   static const cudaError_t configured =  // once per instantiation
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
   if (configured != cudaSuccess) return configured;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(CL * ((p.M + S::BM - 1) / S::BM));
-  cfg.blockDim = dim3(384);
-  cfg.dynamicSmemBytes = S::smem_bytes;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  int n = 0;
-  attr[n].id = cudaLaunchAttributeClusterDimension;
-  attr[n].val.clusterDim.x = CL;
-  attr[n].val.clusterDim.y = 1;
-  attr[n++].val.clusterDim.z = 1;
-  if (pdl) {
-    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[n++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  cfg.attrs = attr;
-  cfg.numAttrs = n;
-  return cudaLaunchKernelEx(&cfg, kernel, a, w, p);
+  const LaunchConfig launch(dim3(CL * ((p.M + S::BM - 1) / S::BM)), dim3(384), S::smem_bytes, stream, pdl,
+                            dim3(CL, 1, 1));
+  return cudaLaunchKernelEx(&launch.cfg, kernel, a, w, p);
 }
 
 }  // namespace gptbench::cuda_engine::kernels

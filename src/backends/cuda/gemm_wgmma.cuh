@@ -360,26 +360,10 @@ cudaError_t launch_gemm_wgmma_t(const CUtensorMap& a, const CUtensorMap& w, cons
   constexpr int smem = STAGES * (64 * WG + BN) * 128 + 1024;
   static const cudaError_t configured = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (configured != cudaSuccess) return configured;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3((p.N + BN - 1) / BN, (p.M + 64 * WG - 1) / (64 * WG), p.splits);
-  cfg.blockDim = dim3(128 * WG + 32);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  int n = 0;
-  if (pdl) {
-    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[n++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (p.splits > 1) {  // the splits of a tile form one cluster
-    attr[n].id = cudaLaunchAttributeClusterDimension;
-    attr[n].val.clusterDim.x = 1;
-    attr[n].val.clusterDim.y = 1;
-    attr[n++].val.clusterDim.z = p.splits;
-  }
-  cfg.attrs = attr;
-  cfg.numAttrs = n;
-  return cudaLaunchKernelEx(&cfg, kernel, a, w, p);
+  // the splits of a tile form one cluster
+  const LaunchConfig launch(dim3((p.N + BN - 1) / BN, (p.M + 64 * WG - 1) / (64 * WG), p.splits),
+                            dim3(128 * WG + 32), smem, stream, pdl, dim3(1, 1, p.splits));
+  return cudaLaunchKernelEx(&launch.cfg, kernel, a, w, p);
 }
 template <typename T, WgmmaOut OUT>
 cudaError_t launch_gemm_wgmma_out(const WgmmaConfig& c, const CUtensorMap& a, const CUtensorMap& w,

@@ -49,23 +49,49 @@ __global__ void convert_from_float(const float* in, T* out, std::int64_t n) {
   for (; i < n; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) out[i] = from_f<T>(in[i]);
 }
 
+// The configuration of one launch through cudaLaunchKernelEx (or an occupancy query) with the attributes the engine
+// uses: programmatic dependent launch (`pdl`: Hopper PDL — the kernel may start while the one before it in the
+// stream finishes, so it must run griddepcontrol.wait before it reads anything that kernel wrote), a cluster shape
+// (attribute set only for clusters of more than one block) and cooperative launch. cfg.attrs points into the object
+// itself, so it is neither copied nor moved (returned only as a prvalue).
+struct LaunchConfig {
+  cudaLaunchConfig_t cfg = {};
+  cudaLaunchAttribute attr[3];
+  LaunchConfig(dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream, bool pdl = false,
+               dim3 cluster = dim3(1, 1, 1), bool cooperative = false) {
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    int n = 0;
+    if (pdl) {
+      attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attr[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster.x * cluster.y * cluster.z > 1) {
+      attr[n].id = cudaLaunchAttributeClusterDimension;
+      attr[n].val.clusterDim.x = cluster.x;
+      attr[n].val.clusterDim.y = cluster.y;
+      attr[n++].val.clusterDim.z = cluster.z;
+    }
+    if (cooperative) {
+      attr[n].id = cudaLaunchAttributeCooperative;
+      attr[n++].val.cooperative = 1;
+    }
+    cfg.attrs = attr;
+    cfg.numAttrs = n;
+  }
+  LaunchConfig(const LaunchConfig&) = delete;
+  LaunchConfig& operator=(const LaunchConfig&) = delete;
+};
+
 // kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the kernel before it in the stream
-// when `pdl` (Hopper PDL: it may start while that kernel finishes, so it must run griddepcontrol.wait before it
-// reads anything that kernel wrote).
+// when `pdl` (LaunchConfig).
 template <typename... Params, typename... Args>
 cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream,
                           bool pdl, Args&&... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+  const LaunchConfig launch(grid, block, smem, stream, pdl);
+  return cudaLaunchKernelEx(&launch.cfg, kernel, std::forward<Args>(args)...);
 }
 
 // Four consecutive values, loaded or stored with one vector access.

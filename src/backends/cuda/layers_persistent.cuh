@@ -809,26 +809,9 @@ inline bool persistent_supported(int C, int H, int F, int cluster = 1) {
 }
 
 template <typename T, int CL>
-cudaLaunchConfig_t persistent_config(int blocks, cudaStream_t stream, cudaLaunchAttribute (&attr)[2], bool cooperative) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(blocks);
-  cfg.blockDim = dim3(kPersistentThreads);
-  cfg.dynamicSmemBytes = persistent_smem(CL);
-  cfg.stream = stream;
-  int n = 0;
-  if (cooperative) {
-    attr[n].id = cudaLaunchAttributeCooperative;
-    attr[n++].val.cooperative = 1;
-  }
-  if (CL > 1) {
-    attr[n].id = cudaLaunchAttributeClusterDimension;
-    attr[n].val.clusterDim.x = CL;
-    attr[n].val.clusterDim.y = 1;
-    attr[n++].val.clusterDim.z = 1;
-  }
-  cfg.attrs = attr;
-  cfg.numAttrs = n;
-  return cfg;
+LaunchConfig persistent_config(int blocks, cudaStream_t stream, bool cooperative) {
+  return LaunchConfig(dim3(blocks), dim3(kPersistentThreads), persistent_smem(CL), stream, false, dim3(CL, 1, 1),
+                      cooperative);
 }
 
 // How many blocks the kernel runs with on this device: one per SM, a multiple of the cluster size (pairs: 2), no
@@ -842,10 +825,9 @@ int persistent_blocks(int sms) {
   }
   int blocks = sms / CL * CL;
   if (CL > 1) {
-    cudaLaunchAttribute attr[2];
-    cudaLaunchConfig_t cfg = persistent_config<T, CL>(blocks, nullptr, attr, false);
+    const LaunchConfig launch = persistent_config<T, CL>(blocks, nullptr, false);
     int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &launch.cfg) != cudaSuccess) {
       (void)cudaGetLastError();
       return 0;
     }
@@ -861,9 +843,8 @@ template <typename T, int CL>
 cudaError_t launch_gpt2_layers_persistent(const CUtensorMap& map_h, const CUtensorMap& map_att,
                                           const CUtensorMap& map_u, const PersistentArgs<T>& p, int blocks,
                                           cudaStream_t stream, bool cooperative = true) {
-  cudaLaunchAttribute attr[2];
-  const cudaLaunchConfig_t cfg = persistent_config<T, CL>(blocks, stream, attr, cooperative);
-  return cudaLaunchKernelEx(&cfg, gpt2_layers_persistent<T, CL>, map_h, map_att, map_u, p);
+  const LaunchConfig launch = persistent_config<T, CL>(blocks, stream, cooperative);
+  return cudaLaunchKernelEx(&launch.cfg, gpt2_layers_persistent<T, CL>, map_h, map_att, map_u, p);
 }
 
 }  // namespace gptbench::cuda_engine::kernels
