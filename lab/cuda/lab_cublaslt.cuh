@@ -12,8 +12,8 @@
 namespace lab {
 
 // One cuBLASLt product as the engine's Gemm runs it: y [M, N] row-major = a [M, K] . W [N, K]^T (+ bias [N] in the
-// epilogue when given), i.e. the column-major product W^T(op T) x a; C and D share the layout lc. algo and ok are
-// set by lt_fastest_cold.
+// epilogue when given, then GELU (tanh form) with gelu), i.e. the column-major product W^T(op T) x a; C and D share
+// the layout lc. algo and ok are set by lt_fastest_cold.
 struct LtProduct {
   cublasLtMatmulDesc_t desc{};
   cublasLtMatrixLayout_t la{}, lb{}, lc{};
@@ -21,7 +21,7 @@ struct LtProduct {
   bool ok = false;
 };
 template <typename T>
-LtProduct make_lt_product(int M, int N, int K, const T* bias = nullptr) {
+LtProduct make_lt_product(int M, int N, int K, const T* bias = nullptr, bool gelu = false) {
   LtProduct L;
   const cudaDataType_t dt = std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF;
   CB(cublasLtMatmulDescCreate(&L.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -29,7 +29,7 @@ LtProduct make_lt_product(int M, int N, int K, const T* bias = nullptr) {
   CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
   CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
   if (bias) {
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    cublasLtEpilogue_t epi = gelu ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
     CB(cublasLtMatmulDescSetAttribute(L.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
     cudaDataType_t bt = dt;

@@ -91,10 +91,15 @@ __device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 256>(float (&d)[128], s
 // K-major with the 128-byte swizzle. Waits for each slot (full(s)), issues its four k16 steps, keeps that slot's
 // products in flight and hands the slot before back (release(s)). it is the ring position over all of the
 // block's tiles (advanced by kt_n); every product has completed, and every slot is released, on return.
-template <typename T, int BN, int STAGES, typename Full, typename Release>
+// on_slot(a, kt), when given, runs while slot kt's products are in flight, with the shared address of its A rows
+// (what the kernel reads from them itself: the LayerNorm-folded product's row statistics).
+struct NoSlotWork {
+  __device__ void operator()(std::uint32_t, int) const {}
+};
+template <typename T, int BN, int STAGES, typename Full, typename Release, typename OnSlot = NoSlotWork>
 __device__ __forceinline__ void warpgroup_tile_mainloop(float (&acc)[BN / 2], std::uint32_t base, std::uint32_t stage,
                                                         std::uint32_t a_offset, std::uint32_t w_offset, int kt_n,
-                                                        int& it, Full full, Release release) {
+                                                        int& it, Full full, Release release, OnSlot on_slot = {}) {
   for (int kt = 0; kt < kt_n; ++kt, ++it) {
     const int s = it % STAGES;
     mbar_wait(full(s), (it / STAGES) & 1);
@@ -104,6 +109,7 @@ __device__ __forceinline__ void warpgroup_tile_mainloop(float (&acc)[BN / 2], st
     for (int k16 = 0; k16 < 4; ++k16)
       wgmma_k16<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    on_slot(a, kt);
     // Keep this slot's products in flight; the slot before is read by nothing now: back to the producer.
     asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     if (kt > 0) release((it - 1) % STAGES);
