@@ -12,7 +12,9 @@
 // waves (N = 768: 128 tiles; 2304: 384 = 2.9 waves; 3072: 512 = 3.9 waves). Measured (H200, cold, v2): mproj
 // 36.9 us, proj 19.8 — cuBLASLt's level — but qkv 39.5 and fc 49.8: the main loop reaches ~53 % of the tensor
 // rate and the store epilogue (4-byte stores from the accumulators, not overlapped with the next tile) costs
-// the rest; sharing the W tile over a cluster of two by multicast (MC) was slower still.
+// the rest; sharing the W tile over a cluster of two by multicast (MC) was slower still. (Twelfth session, with the
+// same main loop in lab/cuda/gemm_layernorm_folded.cuh taken apart: the main loop alone runs at the card's product
+// ceiling, ~740 TFLOP/s; the ~53 % is the store epilogue's doing, with the tensor cores idle while it runs.)
 //
 // Same epilogues and argument block as gemm_wgmma.cuh (WgmmaOut, WgmmaArgs; splits must be 1): bias, GELU (tanh),
 // or the float residual add. Layouts and descriptors as there: K-major tiles of 64 k (128-byte rows) written with

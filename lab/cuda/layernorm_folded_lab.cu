@@ -1,14 +1,40 @@
-// layernorm_folded_lab: the product after a LayerNorm with the LayerNorm folded into it (src/backends/cuda/
-// gemm_layernorm_folded.cuh), after llm.c's dev/cuda: checked against a CPU reference in double (LN in double,
-// then the product with the unrounded weights; every column of a sample of rows), then timed against what the
-// engine runs instead — the LayerNorm kernel layernorm_rows_reg (x -> h, 2 rows a warp, the engine's default) and
-// cuBLASLt's product on h (bias, or GELU + bias, epilogue; the heuristic's candidates timed cold, the fastest kept).
+// layernorm_folded_lab: the product after a LayerNorm with the LayerNorm folded into it (lab/cuda/
+// gemm_layernorm_folded.cuh; not in the engine), after llm.c's dev/cuda: checked against a CPU reference in double
+// (LN in double, then the product with the unrounded weights; every column of a sample of rows), then timed
+// against what the engine runs instead — the LayerNorm kernel layernorm_rows_reg (x -> h, 2 rows a warp, the
+// engine's default) and cuBLASLt's product on h (bias, or GELU + bias, epilogue; the heuristic's candidates timed
+// cold, the fastest kept).
 //
 //   v1  gemm_layernorm_folded<T, 192, 4, GELU, false>   128 x 192 tiles (warpgroups stacked), 4 ring slots
 //   v2  gemm_layernorm_folded<T, 256, 4, GELU, false>   128 x 256 tiles, 4 slots
 //   v3  gemm_layernorm_folded<T, 192, 3, GELU, true>    64 x 384 tiles (warpgroups side by side), 3 slots
 //   v4  gemm_layernorm_folded<T, 128, 4, GELU, true>    64 x 256 tiles, 4 slots
 //   v5  v3 without the row statistics (the kernel's LAB = 1: a plain product; timing only)
+//   v6  gemm_layernorm_folded_wide<T, GELU>              192 x 192 tiles (cuBLASLt's shape), each warpgroup all
+//                                                        rows x 96 columns, 4 slots
+//   v7  v6 without the row statistics (timing only)
+//   v8  gemm_layernorm_folded<T, 192, 4, GELU, false, 0, 3>  192 x 192 tiles as three stacked warpgroups of 64 x 192
+//   v9, v10  v8 and v1 without the row statistics (timing only)
+//   v11  v1 with 5 ring slots      v12  v1 releasing each slot as soon as its products are done (IN_FLIGHT = 0)
+//   v13  both                      v14  v13 without the row statistics (timing only)
+//   v15  v1's main loop alone (no statistics, no epilogue)   v16  v1's ring alone (no products either)
+//   v17  v1 with the TMA-store epilogue (shared memory, then one asynchronous bulk copy a warpgroup)
+//   v18  v17 without the row statistics (timing only)       v19  v17 with 128 x 256 tiles, 3 slots
+//   v20  v17 with the columns of c and b' copied by cp.async  v21  v20 with GELU's tanh.approx
+//   v22  v21 without the row statistics (timing only)
+//   v23  gemm_layernorm_folded_pingpong<T, 128, 4, GELU>  each consumer warpgroup a whole 128 x 128 tile, the two
+//        alternating (one's epilogue beside the other's products), TMA-store epilogue, 4 slots
+//   v24  the same with 128 x 192 tiles, 3 slots        v25  v23 without the row statistics (timing only)
+//
+// Measured on H200s (docs/results/2026-11-27-session12/, graph-replayed, 4096 rows; LayerNorm kernel + cuBLASLt
+// ~29 us for QKV, ~38 for FC + GELU; cuBLASLt alone ~25 / ~33): every version correct (errors against double below
+// the unfused path's). v1 36 / 44 us. The parts of v1 (call 10): its main loop alone (v15) 19.7 / 25.9 us — 735-746
+// TFLOP/s, the card's product ceiling and faster than cuBLASLt's whole product; the ring alone (v16) 14.6 / 21.7;
+// with the epilogue of 4-byte stores from the accumulators (v10) 32.8 / 41.7; the statistics add ~3. Tile shape,
+// ring depth, warpgroup count and slot release (v2-v14) change little: the epilogue is what costs. The TMA-store
+// epilogue (v17, v20) takes QKV to 28.0-28.5 (the pair 28.8-29.9: a win of ~1 us) and FC to 41.9 (the pair 37.7-38.9:
+// still slower); without statistics (v22) 26.0 / 38.6. Ping-pong (v23-v25) hides the epilogue (v25 26.6 / 35.8 without
+// statistics) but its statistics, read by the one warpgroup whose products are running, cost ~10 us (v23 36.4 / 47.0).
 //
 // Timing: "graph" = back-to-back launches replayed from a CUDA graph (as in the engine: no host launch cost, operands
 // hot in L2); "cold" = the median of single launches each after a write of twice the L2 size. The engine's A/B
@@ -58,22 +84,48 @@ std::string json_number(double v) {
 }
 
 template <typename T, bool GELU>
-cudaError_t launch_version(int version, const CUtensorMap& a, const CUtensorMap& w,
+cudaError_t launch_version(int version, const CUtensorMap& a, const CUtensorMap& w, const CUtensorMap& y,
                            const k::FoldedLayerNormArgs<T>& p, cudaStream_t s) {
   switch (version) {
-    case 1: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false>(a, w, p, s, false);
-    case 2: return k::launch_gemm_layernorm_folded<T, 256, 4, GELU, false>(a, w, p, s, false);
-    case 3: return k::launch_gemm_layernorm_folded<T, 192, 3, GELU, true>(a, w, p, s, false);
-    case 4: return k::launch_gemm_layernorm_folded<T, 128, 4, GELU, true>(a, w, p, s, false);
-    case 5: return k::launch_gemm_layernorm_folded<T, 192, 3, GELU, true, 1>(a, w, p, s, false);
+    case 1: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false>(a, w, y, p, s, false);
+    case 2: return k::launch_gemm_layernorm_folded<T, 256, 4, GELU, false>(a, w, y, p, s, false);
+    case 3: return k::launch_gemm_layernorm_folded<T, 192, 3, GELU, true>(a, w, y, p, s, false);
+    case 4: return k::launch_gemm_layernorm_folded<T, 128, 4, GELU, true>(a, w, y, p, s, false);
+    case 5: return k::launch_gemm_layernorm_folded<T, 192, 3, GELU, true, 1>(a, w, y, p, s, false);
+    case 6: return k::launch_gemm_layernorm_folded_wide<T, GELU>(a, w, p, s, false);
+    case 7: return k::launch_gemm_layernorm_folded_wide<T, GELU, 1>(a, w, p, s, false);
+    case 8: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 0, 3>(a, w, y, p, s, false);
+    case 9: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 1, 3>(a, w, y, p, s, false);
+    case 10: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 1>(a, w, y, p, s, false);
+    case 11: return k::launch_gemm_layernorm_folded<T, 192, 5, GELU, false>(a, w, y, p, s, false);
+    case 12: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 0, 2, 0>(a, w, y, p, s, false);
+    case 13: return k::launch_gemm_layernorm_folded<T, 192, 5, GELU, false, 0, 2, 0>(a, w, y, p, s, false);
+    case 14: return k::launch_gemm_layernorm_folded<T, 192, 5, GELU, false, 1, 2, 0>(a, w, y, p, s, false);
+    case 15: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 2>(a, w, y, p, s, false);
+    case 16: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 3>(a, w, y, p, s, false);
+    case 17: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 0, 2, 1, true>(a, w, y, p, s, false);
+    case 18: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 1, 2, 1, true>(a, w, y, p, s, false);
+    case 19: return k::launch_gemm_layernorm_folded<T, 256, 3, GELU, false, 0, 2, 1, true>(a, w, y, p, s, false);
+    case 20: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 0, 2, 1, true, 1>(a, w, y, p, s, false);
+    case 21: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 0, 2, 1, true, 3>(a, w, y, p, s, false);
+    case 22: return k::launch_gemm_layernorm_folded<T, 192, 4, GELU, false, 1, 2, 1, true, 3>(a, w, y, p, s, false);
+    case 23: return k::launch_gemm_layernorm_folded_pingpong<T, 128, 4, GELU>(a, w, y, p, s, false);
+    case 24: return k::launch_gemm_layernorm_folded_pingpong<T, 192, 3, GELU>(a, w, y, p, s, false);
+    case 25: return k::launch_gemm_layernorm_folded_pingpong<T, 128, 4, GELU, 1>(a, w, y, p, s, false);
   }
   return cudaErrorInvalidValue;
 }
 // Each version's block: rows (the A map's box) and columns.
-constexpr int kVersionBM[] = {0, 128, 128, 64, 64, 64};
-constexpr int kVersionBN[] = {0, 192, 256, 192, 128, 192};  // a warpgroup's columns (the W' map's box)
-constexpr int kVersionCols[] = {0, 192, 256, 384, 256, 384};
-constexpr int kVersions = 5;
+constexpr int kVersionBM[] = {0, 128, 128, 64, 64, 64, 192, 192, 192, 192, 128, 128, 128, 128, 128, 128, 128,
+                             128, 128, 128, 128, 128, 128, 128, 128, 128};
+constexpr int kVersionBN[] = {0, 192, 256, 192, 128, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192,
+                             192, 192, 256, 192, 192, 192, 128, 192, 128};
+constexpr int kVersionCols[] = {0, 192, 256, 384, 256, 384, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192,
+                               192, 192, 256, 192, 192, 192, 128, 192, 128};
+// The TMA store's boxes: 64 rows (the cooperative kernels), 128 (ping-pong).
+constexpr int kVersionStoreRows[] = {0, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+                                     64, 64, 64, 64, 64, 64, 128, 128, 128};
+constexpr int kVersions = 25;
 
 // y = act(LN(x) . W^T + b) for an [M, kC] stream x and an [N, kC] W.
 template <typename T, bool GELU>
@@ -183,18 +235,21 @@ void run_shape(const char* name, int M, int N) {
   for (int version = 1; version <= kVersions; ++version) {
     if (g_only_version && version != g_only_version) continue;
     if (N % kVersionCols[version] != 0) continue;
-    CUtensorMap ma{}, mw{};
-    if (!k::wgmma_tensor_map(&ma, dx, M, K, kVersionBM[version]) || !k::wgmma_tensor_map(&mw, dWf, N, K, kVersionBN[version])) {
+    CUtensorMap ma{}, mw{}, my{};
+    if (!k::wgmma_tensor_map(&ma, dx, M, K, kVersionBM[version]) ||
+        !k::wgmma_tensor_map(&mw, dWf, N, K, kVersionBN[version]) ||
+        !k::wgmma_tensor_map(&my, dy, M, N, kVersionStoreRows[version])) {
       std::fprintf(stderr, "tensor map refused\n");
       std::exit(2);
     }
     k::FoldedLayerNormArgs<T> p;
     p.M = M, p.N = N, p.K = K, p.colsum = dc, p.bias = dbf, p.y = dy, p.eps = 1e-5f;
-    auto folded = [&] { CK((launch_version<T, GELU>(version, ma, mw, p, stream))); };
+    auto folded = [&] { CK((launch_version<T, GELU>(version, ma, mw, my, p, stream))); };
     CK(cudaMemset(dy, 0xff, static_cast<size_t>(M) * N * sizeof(T)));
     folded();
     CK(cudaStreamSynchronize(stream));
-    const bool timing_only = version == 5;
+    const bool timing_only = version == 5 || version == 7 || version == 9 || version == 10 ||
+                             (version >= 14 && version <= 16) || version == 18 || version == 22 || version == 25;
     double err = timing_only ? NAN : max_error();
     const bool is_bf16 = std::is_same_v<T, __nv_bfloat16>;
     // The unfused path's own error against the same reference is printed beside it (h's rounding to T there,

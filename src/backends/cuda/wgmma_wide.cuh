@@ -92,11 +92,13 @@ __device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 256>(float (&d)[128], s
 // products in flight and hands the slot before back (release(s)). it is the ring position over all of the
 // block's tiles (advanced by kt_n); every product has completed, and every slot is released, on return.
 // on_slot(a, kt), when given, runs while slot kt's products are in flight, with the shared address of its A rows
-// (what the kernel reads from them itself: the LayerNorm-folded product's row statistics).
+// (what the kernel reads from them itself: the LayerNorm-folded product's row statistics). IN_FLIGHT = 0 (a lab
+// variant) waits for each slot's products before the next slot and releases that slot at once, a k-block earlier.
 struct NoSlotWork {
   __device__ void operator()(std::uint32_t, int) const {}
 };
-template <typename T, int BN, int STAGES, typename Full, typename Release, typename OnSlot = NoSlotWork>
+template <typename T, int BN, int STAGES, typename Full, typename Release, typename OnSlot = NoSlotWork,
+          int IN_FLIGHT = 1>
 __device__ __forceinline__ void warpgroup_tile_mainloop(float (&acc)[BN / 2], std::uint32_t base, std::uint32_t stage,
                                                         std::uint32_t a_offset, std::uint32_t w_offset, int kt_n,
                                                         int& it, Full full, Release release, OnSlot on_slot = {}) {
@@ -110,12 +112,19 @@ __device__ __forceinline__ void warpgroup_tile_mainloop(float (&acc)[BN / 2], st
       wgmma_k16<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
     on_slot(a, kt);
+    if constexpr (IN_FLIGHT == 0) {
+      asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+      release(s);
+      continue;
+    }
     // Keep this slot's products in flight; the slot before is read by nothing now: back to the producer.
     asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     if (kt > 0) release((it - 1) % STAGES);
   }
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-  release((it - 1) % STAGES);
+  if constexpr (IN_FLIGHT != 0) {
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    release((it - 1) % STAGES);
+  }
 }
 
 // The same for consumer warpgroup cw (rows 64 cw .. 64 cw + 63) of a 128 x BN tile in the ring of
