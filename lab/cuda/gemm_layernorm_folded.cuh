@@ -26,8 +26,9 @@
 // session's reading of gemm_wgmma_large.cuh ("the main loop waits on its ring") was wrong: the epilogue costs
 // 13-16 us and the statistics ~3. With the epilogue through shared memory and a TMA store (TMA_STORE, EPI) QKV is
 // 28.0-28.5 us (a ~1 us win) and FC 41.9 (still ~4 us slower). The ping-pong kernel below hides the epilogue (26.6 /
-// 35.8 without statistics) but its statistics cost ~10 us. Next: the statistics off the product's warps (the
-// producer warpgroup's three idle warps, or a cluster peer), with the ping-pong kernel.
+// 35.8 without statistics) but its statistics cost ~10 us there, and read by the producer warpgroup's three idle
+// warps (SW) they are slower still (the ring waits for them: QKV 42-59 us). Next: the statistics from the previous
+// product's epilogue (a residual product of our own writing x and per-row partial sums), with the ping-pong kernel.
 //
 // Block: a producer warpgroup keeping a TMA ring of STAGES slots full, two consumer warpgroups of 64 rows x BN
 // columns, stacked (128 x BN) or side by side (SPLIT_N, 64 x 2BN); one block an SM (two of 384 threads would
@@ -372,7 +373,10 @@ struct FoldedLnPingPongTile {
   __host__ __device__ static int tiles(int M, int N) { return (N / BN) * ((M + BM - 1) / BM); }
 };
 
-template <typename T, int BN, int STAGES, bool GELU, int LAB = 0>
+// SW: the row statistics come from the producer warpgroup's three idle warps (96 threads: rows t and t + 96), which
+// read every slot's x rows and release the slot too (its empty barrier counts 128 + 96), then hand each tile's
+// (mean, rstd) to its warpgroup through stat_full[tile % 2] and wait on stat_empty[...] before overwriting them.
+template <typename T, int BN, int STAGES, bool GELU, int LAB = 0, bool SW = false>
 __global__ void __launch_bounds__(384, 1)
     gemm_layernorm_folded_pingpong(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_w,
                                    const __grid_constant__ CUtensorMap map_y, FoldedLayerNormArgs<T> p) {
@@ -383,6 +387,7 @@ __global__ void __launch_bounds__(384, 1)
   __shared__ alignas(8) std::uint64_t bars[2 * STAGES];
   __shared__ alignas(16) float col_c[2][BN], col_b[2][BN];  // per consumer warpgroup
   __shared__ float2 row_stats[2][S::BM];
+  __shared__ alignas(8) std::uint64_t stat_bars[4];  // SW: stat_full[2], stat_empty[2]
   const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(flp_smem)) + 1023u) & ~1023u;
   const std::uint32_t bar0 = static_cast<std::uint32_t>(__cvta_generic_to_shared(bars));
   auto full = [&](int s) { return bar0 + 8u * s; };
@@ -391,17 +396,68 @@ __global__ void __launch_bounds__(384, 1)
   const int n_tiles = p.N / BN, tiles = S::tiles(p.M, p.N);
   const int kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
-  folded_detail::init_ring<STAGES>(bar0, 128);  // one warpgroup consumes a slot
+  const std::uint32_t sbar0 = static_cast<std::uint32_t>(__cvta_generic_to_shared(stat_bars));
+  auto stat_full = [&](int c) { return sbar0 + 8u * c; };
+  auto stat_empty = [&](int c) { return sbar0 + 8u * (2 + c); };
+  if (SW && tid == 0) {
+    for (int c = 0; c < 2; ++c) {
+      mbar_init(stat_full(c), 96);
+      mbar_init(stat_empty(c), 128);
+    }
+  }
+  folded_detail::init_ring<STAGES>(bar0, SW ? 128 + 96 : 128);  // one warpgroup (and the statistics warps)
   __syncthreads();
   asm volatile("griddepcontrol.wait;" ::: "memory");
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-    if (tid == 0)
+    // SW: the statistics warps keep 56 registers (their loop's), the consumers 224 (the same 64,512 in all)
+    if constexpr (SW) asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
+    else asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    if (tid == 0) {
       folded_detail::produce_tiles<STAGES>(&map_a, &map_w, base, bar0, S::kStage, S::kABytes, S::BM, BN, BN, n_tiles,
                                            tiles, kt_n);
+    } else if (SW && tid >= 32) {  // the statistics warps
+      const int r0 = tid - 32, r1 = r0 + 96;
+      const bool two = r1 < S::BM;
+      int it = 0;
+      for (int i = 0;; ++i) {
+        const int u = blockIdx.x + i * gridDim.x;
+        if (u >= tiles) break;
+        float s0 = 0.f, q0 = 0.f, s1 = 0.f, q1 = 0.f;
+        for (int kt = 0; kt < kt_n; ++kt, ++it) {
+          const int s = it % STAGES;
+          mbar_wait(full(s), (it / STAGES) & 1);
+          const std::uint32_t a = base + s * S::kStage;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            std::uint32_t w4[4];
+            asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+                         : "=r"(w4[0]), "=r"(w4[1]), "=r"(w4[2]), "=r"(w4[3])
+                         : "r"(a + r0 * 128 + 16u * ((j + r0) & 7)));
+            folded_detail::add_chunk_sums<T>(w4, s0, q0);
+            if (two) {
+              asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+                           : "=r"(w4[0]), "=r"(w4[1]), "=r"(w4[2]), "=r"(w4[3])
+                           : "r"(a + r1 * 128 + 16u * ((j + r1) & 7)));
+              folded_detail::add_chunk_sums<T>(w4, s1, q1);
+            }
+          }
+          mbar_arrive(empty(s));
+        }
+        const int c = i & 1;
+        if (i >= 2) mbar_wait(stat_empty(c), ((i >> 1) - 1) & 1);  // its warpgroup has read tile i - 2's
+        auto stats = [&](float sum, float sum_sq) {
+          const float mean = sum / p.K;
+          return make_float2(mean, rsqrtf(fmaxf(sum_sq / p.K - mean * mean, 0.f) + p.eps));
+        };
+        row_stats[c][r0] = stats(s0, q0);
+        if (two) row_stats[c][r1] = stats(s1, q1);
+        mbar_arrive(stat_full(c));
+      }
+    }
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  if constexpr (SW) asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
+  else asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
   const int cw = wg - 1, wwarp = (tid / 32) % 4, wtid = tid % 128;
   const std::uint32_t out = base + STAGES * S::kStage + cw * S::kOutBytes;
   float acc0[BN / 2], acc1[BN / 2];
@@ -437,7 +493,7 @@ __global__ void __launch_bounds__(384, 1)
         wgmma_k16<T, BN>(acc1, sw128_desc(a + 64 * 128 + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
       }
       asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-      if constexpr (LAB == 0) {
+      if constexpr (LAB == 0 && !SW) {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
           std::uint32_t w4[4];
@@ -452,7 +508,9 @@ __global__ void __launch_bounds__(384, 1)
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     mbar_arrive(empty((it - 1) % STAGES));
-    {
+    if constexpr (SW) {
+      mbar_wait(stat_full(cw), (i >> 1) & 1);  // this tile's statistics are in
+    } else {
       const float mean = LAB != 0 ? 0.f : sum / p.K;
       const float var = fmaxf(sum_sq / p.K - mean * mean, 0.f);
       row_stats[cw][wtid] = make_float2(mean, LAB != 0 ? 1.f : rsqrtf(var + p.eps));
@@ -485,6 +543,7 @@ __global__ void __launch_bounds__(384, 1)
         }
       }
     }
+    if constexpr (SW) mbar_arrive(stat_empty(cw));  // done with this tile's statistics
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     asm volatile("bar.sync %0, 128;\n" ::"r"(2 + cw) : "memory");
     if (wtid == 0) {
@@ -505,12 +564,12 @@ __global__ void __launch_bounds__(384, 1)
 
 // `a` maps x [M, K] with boxes of 128 rows, `w` maps W' [N, K] with boxes of BN rows, `y` maps y [M, N] with boxes
 // of 128 rows (x 64 columns); N a multiple of BN.
-template <typename T, int BN, int STAGES, bool GELU, int LAB = 0>
+template <typename T, int BN, int STAGES, bool GELU, int LAB = 0, bool SW = false>
 cudaError_t launch_gemm_layernorm_folded_pingpong(const CUtensorMap& a, const CUtensorMap& w, const CUtensorMap& y,
                                                   const FoldedLayerNormArgs<T>& p, cudaStream_t stream, bool pdl) {
   using S = FoldedLnPingPongTile<BN, STAGES>;
   if (p.N <= 0 || p.N % BN != 0 || p.K % 64 != 0 || p.K <= 0 || p.M <= 0) return cudaErrorInvalidValue;
-  auto kernel = gemm_layernorm_folded_pingpong<T, BN, STAGES, GELU, LAB>;
+  auto kernel = gemm_layernorm_folded_pingpong<T, BN, STAGES, GELU, LAB, SW>;
   static const cudaError_t configured =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
   if (configured != cudaSuccess) return configured;

@@ -25,6 +25,7 @@
 //   v23  gemm_layernorm_folded_pingpong<T, 128, 4, GELU>  each consumer warpgroup a whole 128 x 128 tile, the two
 //        alternating (one's epilogue beside the other's products), TMA-store epilogue, 4 slots
 //   v24  the same with 128 x 192 tiles, 3 slots        v25  v23 without the row statistics (timing only)
+//   v26  v23 with the statistics from the producer warpgroup's idle warps (SW)   v27  v24 likewise
 //
 // Measured on H200s (docs/results/2026-11-27-session12/, graph-replayed, 4096 rows; LayerNorm kernel + cuBLASLt
 // ~29 us for QKV, ~38 for FC + GELU; cuBLASLt alone ~25 / ~33): every version correct (errors against double below
@@ -34,7 +35,8 @@
 // ring depth, warpgroup count and slot release (v2-v14) change little: the epilogue is what costs. The TMA-store
 // epilogue (v17, v20) takes QKV to 28.0-28.5 (the pair 28.8-29.9: a win of ~1 us) and FC to 41.9 (the pair 37.7-38.9:
 // still slower); without statistics (v22) 26.0 / 38.6. Ping-pong (v23-v25) hides the epilogue (v25 26.6 / 35.8 without
-// statistics) but its statistics, read by the one warpgroup whose products are running, cost ~10 us (v23 36.4 / 47.0).
+// statistics) but its statistics, read by the one warpgroup whose products are running, cost ~10 us (v23 36.4 / 47.0);
+// read by the producer warpgroup's idle warps (v26, v27) they hold up the ring: 42-59 / 60-72 us.
 //
 // Timing: "graph" = back-to-back launches replayed from a CUDA graph (as in the engine: no host launch cost, operands
 // hot in L2); "cold" = the median of single launches each after a write of twice the L2 size. The engine's A/B
@@ -112,20 +114,22 @@ cudaError_t launch_version(int version, const CUtensorMap& a, const CUtensorMap&
     case 23: return k::launch_gemm_layernorm_folded_pingpong<T, 128, 4, GELU>(a, w, y, p, s, false);
     case 24: return k::launch_gemm_layernorm_folded_pingpong<T, 192, 3, GELU>(a, w, y, p, s, false);
     case 25: return k::launch_gemm_layernorm_folded_pingpong<T, 128, 4, GELU, 1>(a, w, y, p, s, false);
+    case 26: return k::launch_gemm_layernorm_folded_pingpong<T, 128, 4, GELU, 0, true>(a, w, y, p, s, false);
+    case 27: return k::launch_gemm_layernorm_folded_pingpong<T, 192, 3, GELU, 0, true>(a, w, y, p, s, false);
   }
   return cudaErrorInvalidValue;
 }
 // Each version's block: rows (the A map's box) and columns.
 constexpr int kVersionBM[] = {0, 128, 128, 64, 64, 64, 192, 192, 192, 192, 128, 128, 128, 128, 128, 128, 128,
-                             128, 128, 128, 128, 128, 128, 128, 128, 128};
+                             128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128};
 constexpr int kVersionBN[] = {0, 192, 256, 192, 128, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192,
-                             192, 192, 256, 192, 192, 192, 128, 192, 128};
+                             192, 192, 256, 192, 192, 192, 128, 192, 128, 128, 192};
 constexpr int kVersionCols[] = {0, 192, 256, 384, 256, 384, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192, 192,
-                               192, 192, 256, 192, 192, 192, 128, 192, 128};
+                               192, 192, 256, 192, 192, 192, 128, 192, 128, 128, 192};
 // The TMA store's boxes: 64 rows (the cooperative kernels), 128 (ping-pong).
 constexpr int kVersionStoreRows[] = {0, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-                                     64, 64, 64, 64, 64, 64, 128, 128, 128};
-constexpr int kVersions = 25;
+                                     64, 64, 64, 64, 64, 64, 128, 128, 128, 128, 128};
+constexpr int kVersions = 27;
 
 // y = act(LN(x) . W^T + b) for an [M, kC] stream x and an [N, kC] W.
 template <typename T, bool GELU>
