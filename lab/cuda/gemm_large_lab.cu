@@ -94,16 +94,8 @@ void run_shape(const Shape& sh, int only_version) {
   CK(cudaMemcpy(dbf, fb.data(), N * sizeof(float), cudaMemcpyHostToDevice));
   cudaStream_t stream;
   CK(cudaStreamCreate(&stream));
-  // Rows checked: all of a small M, else 48 spread over M (first, last and every tile boundary region).
-  std::vector<int> rows;
-  if (M <= 256) {
-    for (int r = 0; r < M; ++r) rows.push_back(r);
-  } else {
-    for (int i = 0; i < 48; ++i) rows.push_back(static_cast<int>((static_cast<long long>(i) * 977) % M));
-    rows.push_back(M - 1);
-    rows.push_back(127);
-    rows.push_back(128);
-  }
+  // Rows checked: all of a small M, else 48 spread over M and the edges (checked_rows).
+  const std::vector<int> rows = checked_rows(M, 48);
   const bool is_bf16 = std::is_same_v<T, __nv_bfloat16>;
   const double tol = is_bf16 ? 3e-2 : 4e-3;
 

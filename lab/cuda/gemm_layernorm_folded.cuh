@@ -73,12 +73,73 @@ __device__ __forceinline__ void add_chunk_sums(const std::uint32_t (&w4)[4], flo
   sum += s;
   sum_sq += sq;
 }
+// Adds CHUNKS of the 16-byte chunks of row `row` of a slot's x rows (at a, 128 bytes a row) to sum / sum_sq, from
+// chunk `first` on. A row's chunks all lie in its own 128 bytes (the swizzle only permutes them, and a sum does not
+// care); chunk c is read at position (c + row) % 8, which sends 8 neighbouring rows to 8 different bank groups.
+template <typename T, int CHUNKS>
+__device__ __forceinline__ void add_row_sums(std::uint32_t a, int row, int first, float& sum, float& sum_sq) {
+#pragma unroll
+  for (int j = 0; j < CHUNKS; ++j) {
+    std::uint32_t w4[4];
+    asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(w4[0]), "=r"(w4[1]), "=r"(w4[2]), "=r"(w4[3])
+                 : "r"(a + row * 128 + 16u * ((first + j + row) & 7)));
+    add_chunk_sums<T>(w4, sum, sum_sq);
+  }
+}
 // GELU (tanh form) with the hardware tanh (tanh.approx.f32: about 2^-11 relative error, under the 16-bit output's
 // rounding).
 __device__ __forceinline__ float gelu_tanh_approx(float v) {
   float t;
   asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(0.7978845608028654f * (v + 0.044715f * v * v * v)));
   return 0.5f * v * (1.f + t);
+}
+// The outputs at columns c and c + 1 of a row from their accumulators: act(rstd * acc - mean * rstd * col_c + col_b),
+// packed in T (FAST_TANH: GELU's tanh by the tanh.approx instruction).
+template <typename T, bool GELU, bool FAST_TANH = false>
+__device__ __forceinline__ std::uint32_t folded_pair(float acc0, float acc1, float rstd, float mean_rstd,
+                                                     const float* col_c, const float* col_b, int c) {
+  const float2 cc = *reinterpret_cast<const float2*>(col_c + c);
+  const float2 bb = *reinterpret_cast<const float2*>(col_b + c);
+  float v0 = fmaf(rstd, acc0, fmaf(-mean_rstd, cc.x, bb.x));
+  float v1 = fmaf(rstd, acc1, fmaf(-mean_rstd, cc.y, bb.y));
+  if constexpr (GELU && FAST_TANH) {
+    v0 = gelu_tanh_approx(v0);
+    v1 = gelu_tanh_approx(v1);
+  } else if constexpr (GELU) {
+    v0 = gelu_tanh(v0);
+    v1 = gelu_tanh(v1);
+  }
+  return wgmma_detail::pack_pair<T>(v0, v1);
+}
+// TMA-store epilogues: a warpgroup stages its tile in boxes of 64 columns (box_bytes apart, 128-byte rows, the
+// 128-byte swizzle the store's tensor map reads). Writes output pair v of row r, n8 block j, for `lane` there:
+// chunk j % 8 of the row sits at (j % 8) ^ (r % 8), so a warp's 8 rows land in 8 bank groups.
+__device__ __forceinline__ void stage_pair(std::uint32_t out, std::uint32_t box_bytes, int r, int j, int lane,
+                                           std::uint32_t v) {
+  const std::uint32_t addr = out + (j / 8) * box_bytes + r * 128 + 16u * ((j % 8) ^ (r % 8)) + 4u * (lane % 4);
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+// One thread: the staged boxes to y at columns n0 .., rows m0 .. by TMA, as one bulk group.
+__device__ __forceinline__ void store_staged_boxes(const CUtensorMap* map_y, std::uint32_t out,
+                                                   std::uint32_t box_bytes, int boxes, int n0, int m0) {
+  for (int bx = 0; bx < boxes; ++bx)
+    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                     reinterpret_cast<std::uint64_t>(map_y)),
+                 "r"(n0 + 64 * bx), "r"(m0), "r"(out + bx * box_bytes)
+                 : "memory");
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+// The SMs of the current device (the persistent grids' size), asked once; 0 where the query fails.
+inline int sm_count() {
+  static const int n = [] {
+    int device = 0, count = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      count = 0;
+    return count;
+  }();
+  return n;
 }
 // The ring's barriers (full[s] at bar0 + 8 s: the producer's arrival and the copies' bytes; empty[s] after them:
 // `releasers` arrivals), made by thread 0 before the block's first barrier.
@@ -192,15 +253,7 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
   float sum = 0.f, sum_sq = 0.f;
   auto row_sums = [&](std::uint32_t a, int) {
     if constexpr (LAB == 0) {
-#pragma unroll
-      for (int j = 0; j < kChunks; ++j) {
-        const std::uint32_t addr = a + srow * 128 + 16u * ((spart * kChunks + j + srow) & 7);
-        std::uint32_t w4[4];
-        asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(w4[0]), "=r"(w4[1]), "=r"(w4[2]), "=r"(w4[3])
-                     : "r"(addr));
-        folded_detail::add_chunk_sums<T>(w4, sum, sum_sq);
-      }
+      folded_detail::add_row_sums<T, kChunks>(a, srow, spart * kChunks, sum, sum_sq);
     }
   };
   auto release = [&](int s) { mbar_arrive(empty(s)); };
@@ -264,36 +317,14 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
         const float rstd = st.y, mean_rstd = st.x * st.y;
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j) {
-          const int c = cl + 8 * j + 2 * (lane % 4);
-          const float2 cc = *reinterpret_cast<const float2*>(col_c + c);
-          const float2 bb = *reinterpret_cast<const float2*>(col_b + c);
-          float v0 = fmaf(rstd, acc[4 * j + 2 * hh], fmaf(-mean_rstd, cc.x, bb.x));
-          float v1 = fmaf(rstd, acc[4 * j + 2 * hh + 1], fmaf(-mean_rstd, cc.y, bb.y));
-          if constexpr (GELU && (EPI & 2) != 0) {
-            v0 = folded_detail::gelu_tanh_approx(v0);
-            v1 = folded_detail::gelu_tanh_approx(v1);
-          } else if constexpr (GELU) {
-            v0 = gelu_tanh(v0);
-            v1 = gelu_tanh(v1);
-          }
-          // box j / 8, 16-byte chunk j % 8 of row r, swizzled by r % 8: the warp's 8 rows land in 8 bank groups
-          const std::uint32_t addr =
-              out + (j / 8) * S::kOutBoxBytes + r * 128 + 16u * ((j % 8) ^ (r % 8)) + 4u * (lane % 4);
-          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(pack_pair<T>(v0, v1)) : "memory");
+          const std::uint32_t v = folded_detail::folded_pair<T, GELU, (EPI & 2) != 0>(
+              acc[4 * j + 2 * hh], acc[4 * j + 2 * hh + 1], rstd, mean_rstd, col_c, col_b, cl + 8 * j + 2 * (lane % 4));
+          folded_detail::stage_pair(out, S::kOutBoxBytes, r, j, lane, v);
         }
       }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the copy engine sees the writes
       asm volatile("bar.sync %0, 128;\n" ::"r"(2 + cw) : "memory");
-      if (wtid == 0) {
-#pragma unroll
-        for (int bx = 0; bx < BN / 64; ++bx)
-          asm volatile(
-              "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
-                  reinterpret_cast<std::uint64_t>(&map_y)),
-              "r"(n0 + cl + 64 * bx), "r"(m0 + wr0), "r"(out + bx * S::kOutBoxBytes)
-              : "memory");
-        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-      }
+      if (wtid == 0) folded_detail::store_staged_boxes(&map_y, out, S::kOutBoxBytes, BN / 64, n0 + cl, m0 + wr0);
     } else {
     if constexpr (LAB == 2) {  // the products must look used, or ptxas drops them (a store that never happens)
       if (p.eps < 0.f) p.y[tid] = from_f<T>(acc[0]);
@@ -308,15 +339,8 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
 #pragma unroll
       for (int j = 0; j < BN / 8; ++j) {
         const int c = cl + 8 * j + 2 * (lane % 4);
-        const float2 cc = *reinterpret_cast<const float2*>(col_c + c);
-        const float2 bb = *reinterpret_cast<const float2*>(col_b + c);
-        float v0 = fmaf(rstd, acc[4 * j + 2 * hh], fmaf(-mean_rstd, cc.x, bb.x));
-        float v1 = fmaf(rstd, acc[4 * j + 2 * hh + 1], fmaf(-mean_rstd, cc.y, bb.y));
-        if constexpr (GELU) {
-          v0 = gelu_tanh(v0);
-          v1 = gelu_tanh(v1);
-        }
-        *reinterpret_cast<std::uint32_t*>(yrow + c) = pack_pair<T>(v0, v1);
+        *reinterpret_cast<std::uint32_t*>(yrow + c) = folded_detail::folded_pair<T, GELU>(
+            acc[4 * j + 2 * hh], acc[4 * j + 2 * hh + 1], rstd, mean_rstd, col_c, col_b, c);
       }
     }
     }
@@ -342,13 +366,7 @@ cudaError_t launch_gemm_layernorm_folded(const CUtensorMap& a, const CUtensorMap
   static const cudaError_t configured =  // once per instantiation
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
   if (configured != cudaSuccess) return configured;
-  static const int sm_count = [] {
-    int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      n = 0;
-    return n;
-  }();
+  const int sm_count = folded_detail::sm_count();
   if (sm_count <= 0) return cudaErrorInvalidDevice;
   const int tiles = S::tiles(p.M, p.N);
   const LaunchConfig launch(dim3(tiles < sm_count ? tiles : sm_count), dim3(128 * (CW + 1)), S::smem_bytes, stream,
@@ -427,20 +445,8 @@ __global__ void __launch_bounds__(384, 1)
           const int s = it % STAGES;
           mbar_wait(full(s), (it / STAGES) & 1);
           const std::uint32_t a = base + s * S::kStage;
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            std::uint32_t w4[4];
-            asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
-                         : "=r"(w4[0]), "=r"(w4[1]), "=r"(w4[2]), "=r"(w4[3])
-                         : "r"(a + r0 * 128 + 16u * ((j + r0) & 7)));
-            folded_detail::add_chunk_sums<T>(w4, s0, q0);
-            if (two) {
-              asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
-                           : "=r"(w4[0]), "=r"(w4[1]), "=r"(w4[2]), "=r"(w4[3])
-                           : "r"(a + r1 * 128 + 16u * ((j + r1) & 7)));
-              folded_detail::add_chunk_sums<T>(w4, s1, q1);
-            }
-          }
+          folded_detail::add_row_sums<T, 8>(a, r0, 0, s0, q0);
+          if (two) folded_detail::add_row_sums<T, 8>(a, r1, 0, s1, q1);
           mbar_arrive(empty(s));
         }
         const int c = i & 1;
@@ -494,14 +500,7 @@ __global__ void __launch_bounds__(384, 1)
       }
       asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
       if constexpr (LAB == 0 && !SW) {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          std::uint32_t w4[4];
-          asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
-                       : "=r"(w4[0]), "=r"(w4[1]), "=r"(w4[2]), "=r"(w4[3])
-                       : "r"(a + wtid * 128 + 16u * ((j + wtid) & 7)));
-          folded_detail::add_chunk_sums<T>(w4, sum, sum_sq);
-        }
+        folded_detail::add_row_sums<T, 8>(a, wtid, 0, sum, sum_sq);
       }
       asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
       if (kt > 0) mbar_arrive(empty((it - 1) % STAGES));
@@ -529,32 +528,16 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j) {
           const int c = 8 * j + 2 * (lane % 4);
-          const float2 cc = *reinterpret_cast<const float2*>(&col_c[cw][c]);
-          const float2 bb = *reinterpret_cast<const float2*>(&col_b[cw][c]);
-          float v0 = fmaf(rstd, acc[4 * j + 2 * hh], fmaf(-mean_rstd, cc.x, bb.x));
-          float v1 = fmaf(rstd, acc[4 * j + 2 * hh + 1], fmaf(-mean_rstd, cc.y, bb.y));
-          if constexpr (GELU) {
-            v0 = folded_detail::gelu_tanh_approx(v0);
-            v1 = folded_detail::gelu_tanh_approx(v1);
-          }
-          const std::uint32_t addr =
-              out + (j / 8) * S::kOutBoxBytes + r * 128 + 16u * ((j % 8) ^ (r % 8)) + 4u * (lane % 4);
-          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(pack_pair<T>(v0, v1)) : "memory");
+          const std::uint32_t v = folded_detail::folded_pair<T, GELU, true>(
+              acc[4 * j + 2 * hh], acc[4 * j + 2 * hh + 1], rstd, mean_rstd, col_c[cw], col_b[cw], c);
+          folded_detail::stage_pair(out, S::kOutBoxBytes, r, j, lane, v);
         }
       }
     }
     if constexpr (SW) mbar_arrive(stat_empty(cw));  // done with this tile's statistics
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     asm volatile("bar.sync %0, 128;\n" ::"r"(2 + cw) : "memory");
-    if (wtid == 0) {
-#pragma unroll
-      for (int bx = 0; bx < BN / 64; ++bx)
-        asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
-                         reinterpret_cast<std::uint64_t>(&map_y)),
-                     "r"(n0 + 64 * bx), "r"(m0), "r"(out + bx * S::kOutBoxBytes)
-                     : "memory");
-      asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-    }
+    if (wtid == 0) folded_detail::store_staged_boxes(&map_y, out, S::kOutBoxBytes, BN / 64, n0, m0);
   }
   if (wtid == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 #else
@@ -573,10 +556,8 @@ cudaError_t launch_gemm_layernorm_folded_pingpong(const CUtensorMap& a, const CU
   static const cudaError_t configured =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
   if (configured != cudaSuccess) return configured;
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-    return cudaErrorInvalidDevice;
+  const int sms = folded_detail::sm_count();
+  if (sms <= 0) return cudaErrorInvalidDevice;
   const int tiles = S::tiles(p.M, p.N);
   const LaunchConfig launch(dim3(tiles < sms ? tiles : sms), dim3(384), S::smem_bytes, stream, pdl);
   return cudaLaunchKernelEx(&launch.cfg, kernel, a, w, y, p);
@@ -676,14 +657,7 @@ __global__ void __launch_bounds__(384, 1)
                               kt > 0 || k16 > 0);
       asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
       if (has_row) {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          std::uint32_t w4[4];
-          asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
-                       : "=r"(w4[0]), "=r"(w4[1]), "=r"(w4[2]), "=r"(w4[3])
-                       : "r"(a + srow * 128 + 16u * ((j + srow) & 7)));
-          folded_detail::add_chunk_sums<T>(w4, sum, sum_sq);
-        }
+        folded_detail::add_row_sums<T, 8>(a, srow, 0, sum, sum_sq);
       }
       asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
       if (kt > 0) mbar_arrive(empty((it - 1) % STAGES));
@@ -708,15 +682,8 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
         for (int j = 0; j < S::BN / 8; ++j) {
           const int c = cw * S::BN + 8 * j + 2 * (lane % 4);
-          const float2 cc = *reinterpret_cast<const float2*>(col_c + c);
-          const float2 bb = *reinterpret_cast<const float2*>(col_b + c);
-          float v0 = fmaf(rstd, acc[i][4 * j + 2 * hh], fmaf(-mean_rstd, cc.x, bb.x));
-          float v1 = fmaf(rstd, acc[i][4 * j + 2 * hh + 1], fmaf(-mean_rstd, cc.y, bb.y));
-          if constexpr (GELU) {
-            v0 = gelu_tanh(v0);
-            v1 = gelu_tanh(v1);
-          }
-          *reinterpret_cast<std::uint32_t*>(yrow + c) = pack_pair<T>(v0, v1);
+          *reinterpret_cast<std::uint32_t*>(yrow + c) = folded_detail::folded_pair<T, GELU>(
+              acc[i][4 * j + 2 * hh], acc[i][4 * j + 2 * hh + 1], rstd, mean_rstd, col_c, col_b, c);
         }
       }
   }
@@ -735,10 +702,8 @@ cudaError_t launch_gemm_layernorm_folded_wide(const CUtensorMap& a, const CUtens
   static const cudaError_t configured =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
   if (configured != cudaSuccess) return configured;
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-    return cudaErrorInvalidDevice;
+  const int sms = folded_detail::sm_count();
+  if (sms <= 0) return cudaErrorInvalidDevice;
   const int tiles = S::tiles(p.M, p.N);
   const LaunchConfig launch(dim3(tiles < sms ? tiles : sms), dim3(384), S::smem_bytes, stream, pdl);
   return cudaLaunchKernelEx(&launch.cfg, kernel, a, w, p);

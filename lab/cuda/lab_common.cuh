@@ -15,6 +15,8 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <string>
+#include <vector>
 
 #define CK(call)                                                                                      \
   do {                                                                                                \
@@ -188,6 +190,29 @@ inline HotCold time_hot_cold(cudaStream_t stream, void* flush, std::size_t flush
   return t;
 }
 
+// The rows of an M-row output a lab checks against its reference: all of them up to 256, else `spread` rows
+// i * 977 mod M and the last row and both sides of the first 128-row tile boundary.
+inline std::vector<int> checked_rows(int M, int spread) {
+  std::vector<int> rows;
+  if (M <= 256) {
+    for (int r = 0; r < M; ++r) rows.push_back(r);
+    return rows;
+  }
+  for (int i = 0; i < spread; ++i) rows.push_back(static_cast<int>((static_cast<long long>(i) * 977) % M));
+  rows.push_back(M - 1);
+  rows.push_back(127);
+  rows.push_back(128);
+  return rows;
+}
+
+// A JSON number, or null where there is none (not checked, or not finite).
+inline std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3e", v);
+  return buf;
+}
+
 // The options every lab with a graph timing loop takes: --json FILE (one JSON object per line, appended) and
 // --iters N. Returns 1 when argv[i] (and its value, i then advanced past it) was one of them, 0 when it was not,
 // -1 when the JSON file cannot be opened (the reason printed).
@@ -203,6 +228,26 @@ inline int common_option(int argc, char** argv, int& i, std::FILE*& json, int& i
   if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) {
     iters = std::max(1, std::atoi(argv[++i]));
     return 1;
+  }
+  return 0;
+}
+
+// The options of a lab with versions and named shapes: common_option's (--iters is accepted and unused), --version N
+// (only that version) and --shape NAME:M (only that shape). 0, or the exit status after the usage line.
+inline int version_shape_options(int argc, char** argv, std::FILE*& json, int& only_version, std::string& only_shape) {
+  int iters = 0;
+  for (int i = 1; i < argc; ++i) {
+    const int c = common_option(argc, argv, i, json, iters);
+    if (c < 0) return 2;
+    if (c) continue;
+    if (!std::strcmp(argv[i], "--version") && i + 1 < argc) {
+      only_version = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
+      only_shape = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--json FILE] [--version N] [--shape NAME:M]\n", argv[0]);
+      return 2;
+    }
   }
   return 0;
 }

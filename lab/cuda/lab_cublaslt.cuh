@@ -1,6 +1,6 @@
 #pragma once
-// For the labs that time a kernel against cuBLASLt: the product's descriptors, and the heuristic's candidates for
-// it, each timed cold, the fastest kept — as the engine's autotune picks (gemm_tune_cold).
+// For the labs that time a kernel against cuBLASLt: the product's descriptors, the heuristic's candidates for it,
+// each timed cold, the fastest kept — as the engine's autotune picks (gemm_tune_cold) — and main()'s set-up.
 #include <cublasLt.h>
 
 #include <cmath>
@@ -71,6 +71,40 @@ bool lt_fastest_cold(cublasLtHandle_t lt, cublasLtMatmulDesc_t desc, cublasLtMat
     if (us < best) best = us, algo = res[i].algo;
   }
   return best < INFINITY;
+}
+
+// What a lab that times kernels against cuBLASLt sets up in main() and takes down at its end: the card, the L2
+// flush buffer of time_hot_cold (twice the L2), cuBLASLt's handle and workspace.
+struct LtLabDevice {
+  cudaDeviceProp prop{};
+  cublasLtHandle_t lt = nullptr;
+  void* ws = nullptr;
+  std::size_t ws_bytes = 0;
+  void* flush = nullptr;
+  std::size_t flush_bytes = 0;
+};
+// False (after saying so) where the card is not of compute capability 9.0: these labs' kernels need sm_90a.
+inline bool open_lt_lab(const char* lab_name, std::size_t ws_bytes, LtLabDevice& d) {
+  CK(cudaGetDeviceProperties(&d.prop, 0));
+  if (d.prop.major != 9 || d.prop.minor != 0) {
+    std::printf("%s needs a compute capability 9.0 card (this is %s): nothing to do\n", lab_name, d.prop.name);
+    return false;
+  }
+  d.flush_bytes = static_cast<std::size_t>(d.prop.l2CacheSize) * 2;
+  CK(cudaMalloc(&d.flush, d.flush_bytes));
+  d.ws_bytes = ws_bytes;
+  CK(cudaMalloc(&d.ws, ws_bytes));
+  CB(cublasLtCreate(&d.lt));
+  return true;
+}
+// Frees what open_lt_lab made, closes the JSON file, says whether every check passed; the lab's exit status.
+inline int close_lt_lab(LtLabDevice& d, std::FILE* json, int failures) {
+  cublasLtDestroy(d.lt);
+  cudaFree(d.ws);
+  cudaFree(d.flush);
+  if (json) std::fclose(json);
+  std::printf("%s (%d failure%s)\n", failures ? "FAILED" : "ALL PASS", failures, failures == 1 ? "" : "s");
+  return failures ? 1 : 0;
 }
 
 }  // namespace lab

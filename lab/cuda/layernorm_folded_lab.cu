@@ -63,26 +63,16 @@ namespace {
 
 constexpr int kC = 768;  // the stream's width (K of the product): the LayerNorm kernel is built for it
 constexpr std::size_t kWsBytes = 32u << 20;
-cublasLtHandle_t g_lt = nullptr;
-void* g_ws = nullptr;
 int g_failures = 0, g_only_version = 0;
 FILE* g_json = nullptr;
 std::string g_gpu;
-void* g_flush = nullptr;
-size_t g_flush_bytes = 0;
+LtLabDevice g_dev;  // the card, the L2 flush buffer, cuBLASLt
 
 template <typename T>
 bool lt_call(const LtProduct& L, const cublasLtMatmulAlgo_t& algo, const T* W, const T* a, T* y, cudaStream_t s) {
   static const float kOne = 1.f, kZero = 0.f;
-  return cublasLtMatmul(g_lt, L.desc, &kOne, W, L.la, a, L.lb, &kZero, y, L.lc, y, L.lc, &algo, g_ws, kWsBytes, s) ==
+  return cublasLtMatmul(g_dev.lt, L.desc, &kOne, W, L.la, a, L.lb, &kZero, y, L.lc, y, L.lc, &algo, g_dev.ws, kWsBytes, s) ==
          CUBLAS_STATUS_SUCCESS;
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3e", v);
-  return buf;
 }
 
 template <typename T, bool GELU>
@@ -179,15 +169,7 @@ void run_shape(const char* name, int M, int N) {
   CK(cudaStreamCreate(&stream));
 
   // The sampled rows' reference in double.
-  std::vector<int> rows;
-  if (M <= 256) {
-    for (int r = 0; r < M; ++r) rows.push_back(r);
-  } else {
-    for (int i = 0; i < 40; ++i) rows.push_back(static_cast<int>((static_cast<long long>(i) * 977) % M));
-    rows.push_back(M - 1);
-    rows.push_back(127);
-    rows.push_back(128);
-  }
+  const std::vector<int> rows = checked_rows(M, 40);
   std::vector<double> ref(rows.size() * static_cast<size_t>(N)), h(K);
   for (size_t i = 0; i < rows.size(); ++i) {
     layernorm_ref(fx.data() + static_cast<size_t>(rows[i]) * K, K, lw.data(), lb.data(), h.data());
@@ -214,7 +196,7 @@ void run_shape(const char* name, int M, int N) {
   // ---- what the engine runs instead: layernorm_rows_reg + cuBLASLt ----
   LtProduct L = make_lt_product<T>(M, N, K, static_cast<const T*>(db), GELU);
   L.ok = lt_fastest_cold(
-      g_lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_flush, g_flush_bytes,
+      g_dev.lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_dev.flush, g_dev.flush_bytes,
       [&](const cublasLtMatmulAlgo_t& a) { return lt_call<T>(L, a, dW, dh, dy, stream); }, L.algo);
   const int ln_rows_per_block = 4 * 2;
   auto layernorm = [&] {
@@ -230,8 +212,8 @@ void run_shape(const char* name, int M, int N) {
     CK(cudaStreamSynchronize(stream));
     err_pair = max_error();
     tl = time_hot_cold(
-        stream, g_flush, g_flush_bytes, [&] { lt_call<T>(L, L.algo, dW, dh, dy, stream); }, 0);
-    tn = time_hot_cold(stream, g_flush, g_flush_bytes, layernorm, 0);
+        stream, g_dev.flush, g_dev.flush_bytes, [&] { lt_call<T>(L, L.algo, dW, dh, dy, stream); }, 0);
+    tn = time_hot_cold(stream, g_dev.flush, g_dev.flush_bytes, layernorm, 0);
     graph_lt = time_graph_best(stream, [&](int) { return lt_call<T>(L, L.algo, dW, dh, dy, stream); }, 20);
     graph_pair = time_graph_best(
         stream, [&](int) { return (layernorm(), true) && lt_call<T>(L, L.algo, dW, dh, dy, stream); }, 20);
@@ -261,7 +243,7 @@ void run_shape(const char* name, int M, int N) {
     const double tol = is_bf16 ? 3e-2 : 4e-3;
     const bool pass = timing_only || err <= tol;
     if (!pass) ++g_failures;
-    const HotCold tf = time_hot_cold(stream, g_flush, g_flush_bytes, folded, 0);
+    const HotCold tf = time_hot_cold(stream, g_dev.flush, g_dev.flush_bytes, folded, 0);
     const double graph_folded = time_graph_best(
         stream,
         [&](int) {
@@ -300,32 +282,11 @@ void run_shape(const char* name, int M, int N) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int iters = 0;
   std::string only_shape;
-  for (int i = 1; i < argc; ++i) {
-    const int c = common_option(argc, argv, i, g_json, iters);
-    if (c < 0) return 2;
-    if (c) continue;
-    if (!std::strcmp(argv[i], "--version") && i + 1 < argc) {
-      g_only_version = std::atoi(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
-      only_shape = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--version N] [--shape NAME:M]\n", argv[0]);
-      return 2;
-    }
-  }
-  cudaDeviceProp prop{};
-  CK(cudaGetDeviceProperties(&prop, 0));
+  if (const int rc = version_shape_options(argc, argv, g_json, g_only_version, only_shape)) return rc;
+  if (!open_lt_lab("layernorm_folded_lab", kWsBytes, g_dev)) return 0;
+  const cudaDeviceProp& prop = g_dev.prop;
   g_gpu = prop.name;
-  if (prop.major != 9 || prop.minor != 0) {
-    std::printf("layernorm_folded_lab needs a compute capability 9.0 card (this is %s): nothing to do\n", prop.name);
-    return 0;
-  }
-  g_flush_bytes = static_cast<size_t>(prop.l2CacheSize) * 2;
-  CK(cudaMalloc(&g_flush, g_flush_bytes));
-  CB(cublasLtCreate(&g_lt));
-  CK(cudaMalloc(&g_ws, kWsBytes));
   std::printf("layernorm_folded_lab on %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
   auto want = [&](const char* name, int M) {
     return only_shape.empty() || only_shape == std::string(name) + ":" + std::to_string(M);
@@ -338,10 +299,5 @@ int main(int argc, char** argv) {
     if (want("fc", M)) run_shape<__half, true>("fc", M, 3072);
   }
   if (only_shape.empty()) run_shape<__nv_bfloat16, true>("fc", 4096, 3072);
-  cublasLtDestroy(g_lt);
-  cudaFree(g_ws);
-  cudaFree(g_flush);
-  if (g_json) std::fclose(g_json);
-  std::printf("%s (%d failure%s)\n", g_failures ? "FAILED" : "ALL PASS", g_failures, g_failures == 1 ? "" : "s");
-  return g_failures ? 1 : 0;
+  return close_lt_lab(g_dev, g_json, g_failures);
 }

@@ -53,10 +53,7 @@ int g_failures = 0;
 FILE* g_json = nullptr;
 std::string g_gpu;
 int g_sms = 132;
-void* g_flush = nullptr;
-size_t g_flush_bytes = 0;
-cublasLtHandle_t g_lt = nullptr;
-void* g_ws = nullptr;
+LtLabDevice g_dev;  // the card, the L2 flush buffer, cuBLASLt
 constexpr size_t kWsBytes = 32u << 20;
 
 struct Summary {
@@ -100,7 +97,7 @@ cudaError_t run_fused(int v, const CUtensorMap& mh, const CUtensorMap* mw, k::Lm
 template <typename T>
 bool lt_call(const LtProduct& L, const cublasLtMatmulAlgo_t& algo, const T* W, const T* h, T* y, cudaStream_t s) {
   static const float kOne = 1.f, kZero = 0.f;
-  return cublasLtMatmul(g_lt, L.desc, &kOne, W, L.la, h, L.lb, &kZero, y, L.lc, y, L.lc, &algo, g_ws, kWsBytes, s) ==
+  return cublasLtMatmul(g_dev.lt, L.desc, &kOne, W, L.la, h, L.lb, &kZero, y, L.lc, y, L.lc, &algo, g_dev.ws, kWsBytes, s) ==
          CUBLAS_STATUS_SUCCESS;
 }
 
@@ -170,7 +167,7 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
   // cuBLASLt: the heuristic's candidates, each timed cold (median of 5), the fastest kept.
   LtProduct L = make_lt_product<T>(M, N, K);
   L.ok = lt_fastest_cold(
-      g_lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_flush, g_flush_bytes,
+      g_dev.lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_dev.flush, g_dev.flush_bytes,
       [&](const cublasLtMatmulAlgo_t& a) { return lt_call<T>(L, a, dw, dh, dlogits, stream); }, L.algo);
   if (!L.ok) {
     std::printf("%s: cuBLASLt found no algorithm\n", name);
@@ -182,7 +179,7 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
     unsigned* sink;
     CK(cudaMalloc(&sink, sizeof(unsigned)));
     const double us = time_hot_cold(
-                          stream, g_flush, g_flush_bytes,
+                          stream, g_dev.flush, g_dev.flush_bytes,
                           [&] {
                             read_probe<<<g_sms * 4, 512, 0, stream>>>(
                                 reinterpret_cast<const uint4*>(dw), static_cast<std::int64_t>(N) * K * sizeof(T) / 16,
@@ -288,7 +285,7 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
         CK(run_fused<T>(v, mh, mw, p, dtop1, dsum, stream));
       }
     };
-    const HotCold t = time_hot_cold(stream, g_flush, g_flush_bytes, call, 30);
+    const HotCold t = time_hot_cold(stream, g_dev.flush, g_dev.flush_bytes, call, 30);
     const double hot_us = t.hot_us, cold_us = t.cold_us;
     const double bytes = static_cast<double>(N) * K * sizeof(T);
     std::printf("      %-8s M%-5d | v%d %-21s | cold %8.2f us (W at %5.2f TB/s) | hot %8.2f us\n", name, M, v,
@@ -329,18 +326,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  cudaDeviceProp prop{};
-  CK(cudaGetDeviceProperties(&prop, 0));
+  if (!open_lt_lab("lm_head_lab", kWsBytes, g_dev)) return 0;
+  const cudaDeviceProp& prop = g_dev.prop;
   g_gpu = prop.name;
   g_sms = prop.multiProcessorCount;
-  if (prop.major != 9 || prop.minor != 0) {
-    std::printf("lm_head_lab needs a compute capability 9.0 card (this is %s): nothing to do\n", prop.name);
-    return 0;
-  }
-  g_flush_bytes = static_cast<size_t>(prop.l2CacheSize) * 2;
-  CK(cudaMalloc(&g_flush, g_flush_bytes));
-  CK(cudaMalloc(&g_ws, kWsBytes));
-  CB(cublasLtCreate(&g_lt));
   std::printf("lm_head_lab on %s (%d SMs)\n", prop.name, g_sms);
   if (only > 0) {
     run_shape<__half>("gpt2", only, 50257, 768, true);
@@ -358,10 +347,5 @@ int main(int argc, char** argv) {
     }
     run_shape<__nv_bfloat16>("gpt2", 128, 50257, 768, true);
   }
-  cublasLtDestroy(g_lt);
-  cudaFree(g_ws);
-  cudaFree(g_flush);
-  if (g_json) std::fclose(g_json);
-  std::printf("%s (%d failure%s)\n", g_failures ? "FAILED" : "ALL PASS", g_failures, g_failures == 1 ? "" : "s");
-  return g_failures ? 1 : 0;
+  return close_lt_lab(g_dev, g_json, g_failures);
 }

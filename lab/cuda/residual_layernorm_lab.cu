@@ -44,29 +44,18 @@ namespace {
 
 constexpr int kBN = 192, kC = 768;
 constexpr std::size_t kWsBytes = 32u << 20;
-cublasLtHandle_t g_lt = nullptr;
-void* g_ws = nullptr;
 int g_failures = 0, g_only_version = 0;
 FILE* g_json = nullptr;
 std::string g_gpu;
-void* g_flush = nullptr;
-size_t g_flush_bytes = 0;
+LtLabDevice g_dev;  // the card, the L2 flush buffer, cuBLASLt
 
 // cuBLASLt's residual product as the engine's residual_16bit path runs it: x [M, N] (row-major, T) += a [M, K] .
 // W [N, K]^T + bias — lab_cublaslt.cuh's product with the bias epilogue, run with beta = 1 and C = D = x.
 template <typename T>
 bool lt_call(const LtProduct& L, const cublasLtMatmulAlgo_t& algo, const T* W, const T* a, T* x, cudaStream_t s) {
   static const float kOne = 1.f;
-  return cublasLtMatmul(g_lt, L.desc, &kOne, W, L.la, a, L.lb, &kOne, x, L.lc, x, L.lc, &algo, g_ws, kWsBytes, s) ==
+  return cublasLtMatmul(g_dev.lt, L.desc, &kOne, W, L.la, a, L.lb, &kOne, x, L.lc, x, L.lc, &algo, g_dev.ws, kWsBytes, s) ==
          CUBLAS_STATUS_SUCCESS;
-}
-
-// A JSON number, or null where there is none (not checked, or not finite).
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3e", v);
-  return buf;
 }
 
 template <typename T>
@@ -107,7 +96,7 @@ void run_shape(const char* name, int M, int K) {
   CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
   LtProduct L = make_lt_product<T>(M, N, K, static_cast<const T*>(db));
   L.ok = lt_fastest_cold(
-      g_lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_flush, g_flush_bytes,
+      g_dev.lt, L.desc, L.la, L.lb, L.lc, kWsBytes, stream, g_dev.flush, g_dev.flush_bytes,
       [&](const cublasLtMatmulAlgo_t& a) { return lt_call<T>(L, a, dW, dA, dx, stream); }, L.algo);
   const int ln_rows_per_block = 4 * 2;
   auto layernorm = [&] {
@@ -118,10 +107,10 @@ void run_shape(const char* name, int M, int K) {
   double graph_pair = -1;
   if (L.ok) {
     tl = time_hot_cold(
-        stream, g_flush, g_flush_bytes, [&] { lt_call<T>(L, L.algo, dW, dA, dx, stream); }, 50);
-    tn = time_hot_cold(stream, g_flush, g_flush_bytes, layernorm, 50);
+        stream, g_dev.flush, g_dev.flush_bytes, [&] { lt_call<T>(L, L.algo, dW, dA, dx, stream); }, 50);
+    tn = time_hot_cold(stream, g_dev.flush, g_dev.flush_bytes, layernorm, 50);
     tb = time_hot_cold(
-        stream, g_flush, g_flush_bytes,
+        stream, g_dev.flush, g_dev.flush_bytes,
         [&] {
           lt_call<T>(L, L.algo, dW, dA, dx, stream);
           layernorm();
@@ -158,15 +147,7 @@ void run_shape(const char* name, int M, int K) {
     std::vector<T> gx(hx.size()), gh(hx.size());
     CK(cudaMemcpy(gx.data(), dx, gx.size() * sizeof(T), cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(gh.data(), dh, gh.size() * sizeof(T), cudaMemcpyDeviceToHost));
-    std::vector<int> rows;
-    if (M <= 256) {
-      for (int r = 0; r < M; ++r) rows.push_back(r);
-    } else {
-      for (int i = 0; i < 40; ++i) rows.push_back(static_cast<int>((static_cast<long long>(i) * 977) % M));
-      rows.push_back(M - 1);
-      rows.push_back(127);
-      rows.push_back(128);
-    }
+    const std::vector<int> rows = checked_rows(M, 40);
     double err_x = 0.0, err_h = 0.0;
     std::vector<float> vref(N);
     std::vector<double> href(N);
@@ -197,7 +178,7 @@ void run_shape(const char* name, int M, int K) {
     if (!pass) ++g_failures;
 
     CK(cudaMemcpy(dx, hx.data(), hx.size() * sizeof(T), cudaMemcpyHostToDevice));
-    const HotCold tf = time_hot_cold(stream, g_flush, g_flush_bytes, fused, 50);
+    const HotCold tf = time_hot_cold(stream, g_dev.flush, g_dev.flush_bytes, fused, 50);
     const double graph_fused = time_graph_best(
         stream,
         [&](int) {
@@ -242,32 +223,11 @@ void run_shape(const char* name, int M, int K) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int iters = 0;
   std::string only_shape;
-  for (int i = 1; i < argc; ++i) {
-    const int c = common_option(argc, argv, i, g_json, iters);
-    if (c < 0) return 2;
-    if (c) continue;
-    if (!std::strcmp(argv[i], "--version") && i + 1 < argc) {
-      g_only_version = std::atoi(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
-      only_shape = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--version N] [--shape NAME:M]\n", argv[0]);
-      return 2;
-    }
-  }
-  cudaDeviceProp prop{};
-  CK(cudaGetDeviceProperties(&prop, 0));
+  if (const int rc = version_shape_options(argc, argv, g_json, g_only_version, only_shape)) return rc;
+  if (!open_lt_lab("residual_layernorm_lab", kWsBytes, g_dev)) return 0;
+  const cudaDeviceProp& prop = g_dev.prop;
   g_gpu = prop.name;
-  if (prop.major != 9 || prop.minor != 0) {
-    std::printf("residual_layernorm_lab needs a compute capability 9.0 card (this is %s): nothing to do\n", prop.name);
-    return 0;
-  }
-  g_flush_bytes = static_cast<size_t>(prop.l2CacheSize) * 2;
-  CK(cudaMalloc(&g_flush, g_flush_bytes));
-  CB(cublasLtCreate(&g_lt));
-  CK(cudaMalloc(&g_ws, kWsBytes));
   const int c1 = k::residual_layernorm_max_clusters<__half, kBN, 4, 4, false>();
   const int c2 = k::residual_layernorm_max_clusters<__half, kBN, 3, 2, true>();
   std::printf(
@@ -288,10 +248,5 @@ int main(int argc, char** argv) {
     if (only_shape.empty() || only_shape == std::string(s.name) + ":" + std::to_string(s.M))
       run_shape<__half>(s.name, s.M, s.K);
   if (only_shape.empty()) run_shape<__nv_bfloat16>("proj", 4096, 768);
-  cublasLtDestroy(g_lt);
-  cudaFree(g_ws);
-  cudaFree(g_flush);
-  if (g_json) std::fclose(g_json);
-  std::printf("%s (%d failure%s)\n", g_failures ? "FAILED" : "ALL PASS", g_failures, g_failures == 1 ? "" : "s");
-  return g_failures ? 1 : 0;
+  return close_lt_lab(g_dev, g_json, g_failures);
 }
