@@ -8,6 +8,20 @@
 //   v2  lm_head_summary<T, 128, 6>    128 x 128, 6 slots
 //   v3  lm_head_summary<T, 256, 4>    128 x 256, 4 slots
 //   v4  v1 that also stores the logits (the engine's path when a caller wants them)
+//   v5  lm_head_summary_pingpong<T, 6>        128 x 128 tiles, one a consumer warpgroup, the two alternating
+//   v6  v5 with each thread's run of a row summed in float (SUM_FLOAT), then in double
+//   v7  v6 with 7 ring slots
+//   v8  v5 that also stores the logits
+//   v9  v6 without the summary (LAB 1: the main loop alone), v10 without the products too (LAB 2: the ring alone)
+//   v11 v6 with 128 x 192 tiles (5 slots), v12 v11 without the summary
+//   v13 v6 with 4 (best, index, sum) chains a row (CHAINS), v14 / v15 v11 with 2 / 4, v16 v14 summed in double
+//       that also stores the logits
+//   v17 / v18 v1 / v3 with SUM_FLOAT
+//   v19 v11 with the STAGED epilogue (shared memory, 4 ring slots), v20 v19 summed in double, v21 v20 that also
+//       stores the logits, v22 v19 with 128 x 128 tiles (5 slots), v23 v11 with 4 slots (v19's ring)
+//   v24 v19 with one staging buffer for both warpgroups (STAGED = 1) and 5 ring slots, v25 v24 summed in double
+//       that also stores the logits
+// (v9, v10, v12 compute nothing usable: timed only.)
 //
 // Measured on an H200 (docs/results/2026-11-27-session9/): at 128 rows, weights cold, v1 38.8 us against v0's 39.1
 // (v0: cuBLASLt 24.7 us under Nsight Compute at 3.4 TB/s, row_summary the rest; v1 29.4 us at 2.7 TB/s); a read of W
@@ -15,12 +29,16 @@
 // tile over a cluster of two blocks by multicast): no gain, so the engine leaves it off (lm_head_summary_rows). At
 // 1024 / 4096 rows the product is compute-bound and v1-v3 are slower (165 / 624 us against 150 / 517). A copy of W
 // rearranged so that every TMA box is one contiguous piece was no faster either (38.9 vs 38.8 us; not kept).
+// Thirteenth session (H200s, docs/results/2026-11-27-session13/, 4,096 rows, cold): v0 505-519 us; v19 (the
+// engine's default since) 434-445; its main loop alone (v12, 5 slots) 407-435; the 128 x 128 ring alone (v10)
+// 380-409; register summaries v11 484-510, v14 / v15 (chains) 539-575; doubles per logit v20 608-640; v24 467-481.
+// The branch-free summary took v1 from 612-678 to 517-590 and v1 at 128 rows from 39.4 to 36.6-37.0.
 //
-// Checks: v4's stored logits against a CPU reference in double (every column of a sample of rows); v0's and v4's
-// summaries against the CPU summary of their own stored logits (top-1 exactly, the sum to 1e-12); v1-v3 against
-// v4's summary (the same logits up to the rounding of a float accumulated in another order: top-1 where the two
-// candidates' logits differ by more than one unit in the last place, the sum to 1e-3 of the row's logit norm — a
-// missing or doubled tile moves it by ~6e-2).
+// Checks: v4's and v8's stored logits against a CPU reference in double (every column of a sample of rows); v0's,
+// v4's and v8's summaries against the CPU summary of their own stored logits (top-1 exactly, the sum to 1e-12);
+// v1-v3 and v5-v7 against v4's summary (the same logits up to the rounding of a float accumulated in another order:
+// top-1 where the two candidates' logits differ by more than one unit in the last place, the sum to 1e-3 of the
+// row's logit norm — a missing or doubled tile moves it by ~6e-2).
 // Timing: "cold" = the median of 9 single calls, each after a write of twice the L2 size (the weights are cold in
 // a forward); "hot" = back to back.
 // Usage: lm_head_lab [--json FILE] [--quick] [--only M]   Exits non-zero if a check fails. --only M: the fp16 GPT-2
@@ -45,7 +63,14 @@ using namespace lab;
 namespace {
 
 const char* version_name(int v) {
-  const char* names[] = {"cublaslt+row_summary", "bn192_s5", "bn128_s6", "bn256_s4", "bn192_s5_store"};
+  const char* names[] = {"cublaslt+row_summary", "bn192_s5",      "bn128_s6",      "bn256_s4",
+                         "bn192_s5_store",       "pingpong_s6",   "pingpong_s6_fsum", "pingpong_s7_fsum",
+                         "pingpong_s6_store",    "pp_s6_LAB1_mainloop", "pp_s6_LAB2_ring",
+                         "pp_bn192_s5_fsum",     "pp_bn192_LAB1_mainloop", "pp_s6_fsum_4chains",
+                         "pp_bn192_fsum_2chains", "pp_bn192_fsum_4chains", "pp_bn192_2chains_store",
+                         "bn192_s5_fsum",        "bn256_s4_fsum",    "pp_bn192_s4_staged_fsum",
+                         "pp_bn192_s4_staged",   "pp_bn192_s4_staged_store", "pp_bn128_s5_staged_fsum",
+                         "pp_bn192_s4_fsum",     "pp_bn192_s5_staged1_fsum", "pp_bn192_s5_staged1_store"};
   return names[v];
 }
 
@@ -89,6 +114,27 @@ cudaError_t run_fused(int v, const CUtensorMap& mh, const CUtensorMap* mw, k::Lm
     case 2: p.logits = nullptr; return k::launch_lm_head_summary<T, 128, 6>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
     case 3: p.logits = nullptr; return k::launch_lm_head_summary<T, 256, 4>(mh, mw[2], p, top1, row_sum, g_sms, stream, false);
     case 4: return k::launch_lm_head_summary<T, 192, 5>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 5: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 128, 6, false>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
+    case 6: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 128, 6, true>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
+    case 7: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 128, 7, true>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
+    case 8: return k::launch_lm_head_summary_pingpong<T, 128, 6, false>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
+    case 9: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 128, 6, true, 1, false, 1>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
+    case 10: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 128, 6, true, 1, false, 2>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
+    case 11: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 192, 5, true>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 12: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 192, 5, true, 1, false, 1>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 13: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 128, 6, true, 4>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
+    case 14: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 192, 5, true, 2>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 15: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 192, 5, true, 4>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 17: p.logits = nullptr; return k::launch_lm_head_summary<T, 192, 5, true>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 18: p.logits = nullptr; return k::launch_lm_head_summary<T, 256, 4, true>(mh, mw[2], p, top1, row_sum, g_sms, stream, false);
+    case 19: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 192, 4, true, 1, 2>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 20: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 192, 4, false, 1, 2>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 21: return k::launch_lm_head_summary_pingpong<T, 192, 4, false, 1, 2>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 22: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 128, 5, true, 1, 2>(mh, mw[1], p, top1, row_sum, g_sms, stream, false);
+    case 23: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 192, 4, true>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 24: p.logits = nullptr; return k::launch_lm_head_summary_pingpong<T, 192, 5, true, 1, 1>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 25: return k::launch_lm_head_summary_pingpong<T, 192, 5, false, 1, 1>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
+    case 16: return k::launch_lm_head_summary_pingpong<T, 192, 5, false, 2>(mh, mw[0], p, top1, row_sum, g_sms, stream, false);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -197,7 +243,7 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
   std::vector<int> rows;
   for (size_t i = 0; i < sample_rows; ++i) rows.push_back(static_cast<int>(i * M / sample_rows));
   std::vector<T> got(static_cast<size_t>(M) * N);
-  Summary fused_store;  // v4: the reference of v1-v3
+  Summary fused_store;  // v4: the reference of v1-v3 and v5-v7
   std::vector<int> gtop(M);
   std::vector<double> gsum(M);
   auto fetch_summary = [&] {
@@ -206,7 +252,8 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
   };
   const double tol = std::is_same_v<T, __half> ? 5e-3 : 2e-2, ulp = std::is_same_v<T, __half> ? 1.0 / 1024 : 1.0 / 128;
   std::vector<double> norm(M);  // the L2 norm of each row's logits (v4's)
-  for (int v : {0, 4, 1, 2, 3}) {
+  for (int v : {0, 4, 8, 16, 21, 25, 1, 2, 3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20, 22, 23, 24}) {
+    const bool lab_part = v == 9 || v == 10 || v == 12;
     CK(cudaMemset(dlogits, 0xff, static_cast<size_t>(M) * N * sizeof(T)));  // NaN: a logit left unwritten shows
     CK(cudaMemset(dtop1, 0xff, M * sizeof(int)));
     if (v == 0) {
@@ -220,7 +267,9 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
     std::string what;
     double max_err = 0;
     bool pass = true;
-    if (v == 0 || v == 4) {
+    if (lab_part) {
+      what = "not checked (parts left out)";
+    } else if (v == 0 || v == 4 || v == 8 || v == 16 || v == 21 || v == 25) {
       CK(cudaMemcpy(got.data(), dlogits, got.size() * sizeof(T), cudaMemcpyDeviceToHost));
       const Summary own = host_summary(got, M, N, vocab);
       int bad = 0;
@@ -273,7 +322,7 @@ void run_shape(const char* name, int M, int vocab, int K, bool timed) {
     }
     if (!pass) ++g_failures;
     std::printf("%-5s %-8s M%-5d V%-6d K%-5d | v%d %-21s | check %s: %s\n", tname<T>(), name, M, vocab, K, v,
-                version_name(v), pass ? "PASS" : "FAIL", what.c_str());
+                version_name(v), lab_part ? "SKIP" : pass ? "PASS" : "FAIL", what.c_str());
     std::fflush(stdout);
 
     if (!timed) continue;

@@ -126,6 +126,9 @@ class CudaBackend final : public Backend {
     options.persistent_head_flags = option_flag(spec, "persistent_head_flags", options.persistent_head_flags);
     options.lm_head_summary_rows =
         option_int(spec, "lm_head_summary_rows", options.lm_head_summary_rows, 0, 1 << 20);
+    options.lm_head_summary_min_rows =
+        option_int(spec, "lm_head_summary_min_rows", options.lm_head_summary_min_rows, 1, 1 << 20);
+    options.lm_head_pingpong = option_flag(spec, "lm_head_pingpong", options.lm_head_pingpong);
     options.decode_reuse = option_flag(spec, "decode_reuse", options.decode_reuse);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       using A = cuda_engine::EngineOptions::Attention;

@@ -40,9 +40,12 @@
 //   "wgmma_tile"      their block shape, rows x columns: 64x32 (default), 128x32, 64x64, 128x64
 //   "wgmma_pdl"       "1" (default): the chain's kernels as programmatic dependents; "0": plain stream order
 //   "wgmma_lm_head"   "1": their LM head through those kernels too; "0" (default): cuBLASLt
-//   "lm_head_summary_rows" logits summaries of at most this many rows (default 0: never) on an H100 / H200 in
-//                     fp16 / bf16 through the LM head with the top-1 / row-sum summary in its epilogue (measured no
-//                     faster than cuBLASLt's LM head + the row_summary kernel)
+//   "lm_head_summary_rows" logits summaries of at most this many rows (default 1048576; 0: never) on an H100 /
+//                     H200 in fp16 / bf16 through the LM head with the top-1 / row-sum summary in its epilogue
+//                     instead of cuBLASLt's LM head + the row_summary kernel
+//   "lm_head_summary_min_rows" ... of at least this many rows (default 128: fewer go through cuBLASLt, faster there)
+//   "lm_head_pingpong" "1" (default): that LM head as the ping-pong kernel (its summary's sum in float runs of 96
+//                     logits, then double); "0": the cooperative kernel (the sum in double per logit)
 //   "decode_reuse"    "1" (default): a decode session's KV cache and CUDA graphs go to the next session of the same
 //                     batch and max_tokens; "0": each session allocates and captures its own
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed

@@ -600,8 +600,10 @@ class EngineImpl final : public Engine {
            " rows: TMA+wgmma products (residual add, bias, GELU in the epilogue) with every kernel a programmatic "
            "dependent of the one before";
     if (lm_head_summary_)
-      s += "; LM head of <= " + std::to_string(opt_.lm_head_summary_rows) +
-           " rows with the top-1 / row-sum summary in its epilogue (TMA-fed tensor-core tiles, no logits written)";
+      s += "; LM head of " + std::to_string(opt_.lm_head_summary_min_rows) + "-" +
+           std::to_string(opt_.lm_head_summary_rows) +
+           " rows with the top-1 / row-sum summary in its epilogue (TMA-fed tensor-core tiles, no logits written" +
+           (opt_.lm_head_pingpong ? "; ping-pong warpgroups, the summary through shared memory)" : ")");
     if (gemm_residual16_) s += "; cuBLASLt prefills with the residual stream in 16 bits (fp16 / bf16, as PyTorch)";
     if (!fused_ln_w_.empty())
       s += "; prefills of >= " + std::to_string(opt_.fused_layernorm_rows) +
@@ -1170,7 +1172,8 @@ class EngineImpl final : public Engine {
     }
   }
   bool use_lm_head_summary(Mode mode, int rows) const {
-    return lm_head_summary_ && mode != Mode::kDecodeStep && rows <= opt_.lm_head_summary_rows;
+    return lm_head_summary_ && mode != Mode::kDecodeStep && rows <= opt_.lm_head_summary_rows &&
+           rows >= opt_.lm_head_summary_min_rows;
   }
   // ws.top1 / ws.row_sum of the `rows` rows of h (and their logits in ws.logits when keep_logits): the product
   // and the fold of its parts, each a programmatic dependent of the kernel before (its weights requested early).
@@ -1183,9 +1186,15 @@ class EngineImpl final : public Engine {
       p.vocab = V_;
       p.parts = ws.parts;
       p.logits = keep_logits ? ws.logits : nullptr;
-      const cudaError_t e = kernels::launch_lm_head_summary<T, kLmHeadBN, kLmHeadStages>(
-          activation_map(h, rows, C_, 128), lm_head_summary_map_, p, ws.top1, ws.row_sum, sm_count_, stream_,
-          !opt_.profile);
+      constexpr int kLmHeadPingPongStages = 4;
+      const CUtensorMap map_h = activation_map(h, rows, C_, 128);
+      // (the two kernels' tiles have kLmHeadBN columns: the same parts a row)
+      const cudaError_t e =
+          opt_.lm_head_pingpong
+              ? kernels::launch_lm_head_summary_pingpong<T, kLmHeadBN, kLmHeadPingPongStages, true, 1, 2>(
+                    map_h, lm_head_summary_map_, p, ws.top1, ws.row_sum, sm_count_, stream_, !opt_.profile)
+              : kernels::launch_lm_head_summary<T, kLmHeadBN, kLmHeadStages>(
+                    map_h, lm_head_summary_map_, p, ws.top1, ws.row_sum, sm_count_, stream_, !opt_.profile);
       CU(e);
       mark("lm_head+summary");
     }

@@ -119,13 +119,18 @@ struct EngineOptions {
   // 7): an attention item waits only for the 6 QKV tiles of its head. H200, 5 alternating rounds: B1 x S128 0.3990
   // vs 0.4066 ms, B1 x S64 0.3695 vs 0.3748, B2 x S64 0.3881 vs 0.3959, B1 x S32 0.3614 vs 0.3659.
   bool persistent_head_flags = true;
-  // Logits summaries (top-1, row sum) of at most this many rows on a compute capability 9.0 GPU, fp16 / bf16
-  // (prefills and decode prompts; not int8): the LM head with the summary in its epilogue
-  // (lm_head_summary.cuh: no logits written unless a caller wants them) instead of cuBLASLt's LM head and the
-  // row_summary kernel. Correct, but no faster (H200, lab/cuda/lm_head_lab.cu at 128 rows, weights cold: 38.8 vs
-  // 39.1 us — the kernel streams the weights at 2.7 TB/s where cuBLASLt's reaches 3.4 — and B1 x S128 in the
-  // engine 0.3986 vs 0.4011 ms in one call, 0.4006 vs 0.3922 in another): off by default (0).
-  int lm_head_summary_rows = 0;
+  // Logits summaries (top-1, row sum) of lm_head_summary_min_rows .. lm_head_summary_rows rows on a compute
+  // capability 9.0 GPU, fp16 / bf16 (prefills and decode prompts; not int8): the LM head with the summary in its
+  // epilogue (lm_head_summary.cuh: no logits written unless a caller wants them) instead of cuBLASLt's LM head and
+  // the row_summary kernel, which writes every logit and reads it back (412 MB at B8 x S512).
+  // lm_head_pingpong (default): the ping-pong kernel, its two consumer warpgroups alternating 128 x 192 tiles, the
+  // summary through shared memory, each thread's run of 96 logits summed in float before double (thirteenth
+  // session, lab/cuda/lm_head_lab.cu v19, H200, 4,096 rows: 464-474 us against 505-518 for cuBLASLt +
+  // row_summary; 128 rows 37.3 vs 39.4-40.1; 8 rows 39.1 vs 36.4, hence the minimum). false: the cooperative
+  // kernel (both warpgroups on one tile, the sum in double per logit: exact; ninth session, no faster).
+  int lm_head_summary_rows = 1 << 20;
+  int lm_head_summary_min_rows = 128;
+  bool lm_head_pingpong = true;
   // A decode session's KV cache and workspaces (with their CUDA graphs) kept when it ends, for the next session
   // of the same batch and max_tokens (at most 4 idle sets): its prompt then runs on a captured graph instead of
   // an eager pass and a capture (~2 ms for GPT-2 124M). false: every session allocates and captures its own.

@@ -4,19 +4,22 @@
 // first `vocab` logits as T values — what kernels::row_summary computes from stored logits — without writing the
 // logits (STORE: write them too, for callers that want them, e.g. the logits check).
 //
-// Why it was tried: after a few-row prefill the LM head is a weight stream (77 MB for GPT-2) and the summary then
-// reads 12.9 MB of logits back in a kernel of its own (8.4 us at B1 x S128, H200). Here every block streams its
-// share of W once, the summary is a register reduction, and only 16 bytes per (row, tile) leave the block;
-// lm_head_combine then folds the tiles of each row in a fixed order. Measured (H200, lab/cuda/lm_head_lab.cu): it
-// saves the summary but streams W at 2.7 TB/s where cuBLASLt's LM head reaches 3.4 (29.4 vs 24.7 us under Nsight
-// Compute), so the two paths take the same time; the engine keeps it as an option, off by default
-// (EngineOptions::lm_head_summary_rows).
-//
-// Structure as lab/cuda/gemm_wgmma_large.cuh (developed in lab/cuda/lm_head_lab.cu, which checks it against a CPU
-// reference and times it against cuBLASLt + row_summary): a persistent block of a producer warpgroup, whose one
-// thread keeps a STAGES-deep TMA ring full across tile boundaries, and two consumer warpgroups (64 rows each)
-// issuing wgmma m64nBNk16 on 128 x BN tiles. As a programmatic dependent the producer requests the first slots'
-// W tiles (constant) before griddepcontrol.wait and h (the kernel before's output) after it.
+// Why: cuBLASLt's LM head writes every logit and the row_summary kernel reads them back — 412 MB at B8 x S512,
+// ~0.1 ms of a ~2.1 ms prefill (H200) — and after a few-row prefill the summary is a kernel of its own (8.4 us at
+// B1 x S128). Here only 16 bytes per (row, tile) leave a block; lm_head_combine then folds the tiles of each row in
+// a fixed order. Two kernels, both developed in lab/cuda/lm_head_lab.cu (CPU reference, timing against cuBLASLt +
+// row_summary):
+// - lm_head_summary (ninth session): two consumer warpgroups on one 128 x BN tile, the summary from registers.
+//   No faster than cuBLASLt at 128 rows, slower at 4,096 (its summary ran with the tensor cores idle, and as
+//   branches: 612-678 us against 517; written without branches, thirteenth session, 517-590).
+// - lm_head_summary_pingpong (thirteenth session; the engine's default from 128 rows, EngineOptions::
+//   lm_head_summary_rows / _min_rows / lm_head_pingpong): each consumer warpgroup a whole 128 x 192 tile, the two
+//   alternating so that one's summary runs beside the other's products, the summary through shared memory
+//   (STAGED). H200, 4,096 rows: 434-445 us against 513-519 (its main loop alone 407-435); engine B8 x S512
+//   2.014 ms against 2.205 (below).
+// Both: a persistent block of a producer warpgroup, whose one thread keeps a STAGES-deep TMA ring full across tile
+// boundaries, and two consumer warpgroups issuing wgmma. As a programmatic dependent the producer requests the
+// first slots' W tiles (constant) before griddepcontrol.wait and h (the kernel before's output) after it.
 //
 // Needs sm_90a (wgmma, setmaxnreg); elsewhere the body traps and the engine does not take this path.
 #include <cuda.h>
@@ -25,6 +28,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "backends/cuda/gemm_wgmma.cuh"
 #include "backends/cuda/kernels.cuh"
@@ -47,7 +51,79 @@ struct LmHeadArgs {
   T* logits = nullptr;           // STORE: [M, N]
 };
 
-template <typename T, int BN, int STAGES, bool STORE>
+// The epilogue of one warpgroup's 64 x BN block of logits at rows r0 - (lane / 4) ..: each thread's two rows r0
+// and r0 + 8 reduced to their (row, tile nt) parts. n8 block j of the accumulators holds columns n0 + 8j +
+// 2 (lane % 4) + {0, 1} of rows r0 (acc[4j], acc[4j+1]) and r0 + 8 (acc[4j+2], acc[4j+3]). Each logit is rounded to
+// T first — the value a stored logit would hold — then compared (strict '>' in ascending column order keeps the
+// lowest) and summed: in double (SUM_FLOAT = false: what row_summary does), or, with SUM_FLOAT, in float along the
+// thread's columns and in double from the four lanes of a row on (a conversion to double per run of BN / 4 values
+// instead of per logit; the run's rounding is ~BN / 4 float ulps of its magnitude, far inside the checksum gate's
+// 1e-3). CHAINS > 1 splits each row's columns into that many independent (best, index, sum) chains (n8 blocks j %
+// CHAINS, each still in ascending order), folded at the end with ties to the lower column: the same top-1, and
+// CHAINS-fold instruction-level parallelism for the one warp per scheduler that runs a ping-pong epilogue. Both rows
+// in one pass over j: with a pass per row ptxas serialised the main loop's wgmma (C7514). Written without branches
+// (the comparisons select).
+template <typename T, int BN, bool STORE, bool SUM_FLOAT, int CHAINS = 1>
+__device__ __forceinline__ void summarise_rows(const float (&acc)[BN / 2], int r0, int n0, int nt, int n_tiles,
+                                               int lane, const LmHeadArgs<T>& p) {
+  using namespace wgmma_detail;
+  using Sum = std::conditional_t<SUM_FLOAT, float, double>;
+  static_assert((BN / 8) % CHAINS == 0, "whole n8 blocks a chain");
+  float best[2][CHAINS];
+  int index[2][CHAINS];
+  Sum run[2][CHAINS];
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int q = 0; q < CHAINS; ++q) best[h][q] = -INFINITY, index[h][q] = 0x7fffffff, run[h][q] = 0;
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j) {
+    const int c = n0 + j * 8 + 2 * (lane % 4), q = j % CHAINS;
+    const bool in0 = c < p.vocab, in1 = c + 1 < p.vocab;  // the padding columns are left out
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      // Rounded as a pair (one packed conversion): rounded one by one, ptxas serialised the ping-pong kernel's
+      // wgmma (C7514).
+      const std::uint32_t pair = pack_pair<T>(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+      const float2 v = unpack_pair<T>(pair);
+      if constexpr (STORE) {
+        const int r = r0 + 8 * h;
+        if (r < p.M && c < p.N)
+          *reinterpret_cast<std::uint32_t*>(p.logits + static_cast<std::int64_t>(r) * p.N + c) = pair;
+      }
+      run[h][q] += in0 ? v.x : 0.f;
+      run[h][q] += in1 ? v.y : 0.f;
+      const bool g0 = in0 && v.x > best[h][q];
+      best[h][q] = g0 ? v.x : best[h][q];
+      index[h][q] = g0 ? c : index[h][q];
+      const bool g1 = in1 && v.y > best[h][q];
+      best[h][q] = g1 ? v.y : best[h][q];
+      index[h][q] = g1 ? c + 1 : index[h][q];
+    }
+  }
+  // The chains, then the four lanes of a row (lane % 4: interleaved column pairs): ties to the lower column.
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    double sum = run[h][0];
+#pragma unroll
+    for (int q = 1; q < CHAINS; ++q) {
+      sum += run[h][q];
+      better(best[h][0], index[h][0], best[h][q], index[h][q]);
+    }
+#pragma unroll
+    for (int o = 1; o <= 2; o <<= 1) {
+      sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      const float ob = __shfl_xor_sync(0xffffffffu, best[h][0], o);
+      const int oi = __shfl_xor_sync(0xffffffffu, index[h][0], o);
+      better(best[h][0], index[h][0], ob, oi);
+    }
+    const int r = r0 + 8 * h;
+    if (lane % 4 == 0 && r < p.M)
+      p.parts[static_cast<std::int64_t>(r) * n_tiles + nt] = SummaryPart{best[h][0], index[h][0], sum};
+  }
+}
+
+template <typename T, int BN, int STAGES, bool STORE, bool SUM_FLOAT = false>
 __global__ void __launch_bounds__(384, 1)
     lm_head_summary(const __grid_constant__ CUtensorMap map_h, const __grid_constant__ CUtensorMap map_w,
                     LmHeadArgs<T> p) {
@@ -119,50 +195,237 @@ __global__ void __launch_bounds__(384, 1)
       const int m0 = (u % m_tiles) * S::BM, nt = u / m_tiles, n0 = nt * BN;
       wide_tile_mainloop<T, BN, STAGES>(acc, base, cw, kt_n, it, full, [&](int s) { mbar_arrive(empty(s)); });
 
-      // Epilogue: n8 block j of the accumulators holds columns n0 + 8j + 2 (lane % 4) + {0, 1} of rows r0 (acc[4j],
-      // acc[4j+1]) and r0 + 8 (acc[4j+2], acc[4j+3]). Each logit is rounded to T first — the value a stored logit
-      // would hold — then summed in double and compared in ascending column order (strict '>' keeps the lowest).
-      // Both rows in one pass over j: with a pass per row ptxas serialised the main loop's wgmma (C7514).
-      const int r0 = m0 + cw * 64 + wwarp * 16 + lane / 4;
-      float best[2] = {-INFINITY, -INFINITY};
-      int index[2] = {0x7fffffff, 0x7fffffff};
-      double sum[2] = {0.0, 0.0};
+      summarise_rows<T, BN, STORE, SUM_FLOAT>(acc, m0 + cw * 64 + wwarp * 16 + lane / 4, n0, nt, n_tiles, lane, p);
+    }
+  }
+#else
+  __trap();  // built without sm_90a: the host never launches this
+#endif
+}
+
+// ---- ping-pong: each consumer warpgroup a whole 128 x BN tile, the two alternating -------------------------------
+// In lm_head_summary above both consumer warpgroups run the summary at once, with the tensor cores idle: at 4,096
+// rows that kernel took 624 us against 517 for cuBLASLt + row_summary (H200, ninth session). The twelfth session
+// found the hand-written main loop itself at the card's product ceiling (lab/cuda/gemm_layernorm_folded.cuh), the
+// epilogue being what is lost. Here warpgroup cw takes the block's tiles i = cw, cw + 2, ... (tile u = blockIdx.x
+// + i * gridDim.x, rows (u % m_tiles) * 128 — the row tiles of one W tile side by side on neighbouring blocks, as
+// above): the producer fills the ring tile after tile, so one warpgroup's products run while the other reduces its
+// last tile (CUTLASS's "ping-pong" schedule). Per k16 step a warpgroup issues two m64nBNk16 products (rows 0-63
+// and 64-127 of its tile) that share W's slot. What the lab measured (H200, 4,096 rows, thirteenth session): with
+// 128 x 128 tiles the ring alone takes 380-409 us (L2 -> SM traffic) and the main loop alone 518-552, so BN = 192
+// (main loop alone 407-435); the summary from registers (summarise_rows) stays exposed (484-510: ~2,000 unrolled
+// instructions a thread, whatever the chains), through shared memory (STAGED) in a rolled loop it hides (434-445 with
+// the in-vocabulary fast path; 464-474 without); a double per logit costs ~140 us more than float runs; one
+// shared staging buffer to afford a fifth ring slot is slower (467-481). The ring's barriers are waited on by phase parity, which tells a
+// phase only from the one before, so a warpgroup starts waiting for its tile's slots only once the other has
+// waited for the last of its own (named barriers 4 and 5: the other's arrival at its last slot).
+template <int BN_, int STAGES, int STAGED = 0>
+struct LmHeadPingPongShape {
+  static constexpr int BM = 128, BN = BN_;
+  static constexpr std::uint32_t kABytes = BM * 128, kBBytes = BN * 128, kStage = kABytes + kBBytes;
+  // STAGED: a 64-row half tile in T, rows kPitch bytes apart (16 bytes of padding: the accumulators' layout then
+  // writes without bank conflicts, and 16-byte row reads stay aligned): one buffer (STAGED = 1) or one a consumer
+  // warpgroup (2).
+  static constexpr std::uint32_t kPitch = BN * 2 + 16, kStagedBytes = STAGED ? 64 * kPitch : 0;
+  static constexpr int smem_bytes = STAGES * static_cast<int>(kStage) + STAGED * static_cast<int>(kStagedBytes) + 1024;
+  __host__ __device__ static int n_tiles(int N) { return (N + BN - 1) / BN; }
+  __host__ __device__ static int tiles(int M, int N) { return ((M + BM - 1) / BM) * n_tiles(N); }
+};
+
+// The ping-pong kernel's STAGED epilogue for one 64-row half (rows m0 .. m0 + 63) of warpgroup cw's tile: the
+// accumulators rounded to T and written to `staged` (rows PITCH bytes apart; with STORE also to p.logits), then
+// row r read back by threads 2r (columns 0 .. BN/2 - 1) and 2r + 1 (the rest), each in ascending order, merged
+// with ties to the lower column. Named barrier 2 + cw orders the warpgroup's writes and reads (and the reads
+// before the next half's writes).
+template <typename T, int BN, bool STORE, bool SUM_FLOAT, std::uint32_t PITCH>
+__device__ __forceinline__ void summarise_staged(const float (&acc)[BN / 2], unsigned char* staged, int m0, int n0,
+                                                 int nt, int n_tiles, int wtid, int cw, const LmHeadArgs<T>& p) {
+  using namespace wgmma_detail;
+  using Sum = std::conditional_t<SUM_FLOAT, float, double>;
+  const int lane = wtid % 32, wr = (wtid / 32) * 16 + lane / 4;  // this thread's accumulator rows wr, wr + 8
+  asm volatile("bar.sync %0, 128;\n" ::"r"(2 + cw) : "memory");  // the last reads of `staged` are done
 #pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
-        const int c = n0 + j * 8 + 2 * (lane % 4);
+  for (int j = 0; j < BN / 8; ++j) {
+    const int c = j * 8 + 2 * (lane % 4);
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const float v0 = to_f(from_f<T>(acc[4 * j + 2 * h])), v1 = to_f(from_f<T>(acc[4 * j + 2 * h + 1]));
-          if constexpr (STORE) {
-            const int r = r0 + 8 * h;
-            if (r < p.M && c < p.N)
-              *reinterpret_cast<std::uint32_t*>(p.logits + static_cast<std::int64_t>(r) * p.N + c) =
-                  pack_pair<T>(v0, v1);
-          }
-          if (c < p.vocab) {
-            sum[h] += v0;
-            if (v0 > best[h]) best[h] = v0, index[h] = c;
-          }
-          if (c + 1 < p.vocab) {
-            sum[h] += v1;
-            if (v1 > best[h]) best[h] = v1, index[h] = c + 1;
-          }
-        }
+    for (int h = 0; h < 2; ++h) {
+      const std::uint32_t pair = pack_pair<T>(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+      *reinterpret_cast<std::uint32_t*>(staged + (wr + 8 * h) * PITCH + c * 2) = pair;
+      if constexpr (STORE) {
+        const int r = m0 + wr + 8 * h;
+        if (r < p.M && n0 + c < p.N)
+          *reinterpret_cast<std::uint32_t*>(p.logits + static_cast<std::int64_t>(r) * p.N + n0 + c) = pair;
       }
-      // The four lanes of a row (lane % 4) hold interleaved column pairs: fold them, ties to the lower column.
+    }
+  }
+  asm volatile("bar.sync %0, 128;\n" ::"r"(2 + cw) : "memory");
+  const int row = wtid / 2, half = wtid % 2, first = half * (BN / 2);
+  const int valid = min(BN / 2, p.vocab - n0 - first);  // columns of this half inside the vocabulary
+  const unsigned char* src = staged + row * PITCH + first * 2;
+  float best = -INFINITY;
+  int index = 0x7fffffff;
+  Sum run = 0;
+  // CHECK: some of the half's columns lie past the vocabulary (the last tile); other tiles skip the comparisons.
+  auto scan = [&](auto check) {
+#pragma unroll 2
+    for (int k = 0; k < BN / 16; ++k) {
+      const uint4 q = *reinterpret_cast<const uint4*>(src + 16 * k);
+      const std::uint32_t w4[4] = {q.x, q.y, q.z, q.w};
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-#pragma unroll
-        for (int o = 1; o <= 2; o <<= 1) {
-          sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], o);
-          const float ob = __shfl_xor_sync(0xffffffffu, best[h], o);
-          const int oi = __shfl_xor_sync(0xffffffffu, index[h], o);
-          better(best[h], index[h], ob, oi);
-        }
-        const int r = r0 + 8 * h;
-        if (lane % 4 == 0 && r < p.M)
-          p.parts[static_cast<std::int64_t>(r) * n_tiles + nt] = SummaryPart{best[h], index[h], sum[h]};
+      for (int e = 0; e < 4; ++e) {
+        const float2 v = unpack_pair<T>(w4[e]);
+        const int col = 8 * k + 2 * e;
+        const bool in0 = !decltype(check)::value || col < valid, in1 = !decltype(check)::value || col + 1 < valid;
+        run += in0 ? v.x : 0.f;
+        run += in1 ? v.y : 0.f;
+        const bool g0 = in0 && v.x > best;
+        best = g0 ? v.x : best;
+        index = g0 ? col : index;
+        const bool g1 = in1 && v.y > best;
+        best = g1 ? v.y : best;
+        index = g1 ? col + 1 : index;
       }
+    }
+  };
+  if (valid >= BN / 2) scan(std::false_type{});
+  else scan(std::true_type{});
+  if (index != 0x7fffffff) index += n0 + first;
+  double sum = run;
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  const float ob = __shfl_xor_sync(0xffffffffu, best, 1);
+  const int oi = __shfl_xor_sync(0xffffffffu, index, 1);
+  better(best, index, ob, oi);
+  const int r = m0 + row;
+  if (half == 0 && r < p.M) p.parts[static_cast<std::int64_t>(r) * n_tiles + nt] = SummaryPart{best, index, sum};
+}
+
+// LAB (lab/cuda/lm_head_lab.cu only) leaves parts out, to time the rest: 1 = the summary (the main loop alone; a
+// store that never happens keeps the products, which ptxas would otherwise delete), 2 = the products too (the
+// ring's data movement alone).
+// STAGED: the summary through shared memory — each 64-row half of the tile written there as T pairs, then each row
+// read back by two threads (half of its columns each, in ascending order, in a rolled loop) and their results
+// merged: a small loop instead of summarise_rows' fully unrolled register code. STAGED = 2: a buffer a consumer
+// warpgroup; 1: one buffer, which the two warpgroups' epilogues take in turns (named barriers 6 and 7: the other's
+// arrival once it has read its last tile out), leaving room for a fifth ring slot with 128 x 192 tiles.
+template <typename T, int BN, int STAGES, bool STORE, bool SUM_FLOAT, int CHAINS = 1, int STAGED = 0, int LAB = 0>
+__global__ void __launch_bounds__(384, 1)
+    lm_head_summary_pingpong(const __grid_constant__ CUtensorMap map_h, const __grid_constant__ CUtensorMap map_w,
+                             LmHeadArgs<T> p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace wgmma_detail;
+  using S = LmHeadPingPongShape<BN, STAGES, STAGED>;
+  extern __shared__ __align__(1024) unsigned char lmp_smem[];
+  __shared__ alignas(8) std::uint64_t bars[2 * STAGES];  // full[s], empty[s]
+  const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(lmp_smem)) + 1023u) & ~1023u;
+  const std::uint32_t bar0 = static_cast<std::uint32_t>(__cvta_generic_to_shared(bars));
+  auto full = [&](int s) { return bar0 + 8u * s; };
+  auto empty = [&](int s) { return bar0 + 8u * (STAGES + s); };
+  const int tid = threadIdx.x, lane = tid % 32;
+  const int m_tiles = (p.M + S::BM - 1) / S::BM, n_tiles = S::n_tiles(p.N);
+  const int work = m_tiles * n_tiles, kt_n = p.K / 64;
+  const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // provably warp-uniform (see lm_head_summary)
+
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(full(s), 1);
+      mbar_init(empty(s), 128);  // one warpgroup releases each slot
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  asm volatile("griddepcontrol.launch_dependents;");
+
+  if (wg == 0) {  // producer warpgroup, as in lm_head_summary
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    if (tid == 0) {
+      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_w)) : "memory");
+      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_h)) : "memory");
+      auto step_of = [&](int it, int& m0, int& n0, int& kt) {
+        const int u = blockIdx.x + (it / kt_n) * gridDim.x;
+        kt = it % kt_n;
+        m0 = (u % m_tiles) * S::BM;
+        n0 = (u / m_tiles) * BN;
+        return u < work;
+      };
+      int early = 0;  // the first slots' W tiles before the kernel before has finished, h after
+      for (int m0, n0, kt; early < STAGES && step_of(early, m0, n0, kt); ++early) {
+        mbar_expect_tx(full(early), S::kStage);
+        tma_load_2d(base + early * S::kStage + S::kABytes, &map_w, kt * 64, n0, full(early));
+      }
+      asm volatile("griddepcontrol.wait;" ::: "memory");
+      for (int it = 0, m0, n0, kt; it < early && step_of(it, m0, n0, kt); ++it)
+        tma_load_2d(base + it * S::kStage, &map_h, kt * 64, m0, full(it));
+      for (int it = early, m0, n0, kt; step_of(it, m0, n0, kt); ++it) {
+        const int s = it % STAGES;
+        mbar_wait(empty(s), ((it / STAGES) - 1) & 1);
+        mbar_expect_tx(full(s), S::kStage);
+        const std::uint32_t dst = base + s * S::kStage;
+        tma_load_2d(dst, &map_h, kt * 64, m0, full(s));
+        tma_load_2d(dst + S::kABytes, &map_w, kt * 64, n0, full(s));
+      }
+    }
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  asm volatile("griddepcontrol.wait;" ::: "memory");  // (STORE writes memory the kernels before may read)
+  const int cw = wg - 1, wwarp = (tid / 32) % 4;
+  float acc0[BN / 2], acc1[BN / 2];
+  for (int i = cw;; i += 2) {
+    const int u = blockIdx.x + i * gridDim.x;
+    if (u >= work) break;
+    const int m0 = (u % m_tiles) * S::BM, nt = u / m_tiles, n0 = nt * BN;
+    int it = i * kt_n;  // the ring position of this tile's first k-block
+    // Zeroed, although the first product does not accumulate: its accumulate flag is a run-time predicate, so
+    // without this ptxas keeps the last tile's values live through the epilogue (128 x 192 tiles then spilled).
+#pragma unroll
+    for (int j = 0; j < BN / 2; ++j) acc0[j] = 0.f, acc1[j] = 0.f;
+    if (i > 0) asm volatile("bar.sync %0, 256;\n" ::"r"(4 + cw) : "memory");
+    for (int kt = 0; kt < kt_n; ++kt, ++it) {
+      const int s = it % STAGES;
+      mbar_wait(full(s), (it / STAGES) & 1);
+      if (kt == kt_n - 1) asm volatile("bar.arrive %0, 256;\n" ::"r"(5 - cw) : "memory");
+      const std::uint32_t a = base + s * S::kStage, w = a + S::kABytes;
+      if constexpr (LAB == 2) {
+        mbar_arrive(empty(s));
+        continue;
+      }
+      asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+      for (int k16 = 0; k16 < 4; ++k16) {
+        wgmma_k16<T, BN>(acc0, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
+        wgmma_k16<T, BN>(acc1, sw128_desc(a + 64 * 128 + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
+      }
+      asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+      if (kt > 0) mbar_arrive(empty((it - 1) % STAGES));
+    }
+    if constexpr (LAB == 2) continue;
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    mbar_arrive(empty((it - 1) % STAGES));
+    const int r0 = m0 + wwarp * 16 + lane / 4;
+    if constexpr (LAB == 1) {
+      if (p.vocab < 0) {  // never: keeps the products
+        float t = 0.f;
+#pragma unroll
+        for (int j = 0; j < BN / 2; ++j) t += acc0[j] + acc1[j];
+        p.parts[r0].best = t;
+      }
+      continue;
+    }
+    if constexpr (STAGED != 0) {
+      const std::uint32_t raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(lmp_smem));
+      unsigned char* staged = lmp_smem + (base - raw) + STAGES * S::kStage + (STAGED == 2 ? cw : 0) * S::kStagedBytes;
+      const int wtid = tid % 128;
+      if (STAGED == 1 && i > 0) asm volatile("bar.sync %0, 256;\n" ::"r"(6 + cw) : "memory");  // the buffer is free
+      summarise_staged<T, BN, STORE, SUM_FLOAT, S::kPitch>(acc0, staged, m0, n0, nt, n_tiles, wtid, cw, p);
+      summarise_staged<T, BN, STORE, SUM_FLOAT, S::kPitch>(acc1, staged, m0 + 64, n0, nt, n_tiles, wtid, cw, p);
+      if constexpr (STAGED == 1) {  // read out: the buffer to the other warpgroup
+        asm volatile("bar.sync %0, 128;\n" ::"r"(2 + cw) : "memory");
+        asm volatile("bar.arrive %0, 256;\n" ::"r"(7 - cw) : "memory");
+      }
+    } else {
+      summarise_rows<T, BN, STORE, SUM_FLOAT, CHAINS>(acc0, r0, n0, nt, n_tiles, lane, p);
+      summarise_rows<T, BN, STORE, SUM_FLOAT, CHAINS>(acc1, r0 + 64, n0, nt, n_tiles, lane, p);
     }
   }
 #else
@@ -201,11 +464,11 @@ __global__ void __launch_bounds__(256) lm_head_combine(const SummaryPart* parts,
 
 // ---- host side ---------------------------------------------------------------------------------------------------
 
-template <typename T, int BN, int STAGES, bool STORE>
+template <typename T, int BN, int STAGES, bool STORE, bool SUM_FLOAT>
 cudaError_t launch_lm_head_summary_t(const CUtensorMap& h, const CUtensorMap& w, const LmHeadArgs<T>& p, int blocks,
                                      cudaStream_t stream, bool pdl) {
   using S = WideTileShape<BN, STAGES>;
-  auto kernel = lm_head_summary<T, BN, STAGES, STORE>;
+  auto kernel = lm_head_summary<T, BN, STAGES, STORE, SUM_FLOAT>;
   static const cudaError_t configured =  // once per instantiation
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
   if (configured != cudaSuccess) return configured;
@@ -213,15 +476,41 @@ cudaError_t launch_lm_head_summary_t(const CUtensorMap& h, const CUtensorMap& w,
   return launch_kernel(kernel, dim3(tiles < blocks ? tiles : blocks), dim3(384), S::smem_bytes, stream, pdl, h, w, p);
 }
 
+template <typename T, int BN, int STAGES, bool STORE, bool SUM_FLOAT, int CHAINS, int STAGED, int LAB>
+cudaError_t launch_lm_head_summary_pingpong_t(const CUtensorMap& h, const CUtensorMap& w, const LmHeadArgs<T>& p,
+                                              int blocks, cudaStream_t stream, bool pdl) {
+  using S = LmHeadPingPongShape<BN, STAGES, STAGED>;
+  auto kernel = lm_head_summary_pingpong<T, BN, STAGES, STORE, SUM_FLOAT, CHAINS, STAGED, LAB>;
+  static const cudaError_t configured =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes);
+  if (configured != cudaSuccess) return configured;
+  const int tiles = S::tiles(p.M, p.N);
+  return launch_kernel(kernel, dim3(tiles < blocks ? tiles : blocks), dim3(384), S::smem_bytes, stream, pdl, h, w, p);
+}
+
+// The same through the ping-pong kernel: `w` maps W with boxes of BN rows; p.parts holds M * n_tiles(N) parts of
+// LmHeadPingPongShape<BN, STAGES>.
+template <typename T, int BN, int STAGES, bool SUM_FLOAT, int CHAINS = 1, int STAGED = 0, int LAB = 0>
+cudaError_t launch_lm_head_summary_pingpong(const CUtensorMap& h, const CUtensorMap& w, const LmHeadArgs<T>& p,
+                                            int* top1, double* row_sum, int blocks, cudaStream_t stream, bool pdl) {
+  if (p.K % 64 != 0 || p.N % 2 != 0 || p.M < 1 || blocks < 1 || !p.parts || p.vocab > p.N) return cudaErrorInvalidValue;
+  const cudaError_t e =
+      p.logits ? launch_lm_head_summary_pingpong_t<T, BN, STAGES, true, SUM_FLOAT, CHAINS, STAGED, LAB>(h, w, p, blocks, stream, pdl)
+               : launch_lm_head_summary_pingpong_t<T, BN, STAGES, false, SUM_FLOAT, CHAINS, STAGED, LAB>(h, w, p, blocks, stream, pdl);
+  if (e != cudaSuccess) return e;
+  return launch_kernel(lm_head_combine, dim3((p.M + 7) / 8), dim3(256), 0, stream, pdl, p.parts, p.M,
+                       LmHeadPingPongShape<BN, STAGES>::n_tiles(p.N), top1, row_sum);
+}
+
 // The LM head and its summary: `h` maps h [M, K] with boxes of 128 rows, `w` maps W [N, K] with boxes of BN rows
 // (wgmma_tensor_map); p.parts holds M * lm_head_tiles(BN, N) parts. Two launches (the product, then the fold into
 // top1 / row_sum), each a programmatic dependent of the one before when pdl. blocks: the persistent grid (the SMs).
-template <typename T, int BN, int STAGES>
+template <typename T, int BN, int STAGES, bool SUM_FLOAT = false>
 cudaError_t launch_lm_head_summary(const CUtensorMap& h, const CUtensorMap& w, const LmHeadArgs<T>& p, int* top1,
                                    double* row_sum, int blocks, cudaStream_t stream, bool pdl) {
   if (p.K % 64 != 0 || p.N % 2 != 0 || p.M < 1 || blocks < 1 || !p.parts || p.vocab > p.N) return cudaErrorInvalidValue;
-  const cudaError_t e = p.logits ? launch_lm_head_summary_t<T, BN, STAGES, true>(h, w, p, blocks, stream, pdl)
-                                 : launch_lm_head_summary_t<T, BN, STAGES, false>(h, w, p, blocks, stream, pdl);
+  const cudaError_t e = p.logits ? launch_lm_head_summary_t<T, BN, STAGES, true, SUM_FLOAT>(h, w, p, blocks, stream, pdl)
+                                 : launch_lm_head_summary_t<T, BN, STAGES, false, SUM_FLOAT>(h, w, p, blocks, stream, pdl);
   if (e != cudaSuccess) return e;
   return launch_kernel(lm_head_combine, dim3((p.M + 7) / 8), dim3(256), 0, stream, pdl, p.parts, p.M,
                        WideTileShape<BN, STAGES>::n_tiles(p.N), top1, row_sum);
