@@ -29,10 +29,11 @@
 // tile over a cluster of two blocks by multicast): no gain, so the engine leaves it off (lm_head_summary_rows). At
 // 1024 / 4096 rows the product is compute-bound and v1-v3 are slower (165 / 624 us against 150 / 517). A copy of W
 // rearranged so that every TMA box is one contiguous piece was no faster either (38.9 vs 38.8 us; not kept).
-// Thirteenth session (H200s, docs/results/2026-11-27-session13/, 4,096 rows, cold): v0 505-519 us; v19 (the
-// engine's default since) 434-445; its main loop alone (v12, 5 slots) 407-435; the 128 x 128 ring alone (v10)
-// 380-409; register summaries v11 484-510, v14 / v15 (chains) 539-575; doubles per logit v20 608-640; v24 467-481.
-// The branch-free summary took v1 from 612-678 to 517-590 and v1 at 128 rows from 39.4 to 36.6-37.0.
+// Thirteenth session (H200s, docs/results/2026-11-27-session13/, 4,096 rows, cold): v19 (the engine's default
+// since) 438-445 us against v0's 516-519 in the same call; its main loop alone (v12, 5 slots) 413-435; the 128 x
+// 128 ring alone (v10) 381-409; register summaries v11 481-508, v14 / v15 (chains) 539-571; doubles per logit v20
+// 614-640; v24 472-481. The branch-free summary took v1 from 618-679 to 523-613, and at 128 rows v1 is 36.6-37.0
+// against v0's 39.4-40.1.
 //
 // Checks: v4's and v8's stored logits against a CPU reference in double (every column of a sample of rows); v0's,
 // v4's and v8's summaries against the CPU summary of their own stored logits (top-1 exactly, the sum to 1e-12);

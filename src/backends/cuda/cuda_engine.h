@@ -125,9 +125,9 @@ struct EngineOptions {
   // the row_summary kernel, which writes every logit and reads it back (412 MB at B8 x S512).
   // lm_head_pingpong (default): the ping-pong kernel, its two consumer warpgroups alternating 128 x 192 tiles, the
   // summary through shared memory, each thread's run of 96 logits summed in float before double (thirteenth
-  // session, lab/cuda/lm_head_lab.cu v19, H200, 4,096 rows: 464-474 us against 505-518 for cuBLASLt +
-  // row_summary; 128 rows 37.3 vs 39.4-40.1; 8 rows 39.1 vs 36.4, hence the minimum). false: the cooperative
-  // kernel (both warpgroups on one tile, the sum in double per logit: exact; ninth session, no faster).
+  // session, lab/cuda/lm_head_lab.cu v19, H200, 4,096 rows: 438-445 us against 516-519 for cuBLASLt +
+  // row_summary; 128 rows 37.3 vs 39.4-40.1; 8 rows 39.1 vs 36.4, hence the minimum; engine B8 x S512 2.014 vs
+  // 2.205 ms). false: the cooperative kernel (both warpgroups on one tile, the sum in double per logit: exact).
   int lm_head_summary_rows = 1 << 20;
   int lm_head_summary_min_rows = 128;
   bool lm_head_pingpong = true;

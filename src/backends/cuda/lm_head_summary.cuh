@@ -11,12 +11,12 @@
 // row_summary):
 // - lm_head_summary (ninth session): two consumer warpgroups on one 128 x BN tile, the summary from registers.
 //   No faster than cuBLASLt at 128 rows, slower at 4,096 (its summary ran with the tensor cores idle, and as
-//   branches: 612-678 us against 517; written without branches, thirteenth session, 517-590).
+//   branches: 618-679 us against 521-526; written without branches, thirteenth session, 523-613).
 // - lm_head_summary_pingpong (thirteenth session; the engine's default from 128 rows, EngineOptions::
 //   lm_head_summary_rows / _min_rows / lm_head_pingpong): each consumer warpgroup a whole 128 x 192 tile, the two
 //   alternating so that one's summary runs beside the other's products, the summary through shared memory
-//   (STAGED). H200, 4,096 rows: 434-445 us against 513-519 (its main loop alone 407-435); engine B8 x S512
-//   2.014 ms against 2.205 (below).
+//   (STAGED). H200, 4,096 rows, weights cold: 438-445 us against 516-519 (its main loop alone 413-435); engine
+//   B8 x S512 2.014 ms against 2.205 (docs/results/2026-11-27-session13/).
 // Both: a persistent block of a producer warpgroup, whose one thread keeps a STAGES-deep TMA ring full across tile
 // boundaries, and two consumer warpgroups issuing wgmma. As a programmatic dependent the producer requests the
 // first slots' W tiles (constant) before griddepcontrol.wait and h (the kernel before's output) after it.
@@ -212,11 +212,11 @@ __global__ void __launch_bounds__(384, 1)
 // above): the producer fills the ring tile after tile, so one warpgroup's products run while the other reduces its
 // last tile (CUTLASS's "ping-pong" schedule). Per k16 step a warpgroup issues two m64nBNk16 products (rows 0-63
 // and 64-127 of its tile) that share W's slot. What the lab measured (H200, 4,096 rows, thirteenth session): with
-// 128 x 128 tiles the ring alone takes 380-409 us (L2 -> SM traffic) and the main loop alone 518-552, so BN = 192
-// (main loop alone 407-435); the summary from registers (summarise_rows) stays exposed (484-510: ~2,000 unrolled
-// instructions a thread, whatever the chains), through shared memory (STAGED) in a rolled loop it hides (434-445 with
-// the in-vocabulary fast path; 464-474 without); a double per logit costs ~140 us more than float runs; one
-// shared staging buffer to afford a fifth ring slot is slower (467-481). The ring's barriers are waited on by phase parity, which tells a
+// 128 x 128 tiles the ring alone takes 381-409 us (L2 -> SM traffic) and the main loop alone 523-552, so BN = 192
+// (main loop alone 413-435); the summary from registers (summarise_rows) stays exposed (481-508: ~2,000 unrolled
+// instructions a thread; 539-571 with independent chains), through shared memory (STAGED) in a rolled loop it hides
+// (438-445 with the in-vocabulary fast path; 471-474 without); a double per logit costs ~140 us more than float
+// runs; one shared staging buffer to afford a fifth ring slot is slower (472-481). The ring's barriers are waited on by phase parity, which tells a
 // phase only from the one before, so a warpgroup starts waiting for its tile's slots only once the other has
 // waited for the last of its own (named barriers 4 and 5: the other's arrival at its last slot).
 template <int BN_, int STAGES, int STAGED = 0>
