@@ -427,9 +427,10 @@ __global__ void __launch_bounds__(384, 1)
   __syncthreads();
   asm volatile("griddepcontrol.wait;" ::: "memory");
   if (wg == 0) {
-    // SW: the statistics warps keep 56 registers (their loop's), the consumers 224 (the same 64,512 in all)
+    // SW: the statistics warps keep 56 registers (their loop's), the consumers 224 (the same 64,512 in all); else 24
+    // and 240 (thirteenth session: 128 x 192 tiles spilled with 40 and 232)
     if constexpr (SW) asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
-    else asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    else asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
     if (tid == 0) {
       folded_detail::produce_tiles<STAGES>(&map_a, &map_w, base, bar0, S::kStage, S::kABytes, S::BM, BN, BN, n_tiles,
                                            tiles, kt_n);
@@ -463,7 +464,7 @@ __global__ void __launch_bounds__(384, 1)
     return;
   }
   if constexpr (SW) asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
-  else asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  else asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
   const int cw = wg - 1, wwarp = (tid / 32) % 4, wtid = tid % 128;
   const std::uint32_t out = base + STAGES * S::kStage + cw * S::kOutBytes;
   float acc0[BN / 2], acc1[BN / 2];
@@ -483,6 +484,10 @@ __global__ void __launch_bounds__(384, 1)
     asm volatile("cp.async.commit_group;\n" ::: "memory");
     float sum = 0.f, sum_sq = 0.f;
     int it = i * kt_n;  // the ring position of this tile's first k-block
+    // Zeroed although the first product does not accumulate (its flag is a run-time predicate): otherwise ptxas
+    // keeps the last tile's values live through the epilogue (thirteenth session: 128 x 192 tiles spilled).
+#pragma unroll
+    for (int j = 0; j < BN / 2; ++j) acc0[j] = 0.f, acc1[j] = 0.f;
     // The ring's barriers are waited on by phase parity, which tells a phase only from the one before: a warpgroup
     // may wait for its tile's slots only once the other has waited for all of the previous tile's (named barrier
     // 4 + cw: the other's arrival after its last slot).
