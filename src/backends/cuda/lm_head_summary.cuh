@@ -51,6 +51,59 @@ struct LmHeadArgs {
   T* logits = nullptr;           // STORE: [M, N]
 };
 
+namespace lm_head_detail {
+// The ring's barriers of both LM head kernels (full[s] at bar0 + 8 s: the producer's arrival and the copies'
+// bytes; empty[s] after them: `releasers` arrivals), made by thread 0 before the block's first barrier.
+template <int STAGES>
+__device__ __forceinline__ void init_ring(std::uint32_t bar0, int releasers) {
+  if (threadIdx.x != 0) return;
+  for (int s = 0; s < STAGES; ++s) {
+    wgmma_detail::mbar_init(bar0 + 8u * s, 1);
+    wgmma_detail::mbar_init(bar0 + 8u * (STAGES + s), releasers);
+  }
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
+// The producer thread of both LM head kernels: the block's tiles u = blockIdx.x, + gridDim.x, ... < work, rows
+// m0 = (u % m_tiles) * 128 and columns n0 = (u / m_tiles) * bn (the row tiles of one W tile run side by side on
+// neighbouring blocks, so many-row heads read each W tile from DRAM about once), their kt_n k-blocks of h and W into
+// the ring at base (stage bytes a slot, W at a_bytes), each slot once released. As a programmatic dependent it
+// requests the first slots' W tiles before the kernel before has finished (W does not depend on it), h after.
+template <int STAGES>
+__device__ __forceinline__ void produce_tiles(const CUtensorMap* map_h, const CUtensorMap* map_w, std::uint32_t base,
+                                              std::uint32_t bar0, std::uint32_t stage, std::uint32_t a_bytes, int bn,
+                                              int m_tiles, int work, int kt_n) {
+  using namespace wgmma_detail;
+  auto full = [&](int s) { return bar0 + 8u * s; };
+  auto empty = [&](int s) { return bar0 + 8u * (STAGES + s); };
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(map_w)) : "memory");
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(map_h)) : "memory");
+  auto step_of = [&](int it, int& m0, int& n0, int& kt) {
+    const int u = blockIdx.x + (it / kt_n) * gridDim.x;
+    kt = it % kt_n;
+    m0 = (u % m_tiles) * 128;
+    n0 = (u / m_tiles) * bn;
+    return u < work;
+  };
+  int early = 0;
+  for (int m0, n0, kt; early < STAGES && step_of(early, m0, n0, kt); ++early) {
+    mbar_expect_tx(full(early), stage);
+    tma_load_2d(base + early * stage + a_bytes, map_w, kt * 64, n0, full(early));
+  }
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  for (int it = 0, m0, n0, kt; it < early && step_of(it, m0, n0, kt); ++it)
+    tma_load_2d(base + it * stage, map_h, kt * 64, m0, full(it));
+  for (int it = early, m0, n0, kt; step_of(it, m0, n0, kt); ++it) {
+    const int s = it % STAGES;
+    mbar_wait(empty(s), ((it / STAGES) - 1) & 1);
+    mbar_expect_tx(full(s), stage);
+    const std::uint32_t dst = base + s * stage;
+    tma_load_2d(dst, map_h, kt * 64, m0, full(s));
+    tma_load_2d(dst + a_bytes, map_w, kt * 64, n0, full(s));
+  }
+}
+}  // namespace lm_head_detail
+
 // The epilogue of one warpgroup's 64 x BN block of logits at rows r0 - (lane / 4) ..: each thread's two rows r0
 // and r0 + 8 reduced to their (row, tile nt) parts. n8 block j of the accumulators holds columns n0 + 8j +
 // 2 (lane % 4) + {0, 1} of rows r0 (acc[4j], acc[4j+1]) and r0 + 8 (acc[4j+2], acc[4j+3]). Each logit is rounded to
@@ -142,48 +195,14 @@ __global__ void __launch_bounds__(384, 1)
   // The warpgroup index through a shuffle: provably warp-uniform for ptxas (wgmma in divergent code serialises).
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
 
-  if (tid == 0) {
-    for (int s = 0; s < STAGES; ++s) {
-      mbar_init(full(s), 1);
-      mbar_init(empty(s), 256);  // every consumer thread
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
+  lm_head_detail::init_ring<STAGES>(bar0, 256);  // every consumer thread releases each slot
   __syncthreads();
   asm volatile("griddepcontrol.launch_dependents;");
 
   if (wg == 0) {  // producer warpgroup: registers handed to the consumers, one thread issues every copy
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-    if (tid == 0) {
-      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_w)) : "memory");
-      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_h)) : "memory");
-      // Tile u: rows m0 = (u % m_tiles) * 128, columns n0 = (u / m_tiles) * BN (the row tiles of one W tile run
-      // side by side on neighbouring blocks, so many-row heads read each W tile from DRAM about once).
-      auto step_of = [&](int it, int& m0, int& n0, int& kt) {
-        const int u = blockIdx.x + (it / kt_n) * gridDim.x;
-        kt = it % kt_n;
-        m0 = (u % m_tiles) * S::BM;
-        n0 = (u / m_tiles) * BN;
-        return u < work;
-      };
-      // The first slots' W tiles before the kernel before has finished (W does not depend on it), h after.
-      int early = 0;
-      for (int m0, n0, kt; early < STAGES && step_of(early, m0, n0, kt); ++early) {
-        mbar_expect_tx(full(early), S::kStage);
-        tma_load_2d(base + early * S::kStage + S::kABytes, &map_w, kt * 64, n0, full(early));
-      }
-      asm volatile("griddepcontrol.wait;" ::: "memory");
-      for (int it = 0, m0, n0, kt; it < early && step_of(it, m0, n0, kt); ++it)
-        tma_load_2d(base + it * S::kStage, &map_h, kt * 64, m0, full(it));
-      for (int it = early, m0, n0, kt; step_of(it, m0, n0, kt); ++it) {
-        const int s = it % STAGES;
-        mbar_wait(empty(s), ((it / STAGES) - 1) & 1);
-        mbar_expect_tx(full(s), S::kStage);
-        const std::uint32_t dst = base + s * S::kStage;
-        tma_load_2d(dst, &map_h, kt * 64, m0, full(s));
-        tma_load_2d(dst + S::kABytes, &map_w, kt * 64, n0, full(s));
-      }
-    }
+    if (tid == 0)
+      lm_head_detail::produce_tiles<STAGES>(&map_h, &map_w, base, bar0, S::kStage, S::kABytes, BN, m_tiles, work, kt_n);
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     asm volatile("griddepcontrol.wait;" ::: "memory");  // (STORE writes memory the kernels before may read)
@@ -325,45 +344,14 @@ __global__ void __launch_bounds__(384, 1)
   const int work = m_tiles * n_tiles, kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // provably warp-uniform (see lm_head_summary)
 
-  if (tid == 0) {
-    for (int s = 0; s < STAGES; ++s) {
-      mbar_init(full(s), 1);
-      mbar_init(empty(s), 128);  // one warpgroup releases each slot
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
+  lm_head_detail::init_ring<STAGES>(bar0, 128);  // one warpgroup releases each slot
   __syncthreads();
   asm volatile("griddepcontrol.launch_dependents;");
 
   if (wg == 0) {  // producer warpgroup, as in lm_head_summary
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
-    if (tid == 0) {
-      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_w)) : "memory");
-      asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_h)) : "memory");
-      auto step_of = [&](int it, int& m0, int& n0, int& kt) {
-        const int u = blockIdx.x + (it / kt_n) * gridDim.x;
-        kt = it % kt_n;
-        m0 = (u % m_tiles) * S::BM;
-        n0 = (u / m_tiles) * BN;
-        return u < work;
-      };
-      int early = 0;  // the first slots' W tiles before the kernel before has finished, h after
-      for (int m0, n0, kt; early < STAGES && step_of(early, m0, n0, kt); ++early) {
-        mbar_expect_tx(full(early), S::kStage);
-        tma_load_2d(base + early * S::kStage + S::kABytes, &map_w, kt * 64, n0, full(early));
-      }
-      asm volatile("griddepcontrol.wait;" ::: "memory");
-      for (int it = 0, m0, n0, kt; it < early && step_of(it, m0, n0, kt); ++it)
-        tma_load_2d(base + it * S::kStage, &map_h, kt * 64, m0, full(it));
-      for (int it = early, m0, n0, kt; step_of(it, m0, n0, kt); ++it) {
-        const int s = it % STAGES;
-        mbar_wait(empty(s), ((it / STAGES) - 1) & 1);
-        mbar_expect_tx(full(s), S::kStage);
-        const std::uint32_t dst = base + s * S::kStage;
-        tma_load_2d(dst, &map_h, kt * 64, m0, full(s));
-        tma_load_2d(dst + S::kABytes, &map_w, kt * 64, n0, full(s));
-      }
-    }
+    if (tid == 0)
+      lm_head_detail::produce_tiles<STAGES>(&map_h, &map_w, base, bar0, S::kStage, S::kABytes, BN, m_tiles, work, kt_n);
     return;
   }
   asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
