@@ -416,7 +416,7 @@ TEST(CudaEngine, PersistentPrefillMatchesReference) {
 }
 
 // The LM head with the summary in its epilogue (lm_head_summary.cuh: H100 / H200, fp16 / bf16, prefills and decode
-// prompts of lm_head_summary_min_rows .. lm_head_summary_rows rows; on by default from 128 rows), whose
+// prompts of lm_head_summary_min_rows .. lm_head_summary_rows rows; on by default from 256 rows), whose
 // summary-only form writes no logits: its top-1 and checksum must be those of the logits its storing form writes,
 // those logits must agree with cuBLASLt's LM head (option lm_head_summary_rows=0, the row_summary kernel after it)
 // to the 16-bit rounding, and so must the top-1 except at near ties — for the ping-pong kernel (the default) and

@@ -43,7 +43,7 @@
 //   "lm_head_summary_rows" logits summaries of at most this many rows (default 1048576; 0: never) on an H100 /
 //                     H200 in fp16 / bf16 through the LM head with the top-1 / row-sum summary in its epilogue
 //                     instead of cuBLASLt's LM head + the row_summary kernel
-//   "lm_head_summary_min_rows" ... of at least this many rows (default 128: fewer go through cuBLASLt, faster there)
+//   "lm_head_summary_min_rows" ... of at least this many rows (default 256: fewer go through cuBLASLt, no slower there)
 //   "lm_head_pingpong" "1" (default): that LM head as the ping-pong kernel (its summary's sum in float runs of 96
 //                     logits, then double); "0": the cooperative kernel (the sum in double per logit)
 //   "decode_reuse"    "1" (default): a decode session's KV cache and CUDA graphs go to the next session of the same

@@ -126,10 +126,13 @@ struct EngineOptions {
   // lm_head_pingpong (default): the ping-pong kernel, its two consumer warpgroups alternating 128 x 192 tiles, the
   // summary through shared memory, each thread's run of 96 logits summed in float before double (thirteenth
   // session, lab/cuda/lm_head_lab.cu v19, H200, 4,096 rows: 438-445 us against 516-519 for cuBLASLt +
-  // row_summary; 128 rows 37.3 vs 39.4-40.1; 8 rows 39.1 vs 36.4, hence the minimum; engine B8 x S512 2.014 vs
-  // 2.205 ms). false: the cooperative kernel (both warpgroups on one tile, the sum in double per logit: exact).
+  // row_summary; engine B8 x S512 2.014 vs 2.205 ms). The minimum: at 8 rows the kernel is slower (lab: 39.1 vs
+  // 36.4 us), and at 128 rows (B1 x S128, after the persistent kernel) the engine was 0.006-0.007 ms slower in two
+  // A/B calls of three, though the lab's LM head alone is faster there (37.3 vs 39.4-40.1 us); from 1,024 rows it
+  // wins (B8 x S128 0.688 vs 0.723 ms). false: the cooperative kernel (both warpgroups on one tile, the sum in
+  // double per logit: exact).
   int lm_head_summary_rows = 1 << 20;
-  int lm_head_summary_min_rows = 128;
+  int lm_head_summary_min_rows = 256;
   bool lm_head_pingpong = true;
   // A decode session's KV cache and workspaces (with their CUDA graphs) kept when it ends, for the next session
   // of the same batch and max_tokens (at most 4 idle sets): its prompt then runs on a captured graph instead of

@@ -12,7 +12,7 @@
 // - lm_head_summary (ninth session): two consumer warpgroups on one 128 x BN tile, the summary from registers.
 //   No faster than cuBLASLt at 128 rows, slower at 4,096 (its summary ran with the tensor cores idle, and as
 //   branches: 618-679 us against 521-526; written without branches, thirteenth session, 523-613).
-// - lm_head_summary_pingpong (thirteenth session; the engine's default from 128 rows, EngineOptions::
+// - lm_head_summary_pingpong (thirteenth session; the engine's default from 256 rows, EngineOptions::
 //   lm_head_summary_rows / _min_rows / lm_head_pingpong): each consumer warpgroup a whole 128 x 192 tile, the two
 //   alternating so that one's summary runs beside the other's products, the summary through shared memory
 //   (STAGED). H200, 4,096 rows, weights cold: 438-445 us against 516-519 (its main loop alone 413-435); engine
