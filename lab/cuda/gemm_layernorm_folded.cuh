@@ -141,17 +141,6 @@ inline int sm_count() {
   }();
   return n;
 }
-// The ring's barriers (full[s] at bar0 + 8 s: the producer's arrival and the copies' bytes; empty[s] after them:
-// `releasers` arrivals), made by thread 0 before the block's first barrier.
-template <int STAGES>
-__device__ __forceinline__ void init_ring(std::uint32_t bar0, int releasers) {
-  if (threadIdx.x != 0) return;
-  for (int s = 0; s < STAGES; ++s) {
-    wgmma_detail::mbar_init(bar0 + 8u * s, 1);
-    wgmma_detail::mbar_init(bar0 + 8u * (STAGES + s), releasers);
-  }
-  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-}
 // The producer thread of a persistent block: for tiles u = blockIdx.x, + gridDim.x, ... < tiles (rows
 // (u / n_tiles) * bm, columns (u % n_tiles) * bnb), the kt_n k-blocks of x (bm rows) and W' (bnb rows, in boxes of
 // wbox) into the ring at base, slot after slot (stage bytes each, W' at a_bytes), each once its slot is released.
@@ -227,7 +216,7 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
   const int kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // provably warp-uniform for ptxas
 
-  folded_detail::init_ring<STAGES>(bar0, 128 * CW);  // every consumer thread releases
+  wgmma_detail::init_ring<STAGES>(bar0, 128 * CW);  // every consumer thread releases
   __syncthreads();
   asm volatile("griddepcontrol.wait;" ::: "memory");  // as a programmatic dependent: inputs only after the writer
 
@@ -423,7 +412,7 @@ __global__ void __launch_bounds__(384, 1)
       mbar_init(stat_empty(c), 128);
     }
   }
-  folded_detail::init_ring<STAGES>(bar0, SW ? 128 + 96 : 128);  // one warpgroup (and the statistics warps)
+  wgmma_detail::init_ring<STAGES>(bar0, SW ? 128 + 96 : 128);  // one warpgroup (and the statistics warps)
   __syncthreads();
   asm volatile("griddepcontrol.wait;" ::: "memory");
   if (wg == 0) {
@@ -624,7 +613,7 @@ __global__ void __launch_bounds__(384, 1)
   const int n_tiles = p.N / S::BNB, tiles = S::tiles(p.M, p.N);
   const int kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
-  folded_detail::init_ring<STAGES>(bar0, 256);
+  wgmma_detail::init_ring<STAGES>(bar0, 256);
   __syncthreads();
   asm volatile("griddepcontrol.wait;" ::: "memory");
   if (wg == 0) {

@@ -52,18 +52,6 @@ struct LmHeadArgs {
 };
 
 namespace lm_head_detail {
-// The ring's barriers of both LM head kernels (full[s] at bar0 + 8 s: the producer's arrival and the copies'
-// bytes; empty[s] after them: `releasers` arrivals), made by thread 0 before the block's first barrier.
-template <int STAGES>
-__device__ __forceinline__ void init_ring(std::uint32_t bar0, int releasers) {
-  if (threadIdx.x != 0) return;
-  for (int s = 0; s < STAGES; ++s) {
-    wgmma_detail::mbar_init(bar0 + 8u * s, 1);
-    wgmma_detail::mbar_init(bar0 + 8u * (STAGES + s), releasers);
-  }
-  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-}
-
 // The producer thread of both LM head kernels: the block's tiles u = blockIdx.x, + gridDim.x, ... < work, rows
 // m0 = (u % m_tiles) * 128 and columns n0 = (u / m_tiles) * bn (the row tiles of one W tile run side by side on
 // neighbouring blocks, so many-row heads read each W tile from DRAM about once), their kt_n k-blocks of h and W into
@@ -195,7 +183,7 @@ __global__ void __launch_bounds__(384, 1)
   // The warpgroup index through a shuffle: provably warp-uniform for ptxas (wgmma in divergent code serialises).
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
 
-  lm_head_detail::init_ring<STAGES>(bar0, 256);  // every consumer thread releases each slot
+  init_ring<STAGES>(bar0, 256);  // every consumer thread releases each slot
   __syncthreads();
   asm volatile("griddepcontrol.launch_dependents;");
 
@@ -344,7 +332,7 @@ __global__ void __launch_bounds__(384, 1)
   const int work = m_tiles * n_tiles, kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // provably warp-uniform (see lm_head_summary)
 
-  lm_head_detail::init_ring<STAGES>(bar0, 128);  // one warpgroup releases each slot
+  init_ring<STAGES>(bar0, 128);  // one warpgroup releases each slot
   __syncthreads();
   asm volatile("griddepcontrol.launch_dependents;");
 

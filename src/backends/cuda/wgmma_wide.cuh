@@ -86,6 +86,19 @@ __device__ __forceinline__ void wgmma_k16<__nv_bfloat16, 256>(float (&d)[128], s
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
+// A TMA ring's barriers as the persistent wide-tile kernels lay them out (full[s] at bar0 + 8 s: the producer's
+// arrival and the copies' bytes; empty[s] after them: `releasers` arrivals), made by thread 0 before the block's
+// first barrier. Used by lm_head_summary.cuh's kernels and the lab's LayerNorm-folded products.
+template <int STAGES>
+__device__ __forceinline__ void init_ring(std::uint32_t bar0, int releasers) {
+  if (threadIdx.x != 0) return;
+  for (int s = 0; s < STAGES; ++s) {
+    mbar_init(bar0 + 8u * s, 1);
+    mbar_init(bar0 + 8u * (STAGES + s), releasers);
+  }
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
 // The main loop of one warpgroup's 64 x BN tile over kt_n slots of a TMA ring at base: slot s holds its A rows
 // (64 rows x 64 k) at base + s * stage + a_offset and its W rows (BN rows x 64 k) at base + s * stage + w_offset,
 // K-major with the 128-byte swizzle. Waits for each slot (full(s)), issues its four k16 steps, keeps that slot's
