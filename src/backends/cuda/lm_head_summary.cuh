@@ -90,6 +90,16 @@ __device__ __forceinline__ void produce_tiles(const CUtensorMap* map_h, const CU
     tma_load_2d(dst + a_bytes, map_w, kt * 64, n0, full(s));
   }
 }
+
+// One logit v of column col into a row's (run, best, index), both epilogues' step: left out past the vocabulary
+// (in = false); strict '>' in ascending column order keeps the lowest column on ties; selects, no branches.
+template <typename Sum>
+__device__ __forceinline__ void take_logit(float v, int col, bool in, Sum& run, float& best, int& index) {
+  run += in ? v : 0.f;
+  const bool greater = in && v > best;
+  best = greater ? v : best;
+  index = greater ? col : index;
+}
 }  // namespace lm_head_detail
 
 // The epilogue of one warpgroup's 64 x BN block of logits at rows r0 - (lane / 4) ..: each thread's two rows r0
@@ -132,14 +142,8 @@ __device__ __forceinline__ void summarise_rows(const float (&acc)[BN / 2], int r
         if (r < p.M && c < p.N)
           *reinterpret_cast<std::uint32_t*>(p.logits + static_cast<std::int64_t>(r) * p.N + c) = pair;
       }
-      run[h][q] += in0 ? v.x : 0.f;
-      run[h][q] += in1 ? v.y : 0.f;
-      const bool g0 = in0 && v.x > best[h][q];
-      best[h][q] = g0 ? v.x : best[h][q];
-      index[h][q] = g0 ? c : index[h][q];
-      const bool g1 = in1 && v.y > best[h][q];
-      best[h][q] = g1 ? v.y : best[h][q];
-      index[h][q] = g1 ? c + 1 : index[h][q];
+      lm_head_detail::take_logit(v.x, c, in0, run[h][q], best[h][q], index[h][q]);
+      lm_head_detail::take_logit(v.y, c + 1, in1, run[h][q], best[h][q], index[h][q]);
     }
   }
   // The chains, then the four lanes of a row (lane % 4: interleaved column pairs): ties to the lower column.
@@ -283,14 +287,8 @@ __device__ __forceinline__ void summarise_staged(const float (&acc)[BN / 2], uns
         const float2 v = unpack_pair<T>(w4[e]);
         const int col = 8 * k + 2 * e;
         const bool in0 = !decltype(check)::value || col < valid, in1 = !decltype(check)::value || col + 1 < valid;
-        run += in0 ? v.x : 0.f;
-        run += in1 ? v.y : 0.f;
-        const bool g0 = in0 && v.x > best;
-        best = g0 ? v.x : best;
-        index = g0 ? col : index;
-        const bool g1 = in1 && v.y > best;
-        best = g1 ? v.y : best;
-        index = g1 ? col + 1 : index;
+        lm_head_detail::take_logit(v.x, col, in0, run, best, index);
+        lm_head_detail::take_logit(v.y, col + 1, in1, run, best, index);
       }
     }
   };
@@ -440,6 +438,21 @@ __global__ void __launch_bounds__(256) lm_head_combine(const SummaryPart* parts,
 
 // ---- host side ---------------------------------------------------------------------------------------------------
 
+namespace lm_head_detail {
+// Both LM heads' launch: the arguments checked, the product (launch_product(store): STORE when p.logits is set),
+// then lm_head_combine folding each row's n_tiles parts into top1 / row_sum, each a programmatic dependent of the
+// kernel before when pdl.
+template <typename T, typename LaunchProduct>
+cudaError_t launch_with_combine(const LmHeadArgs<T>& p, int n_tiles, int* top1, double* row_sum, int blocks,
+                                cudaStream_t stream, bool pdl, LaunchProduct launch_product) {
+  if (p.K % 64 != 0 || p.N % 2 != 0 || p.M < 1 || blocks < 1 || !p.parts || p.vocab > p.N) return cudaErrorInvalidValue;
+  const cudaError_t e = launch_product(p.logits != nullptr);
+  if (e != cudaSuccess) return e;
+  return launch_kernel(lm_head_combine, dim3((p.M + 7) / 8), dim3(256), 0, stream, pdl, p.parts, p.M, n_tiles, top1,
+                       row_sum);
+}
+}  // namespace lm_head_detail
+
 template <typename T, int BN, int STAGES, bool STORE, bool SUM_FLOAT>
 cudaError_t launch_lm_head_summary_t(const CUtensorMap& h, const CUtensorMap& w, const LmHeadArgs<T>& p, int blocks,
                                      cudaStream_t stream, bool pdl) {
@@ -469,13 +482,13 @@ cudaError_t launch_lm_head_summary_pingpong_t(const CUtensorMap& h, const CUtens
 template <typename T, int BN, int STAGES, bool SUM_FLOAT, int CHAINS = 1, int STAGED = 0, int LAB = 0>
 cudaError_t launch_lm_head_summary_pingpong(const CUtensorMap& h, const CUtensorMap& w, const LmHeadArgs<T>& p,
                                             int* top1, double* row_sum, int blocks, cudaStream_t stream, bool pdl) {
-  if (p.K % 64 != 0 || p.N % 2 != 0 || p.M < 1 || blocks < 1 || !p.parts || p.vocab > p.N) return cudaErrorInvalidValue;
-  const cudaError_t e =
-      p.logits ? launch_lm_head_summary_pingpong_t<T, BN, STAGES, true, SUM_FLOAT, CHAINS, STAGED, LAB>(h, w, p, blocks, stream, pdl)
-               : launch_lm_head_summary_pingpong_t<T, BN, STAGES, false, SUM_FLOAT, CHAINS, STAGED, LAB>(h, w, p, blocks, stream, pdl);
-  if (e != cudaSuccess) return e;
-  return launch_kernel(lm_head_combine, dim3((p.M + 7) / 8), dim3(256), 0, stream, pdl, p.parts, p.M,
-                       LmHeadPingPongShape<BN, STAGES>::n_tiles(p.N), top1, row_sum);
+  return lm_head_detail::launch_with_combine(
+      p, LmHeadPingPongShape<BN, STAGES>::n_tiles(p.N), top1, row_sum, blocks, stream, pdl, [&](bool store) {
+        return store ? launch_lm_head_summary_pingpong_t<T, BN, STAGES, true, SUM_FLOAT, CHAINS, STAGED, LAB>(
+                           h, w, p, blocks, stream, pdl)
+                     : launch_lm_head_summary_pingpong_t<T, BN, STAGES, false, SUM_FLOAT, CHAINS, STAGED, LAB>(
+                           h, w, p, blocks, stream, pdl);
+      });
 }
 
 // The LM head and its summary: `h` maps h [M, K] with boxes of 128 rows, `w` maps W [N, K] with boxes of BN rows
@@ -484,12 +497,11 @@ cudaError_t launch_lm_head_summary_pingpong(const CUtensorMap& h, const CUtensor
 template <typename T, int BN, int STAGES, bool SUM_FLOAT = false>
 cudaError_t launch_lm_head_summary(const CUtensorMap& h, const CUtensorMap& w, const LmHeadArgs<T>& p, int* top1,
                                    double* row_sum, int blocks, cudaStream_t stream, bool pdl) {
-  if (p.K % 64 != 0 || p.N % 2 != 0 || p.M < 1 || blocks < 1 || !p.parts || p.vocab > p.N) return cudaErrorInvalidValue;
-  const cudaError_t e = p.logits ? launch_lm_head_summary_t<T, BN, STAGES, true, SUM_FLOAT>(h, w, p, blocks, stream, pdl)
-                                 : launch_lm_head_summary_t<T, BN, STAGES, false, SUM_FLOAT>(h, w, p, blocks, stream, pdl);
-  if (e != cudaSuccess) return e;
-  return launch_kernel(lm_head_combine, dim3((p.M + 7) / 8), dim3(256), 0, stream, pdl, p.parts, p.M,
-                       WideTileShape<BN, STAGES>::n_tiles(p.N), top1, row_sum);
+  return lm_head_detail::launch_with_combine(
+      p, WideTileShape<BN, STAGES>::n_tiles(p.N), top1, row_sum, blocks, stream, pdl, [&](bool store) {
+        return store ? launch_lm_head_summary_t<T, BN, STAGES, true, SUM_FLOAT>(h, w, p, blocks, stream, pdl)
+                     : launch_lm_head_summary_t<T, BN, STAGES, false, SUM_FLOAT>(h, w, p, blocks, stream, pdl);
+      });
 }
 
 }  // namespace gptbench::cuda_engine::kernels
