@@ -184,11 +184,34 @@ YAML::Node descend(YAML::Node node, const std::vector<std::string>& parts, std::
 
 }  // namespace
 
+// "backends[0].precisions" -> "backends.0.precisions": the configuration's own error lines name list elements with
+// brackets, so a user copying such a key into --set means the element, not a mapping key "backends[0]".
+std::string dotted_key(const std::string& key, const std::string& file, const std::string& assignment) {
+  std::string out;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    if (key[i] == ']')
+      config_fail(file, key, "--set " + assignment + ": ']' without '['", "key.sub=value or list[index].sub=value");
+    if (key[i] != '[') {
+      out += key[i];
+      continue;
+    }
+    const std::size_t close = key.find(']', i);
+    const std::string index = close == std::string::npos ? std::string() : key.substr(i + 1, close - i - 1);
+    if (index.empty() || !std::all_of(index.begin(), index.end(), ::isdigit))
+      config_fail(file, key, "--set " + assignment + ": '" + key.substr(i, close == std::string::npos ? close : close - i + 1) +
+                                 "' is not a list index",
+                  "list[index] with a number, e.g. backends[0].precisions=[fp16]");
+    out += "." + index;
+    i = close;
+  }
+  return out;
+}
+
 void apply_override(YAML::Node& root, const std::string& assignment, const std::string& file) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     config_fail(file, "--set", "'" + assignment + "' is not key=value", "key.sub=value, e.g. repetitions=1");
-  const std::string key = assignment.substr(0, eq);
+  const std::string key = dotted_key(assignment.substr(0, eq), file, assignment);
   const std::string value_text = assignment.substr(eq + 1);
   std::vector<std::string> parts;
   std::size_t start = 0;

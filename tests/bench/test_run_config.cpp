@@ -192,6 +192,22 @@ TEST(RunConfig, OverridesAreParsedAsYaml) {
   EXPECT_THAT(config_error(kMinimal, {"bogus.key=1"}), HasSubstr("t.yaml: bogus: unknown key"));
 }
 
+// A list element in --set as the error lines print it (backends[0].precisions) is the same as backends.0.precisions;
+// a bracket that is not a list index is one clear error naming it.
+TEST(RunConfig, OverrideKeysTakeListIndicesInBrackets) {
+  RunConfig c = parse_run_config(kMinimal, "t.yaml", {"backends[0].precisions=[fp32, fp16]", "scenarios[0].batch=4"});
+  EXPECT_EQ(c.backends[0].precisions, (std::vector<std::string>{"fp32", "fp16"}));
+  EXPECT_EQ(c.scenarios[0].batch, (std::vector<std::int64_t>{4}));
+  RunConfig d = parse_run_config(kMinimal, "t.yaml", {"backends[0]={name: native, device: cpu, precisions: [fp16]}"});
+  EXPECT_EQ(d.backends[0].precisions, (std::vector<std::string>{"fp16"}));
+  EXPECT_THAT(config_error(kMinimal, {"backends[3].name=native"}),
+              HasSubstr("cfg/test.yaml: backends.3: --set backends[3].name=native: no such list element"));
+  EXPECT_THAT(config_error(kMinimal, {"backends[x].name=native"}),
+              HasSubstr("cfg/test.yaml: backends[x].name: --set backends[x].name=native: '[x]' is not a list index"));
+  EXPECT_THAT(config_error(kMinimal, {"backends[0.name=native"}), HasSubstr("'[0.name' is not a list index"));
+  EXPECT_THAT(config_error(kMinimal, {"backends]0.name=native"}), HasSubstr("']' without '['"));
+}
+
 TEST(RunConfig, DuplicateKeysAreRejected) {
   EXPECT_THAT(config_error(std::string(kMinimal) + "repetitions: 3\nrepetitions: 4\n"),
               HasSubstr("cfg/test.yaml: repetitions: the key appears twice"));
