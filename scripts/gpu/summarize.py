@@ -9,6 +9,8 @@ gpu = next((r["gpu"] for r in rows if "gpu" in r), "unknown GPU")
 print(f"Card: **{gpu}**\n")
 for r in by("FAILED"):
     print(f"- FAILED: `{r['command']}`")
+for r in by("SKIPPED"):
+    print(f"- skipped: {r['what']}: {r['why']}")
 for r in by("pytorch_reference"):
     print(f"PyTorch {r['torch']}; reference checkpoint: {r['parameters']:,} parameters; PyTorch's own error vs its fp32: "
           + ", ".join(f"{k} rel-norm {v['rel_norm_err']:.2e}" for k, v in r["pytorch_lowp_error_vs_fp32"].items()) + "\n")
