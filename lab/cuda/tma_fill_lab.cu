@@ -10,6 +10,13 @@
 // Each of the grid's blocks (one per SM) fills its shared memory `reps` times (an mbarrier with the expected bytes,
 // the copies, the wait, a cluster / block barrier), timed by %globaltimer; chunks = 0 times the barriers alone.
 // Checked: the filled shared memory equals the matrix (a checksum per block, every block). Needs sm_90a.
+//
+// Phases (no clusters): what the persistent kernel's product phases do — every block rewrites its share of the
+// matrix (16-byte pieces, the same values), a grid barrier (release-add, acquire polls on one counter), every block
+// loads the whole matrix by TMA, a grid barrier — against the same without the rewrite (the data read again), and
+// the barriers (with and without the writes) alone: is fresh data slower to bring into every SM than data read
+// again? (The fourteenth session's question: in the persistent kernel FC's phase streams 192 KB into each of 96
+// SMs in ~3.5 us, this lab's repeated fill took 1.3.)
 // Usage: tma_fill_lab [--json FILE]   Exits non-zero if a check fails.
 #include <cuda.h>
 #include <cuda_fp16.h>
@@ -85,6 +92,88 @@ __global__ void __launch_bounds__(128, 1)
   const unsigned* w = reinterpret_cast<const unsigned*>(fill_smem + (base - static_cast<std::uint32_t>(
                                                                                  __cvta_generic_to_shared(fill_smem))));
   for (std::uint32_t i = threadIdx.x; i < chunks * chunk_bytes / 4; i += blockDim.x) s += w[i];
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  __shared__ unsigned part[4];
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    ns[blockIdx.x] = t1 - t0;
+    checksum[blockIdx.x] = part[0] + part[1] + part[2] + part[3];
+  }
+#else
+  __trap();
+#endif
+}
+
+__device__ __forceinline__ void grid_barrier(unsigned* counter, unsigned index) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    asm volatile("red.release.gpu.global.add.u32 [%0], %1;\n" ::"l"(counter), "r"(1u) : "memory");
+    const unsigned target = index * gridDim.x;
+    unsigned v = 0;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(counter) : "memory");
+    } while (v < target);
+  }
+  __syncthreads();
+}
+
+// mode: 0 barrier, load, barrier (data read again); 1 rewrite, barrier, load, barrier (fresh data); 2 rewrite and
+// the barriers, no load; 3 the barriers alone; 4 as 1, but through a ring of 8 chunk slots as the persistent
+// kernel's activation ring (chunk c + 8 requested once chunk c has arrived: its consumer needs no time here). `pristine`: the matrix's values, copied over it piece by piece.
+__global__ void __launch_bounds__(128, 1)
+    tma_fill_phases(const __grid_constant__ CUtensorMap map, uint4* matrix, const uint4* pristine, int pieces,
+                    int rows, int chunks, int reps, int mode, unsigned* counter, unsigned long long* ns,
+                    unsigned* checksum) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace k::wgmma_detail;
+  extern __shared__ __align__(1024) unsigned char fill_smem[];
+  __shared__ alignas(8) std::uint64_t bar_storage, ring_storage[8];
+  const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(fill_smem)) + 1023u) & ~1023u;
+  const std::uint32_t bar = static_cast<std::uint32_t>(__cvta_generic_to_shared(&bar_storage));
+  const std::uint32_t ring = static_cast<std::uint32_t>(__cvta_generic_to_shared(ring_storage));
+  const std::uint32_t chunk_bytes = static_cast<std::uint32_t>(rows) * 128u;
+  if (threadIdx.x == 0) {
+    mbar_init(bar, 1);
+    for (int i = 0; i < 8; ++i) mbar_init(ring + 8u * i, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  int ring_uses[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // completed phases of each slot's barrier (thread 0)
+  unsigned index = 0;
+  grid_barrier(counter, ++index);
+  const unsigned long long t0 = globaltimer_ns();
+  const bool write = mode == 1 || mode == 2 || mode == 4, load = mode == 0 || mode == 1;
+  int fills = 0;
+  for (int rep = 0; rep < reps; ++rep) {
+    if (write) {
+      for (int i = blockIdx.x + gridDim.x * threadIdx.x; i < pieces; i += gridDim.x * blockDim.x) matrix[i] = pristine[i];
+      asm volatile("fence.proxy.async.global;\n" ::: "memory");  // TMA reads what these stores wrote
+    }
+    grid_barrier(counter, ++index);
+    if (load) {
+      if (threadIdx.x == 0) {
+        mbar_expect_tx(bar, chunks * chunk_bytes);
+        for (int c = 0; c < chunks; ++c) tma_load_2d(base + c * chunk_bytes, &map, c * 64, 0, bar);
+      }
+      mbar_wait(bar, fills++ & 1);
+    }
+    if (mode == 4 && threadIdx.x == 0) {  // chunk c into slot c % 8 once chunk c - 8 has arrived
+      for (int c = 0; c < chunks; ++c) {
+        const int slot = c % 8;
+        if (c >= 8) mbar_wait(ring + 8u * slot, ring_uses[slot]++ & 1);
+        mbar_expect_tx(ring + 8u * slot, chunk_bytes);
+        tma_load_2d(base + slot * chunk_bytes, &map, c * 64, 0, ring + 8u * slot);
+      }
+      for (int c = chunks > 8 ? chunks - 8 : 0; c < chunks; ++c) mbar_wait(ring + 8u * (c % 8), ring_uses[c % 8]++ & 1);
+    }
+    grid_barrier(counter, ++index);
+  }
+  const unsigned long long t1 = globaltimer_ns();
+  unsigned s = 0;
+  const unsigned* w = reinterpret_cast<const unsigned*>(fill_smem + (base - static_cast<std::uint32_t>(
+                                                                                 __cvta_generic_to_shared(fill_smem))));
+  if (load)
+    for (std::uint32_t i = threadIdx.x; i < chunks * chunk_bytes / 4; i += blockDim.x) s += w[i];
   for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
   __shared__ unsigned part[4];
   if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
@@ -200,6 +289,57 @@ int main(int argc, char** argv) {
                      "\"us_max\":%.4f,\"pass\":%s}\n",
                      prop.name, kb, grid, cl, med, mx, bad ? "false" : "true");
     }
+  }
+  // Phases: fresh data against data read again, every block in one barrier-separated phase (one block per SM).
+  {
+    __half* pristine;
+    unsigned* counter;
+    CK(cudaMalloc(&pristine, h.size() * sizeof(__half)));
+    CK(cudaMemcpy(pristine, h.data(), h.size() * sizeof(__half), cudaMemcpyHostToDevice));
+    CK(cudaMalloc(&counter, sizeof(unsigned)));
+    const int smem = 12 * rows * 128 + 1024, pieces = static_cast<int>(h.size() * sizeof(__half) / 16);
+    CK(cudaFuncSetAttribute(tma_fill_phases, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    static const char* kModes[] = {"read again", "fresh", "rewrite + barriers, no load", "barriers alone",
+                                   "fresh, through 8 slots"};
+    for (int chunks : {12, 6, 3}) {
+      unsigned expect = 0;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < chunks * 64; c += 2) {
+          unsigned lo, hi;
+          std::memcpy(&lo, &h[static_cast<size_t>(r) * cols + c], 2);
+          std::memcpy(&hi, &h[static_cast<size_t>(r) * cols + c + 1], 2);
+          expect += (lo & 0xffffu) | (hi << 16);
+        }
+      double us[5] = {};
+      for (int mode = 0; mode < 5; ++mode) {
+        CK(cudaMemset(counter, 0, sizeof(unsigned)));
+        tma_fill_phases<<<sms, 128, smem>>>(map, reinterpret_cast<uint4*>(d), reinterpret_cast<const uint4*>(pristine),
+                                            pieces, rows, chunks, reps, mode, counter, dns, dsum);
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        std::vector<unsigned long long> ns(sms);
+        std::vector<unsigned> sum(sms);
+        CK(cudaMemcpy(ns.data(), dns, sms * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(sum.data(), dsum, sms * sizeof(unsigned), cudaMemcpyDeviceToHost));
+        int bad = 0;
+        if (mode <= 1)
+          for (int b = 0; b < sms; ++b) bad += sum[b] != expect;
+        failures += bad > 0;
+        std::sort(ns.begin(), ns.end());
+        us[mode] = ns[sms / 2] / 1000.0 / reps;
+        std::printf("phases: %4d KB into each of %3d blocks, %-28s %6.3f us a rep (median block)%s\n",
+                    chunks * rows * 128 / 1024, sms, kModes[mode], us[mode], bad ? "  CHECK FAILED" : "");
+        if (json)
+          std::fprintf(json, "{\"lab\":\"tma_fill_phases\",\"gpu\":\"%s\",\"kb\":%d,\"blocks\":%d,\"mode\":\"%s\","
+                             "\"us_median\":%.4f,\"pass\":%s}\n",
+                       prop.name, chunks * rows * 128 / 1024, sms, kModes[mode], us[mode], bad ? "false" : "true");
+      }
+      std::printf("phases: %4d KB: the load costs %.3f us of fresh data, %.3f us of data read again, %.3f us of fresh "
+                  "data through 8 slots\n",
+                  chunks * rows * 128 / 1024, us[1] - us[2], us[0] - us[3], us[4] - us[2]);
+    }
+    cudaFree(pristine);
+    cudaFree(counter);
   }
   cudaFree(d);
   cudaFree(dns);
