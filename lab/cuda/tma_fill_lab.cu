@@ -42,6 +42,24 @@ __device__ __forceinline__ unsigned long long globaltimer_ns() {
   return t;
 }
 
+// The block's time and its check: a sum of the `bytes` / 4 32-bit words it holds from `base` on (the swizzle moves
+// 16-byte pieces within 128-byte rows, which a sum does not see).
+__device__ __forceinline__ void report_block(const unsigned char* smem, std::uint32_t base, std::uint32_t bytes,
+                                             unsigned long long elapsed, unsigned long long* ns, unsigned* checksum) {
+  unsigned s = 0;
+  const unsigned* w = reinterpret_cast<const unsigned*>(
+      smem + (base - static_cast<std::uint32_t>(__cvta_generic_to_shared(smem))));
+  for (std::uint32_t i = threadIdx.x; i < bytes / 4; i += blockDim.x) s += w[i];
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  __shared__ unsigned part[4];
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    ns[blockIdx.x] = elapsed;
+    checksum[blockIdx.x] = part[0] + part[1] + part[2] + part[3];
+  }
+}
+
 // chunks of 64 columns x `rows` rows (rows * 128 bytes each) of the [rows, 64 chunks] matrix behind `map`.
 template <int CL>
 __global__ void __launch_bounds__(128, 1)
@@ -86,20 +104,7 @@ __global__ void __launch_bounds__(128, 1)
     sync_all();  // no peer refills this block's memory (or arrives on its barrier) before every block is done
   }
   const unsigned long long t1 = globaltimer_ns();
-  // the check: a sum of the 32-bit words this block holds (the swizzle moves 16-byte pieces within 128-byte rows,
-  // which a sum does not see)
-  unsigned s = 0;
-  const unsigned* w = reinterpret_cast<const unsigned*>(fill_smem + (base - static_cast<std::uint32_t>(
-                                                                                 __cvta_generic_to_shared(fill_smem))));
-  for (std::uint32_t i = threadIdx.x; i < chunks * chunk_bytes / 4; i += blockDim.x) s += w[i];
-  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-  __shared__ unsigned part[4];
-  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    ns[blockIdx.x] = t1 - t0;
-    checksum[blockIdx.x] = part[0] + part[1] + part[2] + part[3];
-  }
+  report_block(fill_smem, base, chunks * chunk_bytes, t1 - t0, ns, checksum);
 #else
   __trap();
 #endif
@@ -169,19 +174,7 @@ __global__ void __launch_bounds__(128, 1)
     grid_barrier(counter, ++index);
   }
   const unsigned long long t1 = globaltimer_ns();
-  unsigned s = 0;
-  const unsigned* w = reinterpret_cast<const unsigned*>(fill_smem + (base - static_cast<std::uint32_t>(
-                                                                                 __cvta_generic_to_shared(fill_smem))));
-  if (load)
-    for (std::uint32_t i = threadIdx.x; i < chunks * chunk_bytes / 4; i += blockDim.x) s += w[i];
-  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-  __shared__ unsigned part[4];
-  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = s;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    ns[blockIdx.x] = t1 - t0;
-    checksum[blockIdx.x] = part[0] + part[1] + part[2] + part[3];
-  }
+  report_block(fill_smem, base, load ? chunks * chunk_bytes : 0u, t1 - t0, ns, checksum);
 #else
   __trap();
 #endif
@@ -247,8 +240,8 @@ int main(int argc, char** argv) {
   CK(cudaMalloc(&dsum, sms * sizeof(unsigned)));
   int failures = 0;
   const int reps = 200;
-  for (int chunks : {0, 3, 6, 12}) {
-    // the expected checksum: the words of the first `chunks` chunks (each chunk = 64 columns of every row)
+  // the expected checksum: the words of the first `chunks` chunks (each chunk = 64 columns of every row)
+  auto expected_checksum = [&](int chunks) {
     unsigned expect = 0;
     for (int r = 0; r < rows; ++r)
       for (int c = 0; c < chunks * 64; c += 2) {
@@ -257,6 +250,10 @@ int main(int argc, char** argv) {
         std::memcpy(&hi, &h[static_cast<size_t>(r) * cols + c + 1], 2);
         expect += (lo & 0xffffu) | (hi << 16);
       }
+    return expect;
+  };
+  for (int chunks : {0, 3, 6, 12}) {
+    const unsigned expect = expected_checksum(chunks);
     for (int cl : {1, 2, 4}) {
       const int grid = sms / cl * cl;
       cudaError_t e = cl == 1   ? launch_fill<1>(map, rows, chunks, reps, grid, dns, dsum)
@@ -302,14 +299,7 @@ int main(int argc, char** argv) {
     static const char* kModes[] = {"read again", "fresh", "rewrite + barriers, no load", "barriers alone",
                                    "fresh, through 8 slots"};
     for (int chunks : {12, 6, 3}) {
-      unsigned expect = 0;
-      for (int r = 0; r < rows; ++r)
-        for (int c = 0; c < chunks * 64; c += 2) {
-          unsigned lo, hi;
-          std::memcpy(&lo, &h[static_cast<size_t>(r) * cols + c], 2);
-          std::memcpy(&hi, &h[static_cast<size_t>(r) * cols + c + 1], 2);
-          expect += (lo & 0xffffu) | (hi << 16);
-        }
+      const unsigned expect = expected_checksum(chunks);
       double us[5] = {};
       for (int mode = 0; mode < 5; ++mode) {
         CK(cudaMemset(counter, 0, sizeof(unsigned)));
