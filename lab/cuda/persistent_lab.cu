@@ -16,9 +16,14 @@
 // with "head flags" 0 (a grid barrier between QKV and attention) or 1 (per-head ready counters instead: the
 // engine's default; the phase report then shows QKV+attention as one phase).
 //
-// Build: part of the CMake build (sm_90a). Run: ./persistent_lab [--iters N] [--json FILE]
+// Inside the product phases (--trace-only: that alone, default kernel and products without MMAs, B1 x S128): per
+// block, when its producer saw the releasing barrier, when its consumers had the first activation stage, when they
+// had consumed the last, when the block's work was done — where a product phase's time goes.
+//
+// Build: part of the CMake build (sm_90a). Run: ./persistent_lab [--iters N] [--json FILE] [--trace-only]
 #include <cuda.h>
 
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -163,6 +168,7 @@ struct Buffers {
   unsigned* counter = nullptr;
   unsigned long long* trace = nullptr;
   unsigned long long* trace_done = nullptr;
+  unsigned long long* trace_product = nullptr;
   CUtensorMap map_h, map_att, map_u;  // activation boxes of 128 rows
   Buffers(int b, int s) : batch(b), seq(s), M(b * s) {
     CK(cudaMalloc(&x, M * C * 4));
@@ -175,6 +181,7 @@ struct Buffers {
     CK(cudaMalloc(&counter, K::kPersistentSyncWords * 4));
     CK(cudaMalloc(&trace, 8 * 1024));
     CK(cudaMalloc(&trace_done, 8 * 1024 * 256));
+    CK(cudaMalloc(&trace_product, 8 * 1024 * 256 * 3));
     constexpr bool bf = std::is_same_v<T, __nv_bfloat16>;
     map_h = map_of(h, M, C, 128, bf);
     map_att = map_of(att, M, C, 128, bf);
@@ -184,7 +191,7 @@ struct Buffers {
     for (void* p : {static_cast<void*>(x), static_cast<void*>(x0), static_cast<void*>(part), static_cast<void*>(h),
                     static_cast<void*>(qkv), static_cast<void*>(att), static_cast<void*>(u),
                     static_cast<void*>(counter), static_cast<void*>(trace),
-                    static_cast<void*>(trace_done)})
+                    static_cast<void*>(trace_done), static_cast<void*>(trace_product)})
       cudaFree(p);
   }
   PersistentArgs<T> args(const Model<T>& m, int n_layers) const {
@@ -448,12 +455,119 @@ void run_timing() {
 
 }  // namespace
 
+// One traced forward of 12 layers at B1 x S128 (head counters on, as the engine) with the in-phase times of the
+// four products: per product, averaged over the layers, the median block's and the slowest block's (the one whose
+// work ends last) wake-up (its producer seeing the releasing barrier, from block 0's exit of it), wait for the
+// first activation stage, k loop (the stages streamed and multiplied), and the rest up to its arrival at the next
+// barrier (epilogue stores; for QKV the attention phase too, which the head counters join to it).
+void run_product_trace() {
+  using T = __half;
+  const int n_layers = 12;
+  Model<T> m(n_layers, 11);
+  {  // the producer's weight requests before the barrier (lab_weights_before_barrier) against after the first
+     // stages (the engine's), 12 layers at B1 x S128, 3 alternating rounds
+    Buffers<T> buf(1, 128);
+    Rng r(5);
+    std::vector<float> x0(static_cast<std::size_t>(buf.M) * C);
+    for (auto& e : x0) e = r.uni();
+    CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
+    for (int round = 0; round < 3; ++round)
+      for (const int before : {0, 1}) {
+        PersistentArgs<T> a = buf.args(m, n_layers);
+        a.head_flags = 1;
+        a.lab_weights_before_barrier = before;
+        const double us = time_graph_best(g_stream, [&](int) { return buf.forward(a, 1); }, g_iters);
+        std::printf("round %d: weights requested %-28s forward (12 blocks + ln_f) %8.2f us\n", round + 1,
+                    before ? "before the barrier" : "after the first stages", us);
+        if (g_json)
+          std::fprintf(g_json, "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"weights_order\",\"round\":%d,"
+                               "\"weights_before_barrier\":%s,\"forward_us\":%.3f}\n",
+                       g_gpu.c_str(), round + 1, before ? "true" : "false", us);
+      }
+  }
+  for (const int before : {0, 1})
+  for (const bool no_mma : {false, true}) {
+    if (before && no_mma) continue;
+    Buffers<T> buf(1, 128);
+    Rng r(5);
+    std::vector<float> x0(static_cast<std::size_t>(buf.M) * C);
+    for (auto& e : x0) e = r.uni();
+    CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
+    PersistentArgs<T> a = buf.args(m, n_layers);
+    a.head_flags = 1;
+    a.lab_no_mma = no_mma ? 1 : 0;
+    a.lab_weights_before_barrier = before;
+    for (int warm = 0; warm < 3; ++warm) CK(buf.forward(a, 1) ? cudaSuccess : cudaErrorLaunchFailure);
+    a.trace = buf.trace;
+    a.trace_done = buf.trace_done;
+    a.trace_product = buf.trace_product;
+    CK(cudaMemset(buf.trace_product, 0, 8 * 1024 * 256 * 3));
+    CK(buf.forward(a, 1) ? cudaSuccess : cudaErrorLaunchFailure);
+    CK(cudaStreamSynchronize(g_stream));
+    const int phases = K::persistent_phases(true), nb = n_layers * phases + 1, blocks = K::persistent_blocks<T, 1>(g_sms);
+    std::vector<unsigned long long> t(nb), done(static_cast<std::size_t>(nb) * blocks), tp(done.size() * 3);
+    CK(cudaMemcpy(t.data(), buf.trace, nb * 8, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(done.data(), buf.trace_done, done.size() * 8, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(tp.data(), buf.trace_product, tp.size() * 8, cudaMemcpyDeviceToHost));
+    std::printf("\n=== inside the product phases: 12 layers, B1 x S128, head flags 1%s%s (%s, %d blocks; us, mean over layers) ===\n",
+                no_mma ? ", products WITHOUT their MMAs (timing only)" : "",
+                before ? ", weights requested before the barrier" : "", g_gpu.c_str(), blocks);
+    std::printf("%-6s %-8s %8s %8s %8s %8s %8s\n", "product", "block", "wake", "1st stage", "k loop", "rest", "total");
+    static const char* kNames[] = {"QKV", "proj", "FC", "mproj"};
+    const int offsets[] = {1, 2, 4, 5};  // releasing barrier within the layer (product_shape, head flags on)
+    for (int pr = 0; pr < 4; ++pr) {
+      double med[4] = {}, slow[4] = {};
+      for (int l = 0; l < n_layers; ++l) {
+        const int rb = l * phases + offsets[pr];
+        std::vector<std::array<double, 4>> parts;
+        double worst_end = -1;
+        std::array<double, 4> worst{};
+        for (int k = 0; k < blocks; ++k) {
+          const unsigned long long* s = &tp[(static_cast<std::size_t>(rb) * blocks + k) * 3];
+          if (!s[0] || !s[1] || !s[2]) continue;  // no item of this product on this block
+          const double t0 = static_cast<double>(t[rb]), end = static_cast<double>(done[static_cast<std::size_t>(rb) * blocks + k]);
+          const std::array<double, 4> q = {(s[0] - t0) / 1e3, (static_cast<double>(s[1]) - s[0]) / 1e3,
+                                           (static_cast<double>(s[2]) - s[1]) / 1e3, (end - s[2]) / 1e3};
+          parts.push_back(q);
+          if (end > worst_end) {
+            worst_end = end;
+            worst = q;
+          }
+        }
+        if (parts.empty()) continue;
+        for (int c = 0; c < 4; ++c) {
+          std::vector<double> v;
+          for (const auto& q : parts) v.push_back(q[c]);
+          std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+          med[c] += v[v.size() / 2] / n_layers;
+          slow[c] += worst[c] / n_layers;
+        }
+      }
+      for (const bool slowest : {false, true}) {
+        const double* q = slowest ? slow : med;
+        std::printf("%-6s %-8s %8.2f %8.2f %8.2f %8.2f %8.2f\n", kNames[pr], slowest ? "slowest" : "median", q[0], q[1],
+                    q[2], q[3], q[0] + q[1] + q[2] + q[3]);
+        if (g_json)
+          std::fprintf(g_json,
+                       "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"product_trace\",\"no_mma\":%s,"
+                       "\"weights_before_barrier\":%s,\"product\":\"%s\",\"block\":\"%s\",\"wake_us\":%.3f,"
+                       "\"first_stage_us\":%.3f,\"k_loop_us\":%.3f,\"rest_us\":%.3f}\n",
+                       g_gpu.c_str(), no_mma ? "true" : "false", before ? "true" : "false", kNames[pr], slowest ? "slowest" : "median", q[0], q[1],
+                       q[2], q[3]);
+      }
+    }
+  }
+}
+
 int main(int argc, char** argv) {
+  bool trace_only = false;
   for (int i = 1; i < argc; ++i) {
     if (const int taken = common_option(argc, argv, i, g_json, g_iters); taken != 0) {
       if (taken < 0) return 2;
+    } else if (!std::strcmp(argv[i], "--trace-only")) {
+      trace_only = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--trace-only]\n", argv[0]);
       return 2;
     }
   }
@@ -467,9 +581,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+  if (trace_only) {
+    run_product_trace();
+    if (g_json) std::fclose(g_json);
+    return 0;
+  }
   run_checks<__half>();
   run_checks<__nv_bfloat16>();
   run_timing();
+  run_product_trace();
   std::printf("\n%s (%d failures)\n", g_failures ? "FAILED" : "ALL CHECKS PASSED", g_failures);
   if (g_json) std::fclose(g_json);
   return g_failures ? 1 : 0;

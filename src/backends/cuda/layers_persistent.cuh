@@ -82,6 +82,13 @@ struct PersistentArgs {
   int lab_no_mma = 0;                          // lab: products stream their tiles but skip the MMAs (timing only)
   unsigned long long* trace = nullptr;         // lab: block 0's %globaltimer at the start and after each barrier
   unsigned long long* trace_done = nullptr;    // lab: [barrier - 1][block]: when the block's work before it was done
+  // lab: inside a product phase, [releasing barrier][block][3]: when the producer saw the barrier, when the
+  // consumers had the first activation stage, when they had consumed the last (the block's first item)
+  unsigned long long* trace_product = nullptr;
+  // lab: the producer requests item i+1's weights before it waits for the barrier that releases item i (as soon
+  // as item i-1, whose buffer they reuse, is consumed) instead of after item i's first activation stages, so that
+  // no weight copy from HBM queues between item i's stages in the SM's TMA unit
+  int lab_weights_before_barrier = 0;
 };
 
 // Product tiles: all 128 rows x BN columns; the residual products split k (their partials are summed by the row
@@ -294,10 +301,13 @@ __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs
     const int ks = ps.K / 64 / ps.splits, k0 = ps.split_of(cur.item) * ks;
     const CUtensorMap *mw, *ma;
     maps(cur, mw, ma);
-    wait_passed(p.counter, ps.barrier);
-    fence_proxy_async();  // the activations were written by ordinary stores before the barrier
     ItemWalk nxt = cur;
     nxt.next();
+    if (p.lab_weights_before_barrier && !nxt.done) request_weights(nxt, n + 1);
+    wait_passed(p.counter, ps.barrier);
+    if (p.trace_product && cur.item == static_cast<int>(blockIdx.x))
+      p.trace_product[(static_cast<std::size_t>(ps.barrier) * gridDim.x + blockIdx.x) * 3] = globaltimer();
+    fence_proxy_async();  // the activations were written by ordinary stores before the barrier
     constexpr int S = persistent_stages(CL);
     const int early = ks < S ? ks : S;
     for (int s = 0; s < ks; ++s, ++kt) {
@@ -305,7 +315,7 @@ __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs
       if (kt >= S) mbar_wait(sm.a_empty(slot), ((kt / S) - 1) & 1);
       mbar_expect_tx(sm.a_full(slot), kABytes);
       tma_load_2d(sm.a_slot(slot), ma, (k0 + s) * 64, 0, sm.a_full(slot));
-      if (s == early - 1 && !nxt.done) request_weights(nxt, n + 1);
+      if (!p.lab_weights_before_barrier && s == early - 1 && !nxt.done) request_weights(nxt, n + 1);
     }
     cur = nxt;
   }
@@ -318,7 +328,12 @@ __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs
 // other's exchange buffer and finishes its own with the sum (a0 + a1 in both: the same bits every run).
 template <typename T, int CL, int BN, typename Emit>
 __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pair_uses, const ProductShape& ps,
-                                        const T* bias, int tid, bool no_mma, Emit&& emit) {
+                                        const T* bias, int tid, bool no_mma, unsigned long long* trace_product,
+                                        Emit&& emit) {
+  // (lab) this block's first item's in-phase times, by thread 0
+  unsigned long long* stamp = trace_product && tid == 0
+                                  ? trace_product + (static_cast<std::size_t>(ps.barrier) * gridDim.x + blockIdx.x) * 3
+                                  : nullptr;
   constexpr int S = persistent_stages(CL);
   const int items = ps.items(), ks = ps.K / 64 / ps.splits;
   const int wg = tid / 128;
@@ -340,6 +355,7 @@ __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pa
     for (int s = 0; s < ks; ++s, ++kt) {
       const int slot = kt % S;
       mbar_wait(sm.a_full(slot), (kt / S) & 1);
+      if (stamp && s == 0 && item == static_cast<int>(blockIdx.x)) stamp[1] = globaltimer();
       const std::uint32_t a = sm.a_slot(slot) + wg * (64 * 128), w = sm.w_tile(b, s, BN);
       if (!no_mma) {
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -352,6 +368,7 @@ __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pa
       if (s > 0) mbar_arrive(sm.a_empty((kt - 1) % S));
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    if (stamp && item == static_cast<int>(blockIdx.x)) stamp[2] = globaltimer();
     if (ks > 0) mbar_arrive(sm.a_empty((kt - 1) % S));
     mbar_arrive(sm.w_empty(b));
     if constexpr (CL == 2 && BN == 64) {
@@ -735,7 +752,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     grid_barrier(true);
     if (!p.barriers_only) {  // P1: qkv = h . Wqkv^T + b
       const ProductShape ps = product_shape(kQkv, l, p.C, p.F, CL, p.head_flags != 0);
-      consume<T, CL, kPairBN>(sm, kt, n_item, pair_uses, ps, L.b_qkv, tid, p.lab_no_mma, [&](int n0, int, int j, const float (&v)[4]) {
+      consume<T, CL, kPairBN>(sm, kt, n_item, pair_uses, ps, L.b_qkv, tid, p.lab_no_mma, p.trace_product, [&](int n0, int, int j, const float (&v)[4]) {
         const int c = n0 + 8 * j + 2 * (lane % 4);
         for (int hr = 0; hr < 2; ++hr) {
           const int r = r_base + 8 * hr;
@@ -767,13 +784,13 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
               make_float2(v[2 * hr], v[2 * hr + 1]);
       }
     };
-    if (!p.barriers_only) consume<T, CL, kPersistentBN>(sm, kt, n_item, pair_uses, product_shape(kProj, l, p.C, p.F, CL, p.head_flags != 0), nullptr, tid, p.lab_no_mma, partial);
+    if (!p.barriers_only) consume<T, CL, kPersistentBN>(sm, kt, n_item, pair_uses, product_shape(kProj, l, p.C, p.F, CL, p.head_flags != 0), nullptr, tid, p.lab_no_mma, p.trace_product, partial);
     grid_barrier(false);
     if (!p.barriers_only) rows_phase(p, L.b_proj, kPersistentProjSplits, L.ln2_g, L.ln2_b, red, tid);  // P4
     grid_barrier(true);
     if (!p.barriers_only) {  // P5: u = GELU(h . Wfc^T + b)
       const ProductShape ps = product_shape(kFc, l, p.C, p.F, CL, p.head_flags != 0);
-      consume<T, CL, kPairBN>(sm, kt, n_item, pair_uses, ps, L.b_fc, tid, p.lab_no_mma, [&](int n0, int, int j, const float (&v)[4]) {
+      consume<T, CL, kPairBN>(sm, kt, n_item, pair_uses, ps, L.b_fc, tid, p.lab_no_mma, p.trace_product, [&](int n0, int, int j, const float (&v)[4]) {
         const int c = n0 + 8 * j + 2 * (lane % 4);
         for (int hr = 0; hr < 2; ++hr) {
           const int r = r_base + 8 * hr;
@@ -784,7 +801,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       });
     }
     grid_barrier(true);
-    if (!p.barriers_only) consume<T, CL, kPersistentMprojBN>(sm, kt, n_item, pair_uses, product_shape(kMproj, l, p.C, p.F, CL, p.head_flags != 0), nullptr, tid, p.lab_no_mma, partial);  // P6
+    if (!p.barriers_only) consume<T, CL, kPersistentMprojBN>(sm, kt, n_item, pair_uses, product_shape(kMproj, l, p.C, p.F, CL, p.head_flags != 0), nullptr, tid, p.lab_no_mma, p.trace_product, partial);  // P6
     grid_barrier(false);
   }
   // No block leaves while its pair may still read what it sent (and then arrive on its barrier).
