@@ -157,6 +157,34 @@ CalibrationSpec read_calibration(std::optional<ConfigValue> value) {
   return c;
 }
 
+// A key part that indexes a list: digits only.
+bool is_list_index(const std::string& part) {
+  return !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
+}
+
+// "backends[0].precisions" -> "backends.0.precisions": the configuration's own error lines name list elements with
+// brackets, so a user copying such a key into --set means the element, not a mapping key "backends[0]".
+std::string dotted_key(const std::string& key, const std::string& file, const std::string& assignment) {
+  std::string out;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    if (key[i] == ']')
+      config_fail(file, key, "--set " + assignment + ": ']' without '['", "key.sub=value or list[index].sub=value");
+    if (key[i] != '[') {
+      out += key[i];
+      continue;
+    }
+    const std::size_t close = key.find(']', i);
+    const std::string index = close == std::string::npos ? std::string() : key.substr(i + 1, close - i - 1);
+    if (!is_list_index(index))
+      config_fail(file, key, "--set " + assignment + ": '" + key.substr(i, close == std::string::npos ? close : close - i + 1) +
+                                 "' is not a list index",
+                  "list[index] with a number, e.g. backends[0].precisions=[fp16]");
+    out += "." + index;
+    i = close;
+  }
+  return out;
+}
+
 // Walks "a.b.0.c" through the tree, creating mappings on the way; numeric parts index existing lists.
 YAML::Node descend(YAML::Node node, const std::vector<std::string>& parts, std::size_t count, const std::string& file,
                    const std::string& assignment) {
@@ -166,7 +194,7 @@ YAML::Node descend(YAML::Node node, const std::vector<std::string>& parts, std::
     walked += (walked.empty() ? "" : ".") + part;
     if (node.IsSequence()) {
       std::size_t index = 0;
-      bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
+      bool numeric = is_list_index(part);
       if (numeric) index = std::stoul(part);
       if (!numeric || index >= node.size())
         config_fail(file, walked, "--set " + assignment + ": no such list element",
@@ -183,29 +211,6 @@ YAML::Node descend(YAML::Node node, const std::vector<std::string>& parts, std::
 }
 
 }  // namespace
-
-// "backends[0].precisions" -> "backends.0.precisions": the configuration's own error lines name list elements with
-// brackets, so a user copying such a key into --set means the element, not a mapping key "backends[0]".
-std::string dotted_key(const std::string& key, const std::string& file, const std::string& assignment) {
-  std::string out;
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    if (key[i] == ']')
-      config_fail(file, key, "--set " + assignment + ": ']' without '['", "key.sub=value or list[index].sub=value");
-    if (key[i] != '[') {
-      out += key[i];
-      continue;
-    }
-    const std::size_t close = key.find(']', i);
-    const std::string index = close == std::string::npos ? std::string() : key.substr(i + 1, close - i - 1);
-    if (index.empty() || !std::all_of(index.begin(), index.end(), ::isdigit))
-      config_fail(file, key, "--set " + assignment + ": '" + key.substr(i, close == std::string::npos ? close : close - i + 1) +
-                                 "' is not a list index",
-                  "list[index] with a number, e.g. backends[0].precisions=[fp16]");
-    out += "." + index;
-    i = close;
-  }
-  return out;
-}
 
 void apply_override(YAML::Node& root, const std::string& assignment, const std::string& file) {
   auto eq = assignment.find('=');
@@ -232,8 +237,7 @@ void apply_override(YAML::Node& root, const std::string& assignment, const std::
   YAML::Node parent = descend(root, parts, parts.size() - 1, file, assignment);
   const std::string& last = parts.back();
   if (parent.IsSequence()) {
-    bool numeric = std::all_of(last.begin(), last.end(), ::isdigit);
-    if (!numeric || std::stoul(last) >= parent.size())
+    if (!is_list_index(last) || std::stoul(last) >= parent.size())
       config_fail(file, key, "--set " + assignment + ": no such list element");
     parent[std::stoul(last)] = value;
   } else {
