@@ -170,6 +170,7 @@ struct Buffers {
   unsigned long long* trace_done = nullptr;
   unsigned long long* trace_product = nullptr;
   CUtensorMap map_h, map_att, map_u;  // activation boxes of 128 rows
+  static constexpr std::size_t kTraceProductBytes = 8 * 1024 * 256 * 3;  // [barrier][block][3] stamps
   Buffers(int b, int s) : batch(b), seq(s), M(b * s) {
     CK(cudaMalloc(&x, M * C * 4));
     CK(cudaMalloc(&x0, M * C * 4));
@@ -181,7 +182,7 @@ struct Buffers {
     CK(cudaMalloc(&counter, K::kPersistentSyncWords * 4));
     CK(cudaMalloc(&trace, 8 * 1024));
     CK(cudaMalloc(&trace_done, 8 * 1024 * 256));
-    CK(cudaMalloc(&trace_product, 8 * 1024 * 256 * 3));
+    CK(cudaMalloc(&trace_product, kTraceProductBytes));
     constexpr bool bf = std::is_same_v<T, __nv_bfloat16>;
     map_h = map_of(h, M, C, 128, bf);
     map_att = map_of(att, M, C, 128, bf);
@@ -214,6 +215,14 @@ struct Buffers {
     a.lnf_b = m.lnf_b_d;
     a.counter = counter;
     return a;
+  }
+  // The forward's input: x0 uniform random from `seed` (returned for the CPU reference).
+  std::vector<float> random_input(std::uint64_t seed) {
+    Rng r(seed);
+    std::vector<float> v(static_cast<std::size_t>(M) * C);
+    for (auto& e : v) e = r.uni();
+    CK(cudaMemcpy(x0, v.data(), v.size() * 4, cudaMemcpyHostToDevice));
+    return v;
   }
   // One forward: x = x0, counter = 0, the kernel (cl 2: the paired kernel).
   bool forward(const PersistentArgs<T>& a, int cl) {
@@ -333,10 +342,7 @@ void run_checks() {
     const int cl = kv.cl;
     Buffers<T> buf(s[0], s[1]);
     const int M = buf.M;
-    Rng r(100 + M);
-    std::vector<float> x0(static_cast<std::size_t>(M) * C);
-    for (auto& e : x0) e = r.uni();
-    CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
+    const std::vector<float> x0 = buf.random_input(100 + M);
     PersistentArgs<T> a = buf.args(m, n_layers);
     a.head_flags = kv.flags ? 1 : 0;
     std::vector<float> xg[2] = {std::vector<float>(x0.size()), std::vector<float>(x0.size())}, hg(x0.size());
@@ -386,10 +392,7 @@ void run_timing() {
   for (const auto& s : shapes) {
     const int cl = v.cl;
     Buffers<T> buf(s[0], s[1]);
-    Rng r(5);
-    std::vector<float> x0(static_cast<std::size_t>(buf.M) * C);
-    for (auto& e : x0) e = r.uni();
-    CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
+    buf.random_input(5);
     PersistentArgs<T> a = buf.args(m, n_layers);
     a.lab_no_mma = v.no_mma ? 1 : 0;
     a.head_flags = v.flags ? 1 : 0;
@@ -464,35 +467,29 @@ void run_product_trace() {
   using T = __half;
   const int n_layers = 12;
   Model<T> m(n_layers, 11);
-  {  // the producer's weight requests before the barrier (lab_weights_before_barrier) against after the first
-     // stages (the engine's), 12 layers at B1 x S128, 3 alternating rounds
-    Buffers<T> buf(1, 128);
-    Rng r(5);
-    std::vector<float> x0(static_cast<std::size_t>(buf.M) * C);
-    for (auto& e : x0) e = r.uni();
-    CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
-    for (int round = 0; round < 3; ++round)
-      for (const int before : {0, 1}) {
-        PersistentArgs<T> a = buf.args(m, n_layers);
-        a.head_flags = 1;
-        a.lab_weights_before_barrier = before;
-        const double us = time_graph_best(g_stream, [&](int) { return buf.forward(a, 1); }, g_iters);
-        std::printf("round %d: weights requested %-28s forward (12 blocks + ln_f) %8.2f us\n", round + 1,
-                    before ? "before the barrier" : "after the first stages", us);
-        if (g_json)
-          std::fprintf(g_json, "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"weights_order\",\"round\":%d,"
-                               "\"weights_before_barrier\":%s,\"forward_us\":%.3f}\n",
-                       g_gpu.c_str(), round + 1, before ? "true" : "false", us);
-      }
-  }
-  for (const int before : {0, 1})
-  for (const bool no_mma : {false, true}) {
-    if (before && no_mma) continue;
-    Buffers<T> buf(1, 128);
-    Rng r(5);
-    std::vector<float> x0(static_cast<std::size_t>(buf.M) * C);
-    for (auto& e : x0) e = r.uni();
-    CK(cudaMemcpy(buf.x0, x0.data(), x0.size() * 4, cudaMemcpyHostToDevice));
+  Buffers<T> buf(1, 128);
+  buf.random_input(5);
+  // the producer's weight requests before the barrier (lab_weights_before_barrier) against after the first stages
+  // (the engine's), 12 layers at B1 x S128, 3 alternating rounds
+  for (int round = 0; round < 3; ++round)
+    for (const int before : {0, 1}) {
+      PersistentArgs<T> a = buf.args(m, n_layers);
+      a.head_flags = 1;
+      a.lab_weights_before_barrier = before;
+      const double us = time_graph_best(g_stream, [&](int) { return buf.forward(a, 1); }, g_iters);
+      std::printf("round %d: weights requested %-28s forward (12 blocks + ln_f) %8.2f us\n", round + 1,
+                  before ? "before the barrier" : "after the first stages", us);
+      if (g_json)
+        std::fprintf(g_json, "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"weights_order\",\"round\":%d,"
+                             "\"weights_before_barrier\":%s,\"forward_us\":%.3f}\n",
+                     g_gpu.c_str(), round + 1, before ? "true" : "false", us);
+    }
+  // the in-phase breakdown: the engine's order with and without MMAs, the weights before the barrier with them
+  const struct {
+    int before;
+    bool no_mma;
+  } traced[] = {{0, false}, {0, true}, {1, false}};
+  for (const auto [before, no_mma] : traced) {
     PersistentArgs<T> a = buf.args(m, n_layers);
     a.head_flags = 1;
     a.lab_no_mma = no_mma ? 1 : 0;
@@ -501,7 +498,7 @@ void run_product_trace() {
     a.trace = buf.trace;
     a.trace_done = buf.trace_done;
     a.trace_product = buf.trace_product;
-    CK(cudaMemset(buf.trace_product, 0, 8 * 1024 * 256 * 3));
+    CK(cudaMemset(buf.trace_product, 0, Buffers<T>::kTraceProductBytes));
     CK(buf.forward(a, 1) ? cudaSuccess : cudaErrorLaunchFailure);
     CK(cudaStreamSynchronize(g_stream));
     const int phases = K::persistent_phases(true), nb = n_layers * phases + 1, blocks = K::persistent_blocks<T, 1>(g_sms);

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "backends/cuda/gemm_wgmma.cuh"
+#include "backends/cuda/layers_persistent.cuh"
 #include "lab_common.cuh"
 
 namespace k = gptbench::cuda_engine::kernels;
@@ -110,15 +111,12 @@ __global__ void __launch_bounds__(128, 1)
 #endif
 }
 
+// The persistent kernel's own grid barrier (layers_persistent.cuh): a release-add, acquire polls on one counter.
 __device__ __forceinline__ void grid_barrier(unsigned* counter, unsigned index) {
   __syncthreads();
   if (threadIdx.x == 0) {
-    asm volatile("red.release.gpu.global.add.u32 [%0], %1;\n" ::"l"(counter), "r"(1u) : "memory");
-    const unsigned target = index * gridDim.x;
-    unsigned v = 0;
-    do {
-      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(counter) : "memory");
-    } while (v < target);
+    k::persistent_detail::red_release_add(counter, 1u);
+    k::persistent_detail::wait_passed(counter, index);
   }
   __syncthreads();
 }

@@ -187,6 +187,10 @@ __device__ __forceinline__ ProductShape product_shape(int which, int layer, int 
     default: return {C, F, kPersistentMprojSplits, kPersistentMprojBN, b0 + 5 + gap, false};
   }
 }
+// (lab) This block's three in-phase times of product `ps` in PersistentArgs::trace_product (nullptr: not traced).
+__device__ __forceinline__ unsigned long long* product_stamps(unsigned long long* trace_product, const ProductShape& ps) {
+  return trace_product ? trace_product + (static_cast<std::size_t>(ps.barrier) * gridDim.x + blockIdx.x) * 3 : nullptr;
+}
 // The QKV-done counter of head hh (head_flags): 6 arrivals a layer (its q, k and v columns in 32-column tiles).
 __device__ __forceinline__ unsigned* head_counter(unsigned* counter, int hh) { return counter + 32 * (1 + hh); }
 
@@ -305,8 +309,8 @@ __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs
     nxt.next();
     if (p.lab_weights_before_barrier && !nxt.done) request_weights(nxt, n + 1);
     wait_passed(p.counter, ps.barrier);
-    if (p.trace_product && cur.item == static_cast<int>(blockIdx.x))
-      p.trace_product[(static_cast<std::size_t>(ps.barrier) * gridDim.x + blockIdx.x) * 3] = globaltimer();
+    if (unsigned long long* stamp = product_stamps(p.trace_product, ps); stamp && cur.item == static_cast<int>(blockIdx.x))
+      stamp[0] = globaltimer();
     fence_proxy_async();  // the activations were written by ordinary stores before the barrier
     constexpr int S = persistent_stages(CL);
     const int early = ks < S ? ks : S;
@@ -331,9 +335,7 @@ __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pa
                                         const T* bias, int tid, bool no_mma, unsigned long long* trace_product,
                                         Emit&& emit) {
   // (lab) this block's first item's in-phase times, by thread 0
-  unsigned long long* stamp = trace_product && tid == 0
-                                  ? trace_product + (static_cast<std::size_t>(ps.barrier) * gridDim.x + blockIdx.x) * 3
-                                  : nullptr;
+  unsigned long long* stamp = tid == 0 ? product_stamps(trace_product, ps) : nullptr;
   constexpr int S = persistent_stages(CL);
   const int items = ps.items(), ks = ps.K / 64 / ps.splits;
   const int wg = tid / 128;
