@@ -235,7 +235,7 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
            {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
            {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"lm_head_summary_min_rows", "0"},
-           {"lm_head_pingpong", "fast"}, {"decode_reuse", "maybe"},
+           {"lm_head_pingpong", "fast"}, {"decode_reuse", "maybe"}, {"decode_persistent", "yes"},
            {"residual_16bit", "half"}, {"layernorm_rows", "3"}, {"layernorm_rows", "8"},
            {"fused_layernorm_rows", "-1"}, {"fused_layernorm_rows", "4k"}}) {
     try {
@@ -578,13 +578,16 @@ TEST(CudaEngine, DecodeStepsMatchPrefill) {
   const Gpt2Model m = small_model(2, 11);
   const int B = 3, S = 40, prompt = 30;
   const auto ids = random_ids(B * S, m.config.vocab_size, 5);
-  // gemv_kernels=1 (default): decode steps through the fused LayerNorm + matrix-vector kernels (with and without
-  // programmatic dependent launch); 0: cuBLASLt.
-  for (const char* gemv : {"1", "0", "1-pdl"})
+  // gemv_kernels=1 (default): decode steps through the fused LayerNorm + matrix-vector kernels — in one persistent
+  // kernel (decode_persistent=1, default) or as a chain of kernels with and without programmatic dependent launch;
+  // 0: cuBLASLt.
+  for (const char* gemv : {"1", "0", "1-chain", "1-chain-pdl"})
   for (const char* precision : {"fp32", "fp16", "bf16"}) {
     SCOPED_TRACE(std::string(precision) + " gemv_kernels=" + gemv);
     const std::string g = gemv;
-    auto backend = cuda_backend(m, precision, {{"gemv_kernels", g.substr(0, 1)}, {"pdl", g == "1-pdl" ? "1" : "0"}});
+    auto backend = cuda_backend(m, precision,
+                                {{"gemv_kernels", g.substr(0, 1)}, {"pdl", g == "1-chain-pdl" ? "1" : "0"},
+                                 {"decode_persistent", g == "1" ? "1" : "0"}});
     ForwardOutput full;
     backend->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, full);
     auto session = backend->start_decode(B, S);
@@ -615,6 +618,47 @@ TEST(CudaEngine, DecodeStepsMatchPrefill) {
     std::vector<std::int32_t> one_more(B, 0);
     EXPECT_THROW(session->step(one_more, OutputMode::kSummary, out), Error);  // the cache is full
   }
+}
+
+// The persistent decode step (decode_persistent.cuh) does the 5-kernel chain's arithmetic in one kernel: the same
+// logits to the bit, at 1 and 3 sequences (3 runs as 4 with a padding row), in every float precision; with graphs
+// and without. Where the path is available (head size 64) describe() names it.
+TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(4, 23, 256);  // head size 64
+  for (const char* precision : {"fp32", "fp16", "bf16"})
+    for (const int B : {1, 3}) {
+      SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B));
+      auto persistent = cuda_backend(m, precision, {{"gemm_autotune", "0"}});
+      auto eager = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"graphs", "0"}});
+      auto chain = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_persistent", "0"}});
+      const std::string kernels = persistent->describe().details.at("kernels");
+      const std::string named = "a single kernel for the embedding and every block";
+      EXPECT_NE(kernels.find(named), std::string::npos) << kernels;
+      EXPECT_EQ(chain->describe().details.at("kernels").find(named), std::string::npos);
+      const int S = 50, prompt = 20;
+      const auto ids = random_ids(B * S, m.config.vocab_size, 29 + B);
+      auto run = [&](Backend& backend) {
+        auto session = backend.start_decode(B, S);
+        TokenBatch p{B, prompt, {}};
+        for (int b = 0; b < B; ++b) p.ids.insert(p.ids.end(), ids.begin() + b * S, ids.begin() + b * S + prompt);
+        ForwardOutput out;
+        session->prefill(p, OutputMode::kSummary, out);
+        std::vector<float> logits;
+        for (int pos = prompt; pos < S; ++pos) {
+          std::vector<std::int32_t> next;
+          for (int b = 0; b < B; ++b) next.push_back(ids[b * S + pos]);
+          session->step(next, OutputMode::kLogits, out);
+          logits.insert(logits.end(), out.logits.begin(), out.logits.end());
+        }
+        return logits;
+      };
+      const auto a = run(*persistent), c = run(*chain);
+      ASSERT_EQ(a.size(), static_cast<std::size_t>((S - prompt) * B * m.config.vocab_size));
+      EXPECT_EQ(a, c);
+      EXPECT_EQ(run(*eager), c);
+      EXPECT_EQ(run(*persistent), a) << "a second session (reused cache and graphs) differs";
+    }
 }
 
 // Decode sessions share the engine's caches and graphs one after another, never at once: a session started after

@@ -24,6 +24,9 @@
 //   "gemv_max_rows"   the largest decode batch that uses those kernels (1..8; default 4, int8 8: measured)
 //   "pdl"             "1": those kernels start early (programmatic dependent launch, Hopper) and wait for their
 //                     inputs; "0" (default): plain stream order (PDL measured no faster on an H200)
+//   "decode_persistent" "1" (default): those decode steps (not int8, head size 64, <= 4 sequences) run the
+//                     embedding and every block in one persistent kernel (grid barriers between phases; the same
+//                     bits as the 5-kernel chain); "0": the chain
 //   "prefill_pdl"     "1": the prefill's LayerNorm and attention kernels as programmatic dependents of the product
 //                     before them; "0" (default; measured no faster on an H200)
 //   "residual_epilogue" "1" (default, not int8): the attention / MLP projections add into the float residual

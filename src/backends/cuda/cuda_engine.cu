@@ -15,6 +15,7 @@
 
 #include "backends/cuda/attention_mma.cuh"
 #include "backends/cuda/attention_wgmma.cuh"
+#include "backends/cuda/decode_persistent.cuh"
 #include "backends/cuda/gemm_residual_layernorm.cuh"
 #include "backends/cuda/gemm_wgmma.cuh"
 #include "backends/cuda/layers_persistent.cuh"
@@ -514,6 +515,7 @@ class EngineImpl final : public Engine {
                        D_ == 64 && prop.major == 9 && prop.minor == 0;
     setup_persistent();
     ws_.persistent = persistent_blocks_ > 0;
+    setup_decode_persistent();
     setup_fused_layernorm(prop);
     setup_lm_head_summary(prop);
     ws_.summary_tiles = summary_tiles();
@@ -588,6 +590,9 @@ class EngineImpl final : public Engine {
       s += opt_.precision == Precision::kTf32 ? "compute 32F_FAST_TF32" : "compute 32F";
       s += std::string(", ") + (opt_.gelu_epilogue ? "GELU_BIAS epilogue" : "BIAS epilogue + GELU kernel") + ")";
       if (opt_.gemv_kernels) s += "; decode steps of <= 8 sequences through fused LayerNorm+GEMV kernels";
+      if (decode_blocks_ > 0)
+        s += " (<= " + std::to_string(kernels::kDecodeMaxRows) + " sequences: a single kernel for the embedding and "
+             "every block, " + std::to_string(decode_blocks_) + " blocks with grid barriers between phases)";
     }
     if (persistent_blocks_ > 0)
       s += "; prefill of <= 128 rows: every block in one persistent kernel (" + std::to_string(persistent_blocks_) +
@@ -717,6 +722,7 @@ class EngineImpl final : public Engine {
         ws->int8 = int8_;
         ws->summary_tiles = summary_tiles();
       }
+      r->ws_step.persistent = decode_blocks_ > 0;  // the persistent decode step's barrier counter
       const std::size_t per_layer = static_cast<std::size_t>(batch) * max_tokens * 2 * C_;
       for (int l = 0; l < L_; ++l) r->cache.push_back(static_cast<T*>(alloc_.alloc(per_layer * sizeof(T))));
       r->ws_step.ensure(batch, C_, I_, Vp_);
@@ -1352,7 +1358,74 @@ class EngineImpl final : public Engine {
     }
     kernels::launch_gemv<T>(a, in, out, stream_);
   }
+  // The persistent decode step (decode_persistent.cuh): not int8, head size 64, the widths the kernel takes; the
+  // layers' parameters go to the device once, here.
+  void setup_decode_persistent() {
+    if (int8_ || !opt_.gemv_kernels || !opt_.decode_persistent || D_ != kernels::kDecodeHeadDim ||
+        !kernels::decode_persistent_supported(C_, H_, I_, L_))
+      return;
+    std::vector<kernels::DecodeLayer<T>> host(L_);
+    for (int l = 0; l < L_; ++l) {
+      const DeviceLayer<T>& d = layers_[l];
+      kernels::DecodeLayer<T>& m = host[l];
+      m.w_qkv = d.qkv.w;
+      m.w_proj = d.proj.w;
+      m.w_fc = d.fc.w;
+      m.w_mproj = d.mproj.w;
+      m.b_qkv = d.qkv.b;
+      m.b_proj = d.proj.b;
+      m.b_fc = d.fc.b;
+      m.b_mproj = d.mproj.b;
+      m.ln1_g = d.ln1_w;
+      m.ln1_b = d.ln1_b;
+      m.ln2_g = d.ln2_w;
+      m.ln2_b = d.ln2_b;
+      m.scale_log2 = attn_scale_log2(l);
+    }
+    decode_layers_ = upload_bytes(host.data(), L_);
+    decode_blocks_ = kernels::decode_persistent_blocks<T>(sm_count_, C_, I_, P_);
+  }
+  bool use_decode_persistent(int rows) const { return decode_blocks_ > 0 && rows <= kernels::kDecodeMaxRows; }
+  void decode_layers_persistent(Workspace<T>& ws, int batch, const std::vector<T*>& cache, int max_tokens) {
+    kernels::DecodeArgs<T> a;
+    a.layers = decode_layers_;
+    a.n_layers = L_;
+    a.rows = batch;
+    a.C = C_;
+    a.H = H_;
+    a.F = I_;
+    a.max_tokens = max_tokens;
+    for (int l = 0; l < L_; ++l) a.cache[l] = cache[l];
+    a.ids = ws.ids;
+    a.pos = ws.pos;
+    a.wte = wte_;
+    a.wpe = wpe_;
+    a.x = ws.x;
+    a.qkv = ws.qkv;
+    a.att = ws.att;
+    a.u = ws.fc;
+    a.counter = ws.sync;
+    a.eps = static_cast<float>(cfg_.layer_norm_epsilon);
+    a.gelu_tanh = gelu_tanh_ ? 1 : 0;
+    CU(cudaMemsetAsync(ws.sync, 0, sizeof(unsigned), stream_));
+    CU(kernels::launch_gpt2_decode_persistent<T>(a, decode_blocks_, stream_));
+    mark("decode_persistent_layers");
+  }
   void forward_decode_gemv(Workspace<T>& ws, int batch, std::vector<T*>& cache, int max_tokens) {
+    using kernels::GemvIn;
+    using kernels::GemvOut;
+    const int rows = batch;
+    if (use_decode_persistent(rows)) {
+      decode_layers_persistent(ws, batch, cache, max_tokens);
+    } else {
+      decode_layers_chain(ws, batch, cache, max_tokens);
+    }
+    gemv(lm_head_, GemvIn::kLayerNorm, GemvOut::kStore, ws.x, lnf_w_, lnf_b_, nullptr, ws.logits, Vp_, nullptr,
+         nullptr, 0, nullptr, rows);
+    mark("ln+gemv_lm_head");
+  }
+  // The embedding and every block as 1 + 5 kernels a layer.
+  void decode_layers_chain(Workspace<T>& ws, int batch, std::vector<T*>& cache, int max_tokens) {
     using kernels::GemvIn;
     using kernels::GemvOut;
     const int rows = batch;
@@ -1375,9 +1448,6 @@ class EngineImpl final : public Engine {
            nullptr, 0, nullptr, rows);
       mark("gemv_mproj+res");
     }
-    gemv(lm_head_, GemvIn::kLayerNorm, GemvOut::kStore, ws.x, lnf_w_, lnf_b_, nullptr, ws.logits, Vp_, nullptr,
-         nullptr, 0, nullptr, rows);
-    mark("ln+gemv_lm_head");
   }
 
   // Profiling (options.profile, graphs off): an event after every kernel, summed per kernel name.
@@ -1564,6 +1634,8 @@ class EngineImpl final : public Engine {
   CUtensorMap wgmma_lm_head_{};          // and the LM head's (option wgmma_lm_head)
   kernels::PersistentLayer<T>* persistent_layers_ = nullptr;  // the persistent path's per-layer parameters (device)
   int persistent_blocks_ = 0;            // its grid (0: the path is off or unavailable)
+  kernels::DecodeLayer<T>* decode_layers_ = nullptr;  // the persistent decode step's per-layer parameters (device)
+  int decode_blocks_ = 0;                // its grid (0: off or unavailable)
   bool persistent_pairs_ = false;        // the paired kernel (QKV / FC k halves on the two blocks of a cluster)
   bool lm_head_summary_ = false;         // the LM head with the summary in its epilogue is available
   CUtensorMap lm_head_summary_map_{};    // its weight map (boxes of kLmHeadBN rows)

@@ -60,6 +60,11 @@ struct EngineOptions {
   // Measured on an H200: no gain (3,262 vs 3,294 new tokens/s at batch 1), since each kernel's blocks fill the
   // SMs and the next kernel's cannot become resident early. Off by default, kept as an option.
   bool pdl = false;
+  // Those decode steps (not int8; head size 64; <= 4 sequences) as ONE persistent kernel for the embedding and
+  // every block (decode_persistent.cuh: grid barriers between a layer's 5 phases instead of 5 kernels, each warp's
+  // next weights loaded before the barrier), then ln_f + the LM head as before. The same bits as the 5-kernel
+  // chain (lab/cuda/decode_persistent_lab.cu checks it).
+  bool decode_persistent = true;
   // Prefill: the residual + LayerNorm and attention kernels launched as programmatic dependents of the product
   // before them (they wait for it with griddepcontrol.wait), so their launch overlaps its end.
   bool prefill_pdl = false;

@@ -93,6 +93,15 @@ __device__ __forceinline__ uint4 ld_weights(const void* p) {  // streamed once p
       : "l"(p));
   return v;
 }
+// The same load issued where it stands: a plain asm may be moved down to its first use, which for weights loaded
+// ahead of a barrier (decode_persistent.cuh) is after the barrier — the latency it was meant to hide.
+__device__ __forceinline__ uint4 ld_weights_here(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
 
 template <typename T>
 __device__ __forceinline__ void unpack(const uint4& w, float* f);
@@ -206,9 +215,65 @@ __device__ __forceinline__ void row_mean_rstd(const float4* xr, int K4, int lane
   rstd = rsqrtf(warp_sum(var) / K + eps);
 }
 
+// The prologues, by the whole block (shared with the persistent decode step, decode_persistent.cuh). The input
+// rows are read through L2 (ld.global.cg): the persistent kernel reads rows that other blocks wrote in the same
+// kernel, which a stale L1 line must not answer. Padding rows (rows..ROWS-1) are zero.
+// Float rows [rows][K] -> xs [ROWS][K].
+template <int ROWS>
+__device__ __forceinline__ void stage_float_rows(float* xs, const float* x, int rows, int K) {
+  const int K4 = K / 4;
+  const float4* src = reinterpret_cast<const float4*>(x);
+  float4* xs4 = reinterpret_cast<float4*>(xs);
+  const int valid4 = rows * K4;
+#pragma unroll 4
+  for (int i = threadIdx.x; i < ROWS * K4; i += blockDim.x)
+    xs4[i] = i < valid4 ? __ldcg(src + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+}
+// LayerNorm of the staged rows in place, one warp per row (after a __syncthreads that follows the staging).
+__device__ __forceinline__ void layernorm_staged_rows(float* xs, int rows, int K, const float* ln_w,
+                                                      const float* ln_b, float eps) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int K4 = K / 4;
+  float4* xs4 = reinterpret_cast<float4*>(xs);
+  const float4* w4 = reinterpret_cast<const float4*>(ln_w);
+  const float4* b4 = reinterpret_cast<const float4*>(ln_b);
+  for (int r = warp; r < rows; r += warps) {  // warp-uniform
+    float4* xr = xs4 + r * K4;
+    float mean, rstd;
+    row_mean_rstd(xr, K4, lane, eps, mean, rstd);
+#pragma unroll 4
+    for (int i = lane; i < K4; i += 32) {  // each lane rewrites only what it read
+      const float4 v = xr[i], w = w4[i], b = b4[i];
+      xr[i] = make_float4((v.x - mean) * rstd * w.x + b.x, (v.y - mean) * rstd * w.y + b.y,
+                          (v.z - mean) * rstd * w.z + b.z, (v.w - mean) * rstd * w.w + b.w);
+    }
+  }
+}
+// T activation rows [rows][K] -> xs [ROWS][K] as float.
+template <typename T, int ROWS>
+__device__ __forceinline__ void stage_activation_rows(float* xs, const T* act, int rows, int K) {
+  constexpr int kVec = 16 / static_cast<int>(sizeof(T));
+  const int nchunks = K / kVec;
+  const int valid = rows * nchunks;  // chunk i of the flattened [rows][K] input = element i * kVec
+#pragma unroll 4
+  for (int i = threadIdx.x; i < ROWS * nchunks; i += blockDim.x) {
+    float f[kVec];
+    if (i < valid) {
+      unpack<T>(__ldcg(reinterpret_cast<const uint4*>(act + static_cast<std::int64_t>(i) * kVec)), f);
+    } else {
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) f[e] = 0.f;
+    }
+    float4* dst = reinterpret_cast<float4*>(xs + i * kVec);
+#pragma unroll
+    for (int j = 0; j < kVec / 4; ++j) dst[j] = make_float4(f[4 * j], f[4 * j + 1], f[4 * j + 2], f[4 * j + 3]);
+  }
+}
+
 // One stage of weight loads for a warp: for each of the COLS rows n = group * COLS + c of W (row_bytes apart), the
 // 16-byte chunks first_chunk + u * 32 + lane, u < U; zeros past N or past the row's nchunks chunks.
-template <int COLS, int U>
+// kHere: with ld_weights_here (the loads stay where they are written).
+template <int COLS, int U, bool kHere = false>
 __device__ __forceinline__ void load_weight_stage(uint4 (&dst)[COLS][U], const void* W, std::int64_t row_bytes,
                                                   int N, int nchunks, int group, int first_chunk, int lane) {
 #pragma unroll
@@ -218,8 +283,8 @@ __device__ __forceinline__ void load_weight_stage(uint4 (&dst)[COLS][U], const v
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int chunk = first_chunk + u * 32 + lane;
-      dst[c][u] = (n < N && chunk < nchunks) ? ld_weights(wrow + static_cast<std::int64_t>(chunk) * 16)
-                                             : make_uint4(0u, 0u, 0u, 0u);
+      const unsigned char* at = wrow + static_cast<std::int64_t>(chunk) * 16;
+      dst[c][u] = !(n < N && chunk < nchunks) ? make_uint4(0u, 0u, 0u, 0u) : kHere ? ld_weights_here(at) : ld_weights(at);
     }
   }
 }
@@ -252,44 +317,11 @@ __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
 
   // ---- prologue: input rows -> xs (float) ----
   if constexpr (IN == GemvIn::kLayerNorm) {
-    // Stage x with the whole block (many loads in flight), then one warp per row normalises it in place.
-    const int K4 = K / 4;
-    const float4* src = reinterpret_cast<const float4*>(a.x);
-    float4* xs4 = reinterpret_cast<float4*>(xs);
-    const int valid4 = rows * K4;
-#pragma unroll 4
-    for (int i = threadIdx.x; i < ROWS * K4; i += blockDim.x)
-      xs4[i] = i < valid4 ? src[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+    stage_float_rows<ROWS>(xs, a.x, rows, K);
     __syncthreads();
-    const float4* w4 = reinterpret_cast<const float4*>(a.ln_w);
-    const float4* b4 = reinterpret_cast<const float4*>(a.ln_b);
-    for (int r = warp; r < rows; r += warps) {  // warp-uniform
-      float4* xr = xs4 + r * K4;
-      float mean, rstd;
-      row_mean_rstd(xr, K4, lane, a.eps, mean, rstd);
-#pragma unroll 4
-      for (int i = lane; i < K4; i += 32) {  // each lane rewrites only what it read
-        const float4 v = xr[i], w = w4[i], b = b4[i];
-        xr[i] = make_float4((v.x - mean) * rstd * w.x + b.x, (v.y - mean) * rstd * w.y + b.y,
-                            (v.z - mean) * rstd * w.z + b.z, (v.w - mean) * rstd * w.w + b.w);
-      }
-    }
+    layernorm_staged_rows(xs, rows, K, a.ln_w, a.ln_b, a.eps);
   } else {
-    const T* act = static_cast<const T*>(a.act);
-    const int valid = rows * nchunks;  // chunk i of the flattened [rows][K] input = element i * kVec
-#pragma unroll 4
-    for (int i = threadIdx.x; i < ROWS * nchunks; i += blockDim.x) {
-      float f[kVec];
-      if (i < valid) {
-        unpack<T>(*reinterpret_cast<const uint4*>(act + static_cast<std::int64_t>(i) * kVec), f);
-      } else {
-#pragma unroll
-        for (int e = 0; e < kVec; ++e) f[e] = 0.f;
-      }
-      float4* dst = reinterpret_cast<float4*>(xs + i * kVec);
-#pragma unroll
-      for (int j = 0; j < kVec / 4; ++j) dst[j] = make_float4(f[4 * j], f[4 * j + 1], f[4 * j + 2], f[4 * j + 3]);
-    }
+    stage_activation_rows<T, ROWS>(xs, static_cast<const T*>(a.act), rows, K);
   }
   __syncthreads();  // the last block-level barrier; everything below is per warp
 

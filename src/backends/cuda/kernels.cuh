@@ -572,27 +572,23 @@ __global__ void append_kv(const T* qkv, T* cache, int seq, int C, int max_tokens
   for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) dst[c] = src[c];
 }
 
-// Attention of one new query per sequence over the cache positions [0, *pos]. Grid (heads, batch), kThreads
-// threads. Groups of D/VEC threads share a key (16-byte loads); scores live in shared memory (max_tokens floats).
-// A decode step runs this on few blocks (heads x batch), so it is latency-bound: each thread issues the loads of
-// kUnroll keys before using any of them, so several cache rows are in flight per thread.
+// The keys a block of decode_attention_item takes per pass (threads of one key: D / 16-byte vector).
 template <typename T, int D>
-__global__ void __launch_bounds__(256) decode_attention(const T* __restrict__ qkv, const T* __restrict__ cache,
-                                                         T* __restrict__ out, int C, int max_tokens, const int* pos,
-                                                         float scale_log2) {
+__host__ __device__ constexpr int decode_attention_keys() { return 256 / (D / (16 / static_cast<int>(sizeof(T)))); }
+
+// One (sequence b, head h) item of decode attention (below) by a block of 256 threads, over cache positions [0, n):
+// scores [>= n] floats, partial [decode_attention_keys] [D] and red [8] floats in shared memory. Used by the
+// decode_attention kernel and by the persistent decode step (decode_persistent.cuh), which reads a cache row
+// written earlier in the same kernel: hence plain (coherent) loads, no __restrict__ here.
+template <typename T, int D>
+__device__ __forceinline__ void decode_attention_item(const T* qkv, const T* cache, T* out, int C, int max_tokens,
+                                                      int n, float scale_log2, int b, int h, float* scores,
+                                                      float (*partial)[D], float* red) {
   constexpr int kThreads = 256, kWarps = kThreads / 32, kUnroll = 4;
   constexpr int kVec = 16 / sizeof(T);
   constexpr int kTpk = D / kVec;           // threads per key
   constexpr int kKeys = kThreads / kTpk;   // keys per pass
-  extern __shared__ float scores[];        // [max_tokens]
-  __shared__ float partial[kKeys][D];
-  __shared__ float red[kWarps];
-  const int h = blockIdx.x, b = blockIdx.y;
-  // Launched with programmatic dependent launch in the fused decode step: wait for the kernel that wrote q and
-  // the new cache row (a no-op otherwise), then let the next kernel start streaming its weights.
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;");
-  const int n = *pos + 1;
+  static_assert(kKeys == decode_attention_keys<T, D>());
   const int g = threadIdx.x / kTpk, part = threadIdx.x % kTpk;
   const T* q = qkv + static_cast<std::int64_t>(b) * 3 * C + h * D + part * kVec;
   float qv[kVec];
@@ -676,6 +672,25 @@ __global__ void __launch_bounds__(256) decode_attention(const T* __restrict__ qk
     for (int k = 0; k < kKeys; ++k) total += partial[k][d];
     out[static_cast<std::int64_t>(b) * C + h * D + d] = from_f<T>(total / l);
   }
+}
+
+// Attention of one new query per sequence over the cache positions [0, *pos]. Grid (heads, batch), kThreads
+// threads. Groups of D/VEC threads share a key (16-byte loads); scores live in shared memory (max_tokens floats).
+// A decode step runs this on few blocks (heads x batch), so it is latency-bound: each thread issues the loads of
+// kUnroll keys before using any of them, so several cache rows are in flight per thread.
+template <typename T, int D>
+__global__ void __launch_bounds__(256) decode_attention(const T* __restrict__ qkv, const T* __restrict__ cache,
+                                                         T* __restrict__ out, int C, int max_tokens, const int* pos,
+                                                         float scale_log2) {
+  extern __shared__ float scores[];  // [max_tokens]
+  __shared__ float partial[decode_attention_keys<T, D>()][D];
+  __shared__ float red[8];
+  // Launched with programmatic dependent launch in the fused decode step: wait for the kernel that wrote q and
+  // the new cache row (a no-op otherwise), then let the next kernel start streaming its weights.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
+  decode_attention_item<T, D>(qkv, cache, out, C, max_tokens, *pos + 1, scale_log2, blockIdx.y, blockIdx.x, scores,
+                              partial, red);
 }
 
 // h_last[b] = h[b*seq + seq-1]
