@@ -469,31 +469,11 @@ void run_product_trace() {
   Model<T> m(n_layers, 11);
   Buffers<T> buf(1, 128);
   buf.random_input(5);
-  // the producer's weight requests before the barrier (lab_weights_before_barrier) against after the first stages
-  // (the engine's), 12 layers at B1 x S128, 3 alternating rounds
-  for (int round = 0; round < 3; ++round)
-    for (const int before : {0, 1}) {
-      PersistentArgs<T> a = buf.args(m, n_layers);
-      a.head_flags = 1;
-      a.lab_weights_before_barrier = before;
-      const double us = time_graph_best(g_stream, [&](int) { return buf.forward(a, 1); }, g_iters);
-      std::printf("round %d: weights requested %-28s forward (12 blocks + ln_f) %8.2f us\n", round + 1,
-                  before ? "before the barrier" : "after the first stages", us);
-      if (g_json)
-        std::fprintf(g_json, "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"weights_order\",\"round\":%d,"
-                             "\"weights_before_barrier\":%s,\"forward_us\":%.3f}\n",
-                     g_gpu.c_str(), round + 1, before ? "true" : "false", us);
-    }
-  // the in-phase breakdown: the engine's order with and without MMAs, the weights before the barrier with them
-  const struct {
-    int before;
-    bool no_mma;
-  } traced[] = {{0, false}, {0, true}, {1, false}};
-  for (const auto [before, no_mma] : traced) {
+  // the in-phase breakdown: the engine's kernel with and without MMAs
+  for (const bool no_mma : {false, true}) {
     PersistentArgs<T> a = buf.args(m, n_layers);
     a.head_flags = 1;
     a.lab_no_mma = no_mma ? 1 : 0;
-    a.lab_weights_before_barrier = before;
     for (int warm = 0; warm < 3; ++warm) CK(buf.forward(a, 1) ? cudaSuccess : cudaErrorLaunchFailure);
     a.trace = buf.trace;
     a.trace_done = buf.trace_done;
@@ -506,9 +486,8 @@ void run_product_trace() {
     CK(cudaMemcpy(t.data(), buf.trace, nb * 8, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(done.data(), buf.trace_done, done.size() * 8, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(tp.data(), buf.trace_product, tp.size() * 8, cudaMemcpyDeviceToHost));
-    std::printf("\n=== inside the product phases: 12 layers, B1 x S128, head flags 1%s%s (%s, %d blocks; us, mean over layers) ===\n",
-                no_mma ? ", products WITHOUT their MMAs (timing only)" : "",
-                before ? ", weights requested before the barrier" : "", g_gpu.c_str(), blocks);
+    std::printf("\n=== inside the product phases: 12 layers, B1 x S128, head flags 1%s (%s, %d blocks; us, mean over layers) ===\n",
+                no_mma ? ", products WITHOUT their MMAs (timing only)" : "", g_gpu.c_str(), blocks);
     std::printf("%-6s %-8s %8s %8s %8s %8s %8s\n", "product", "block", "wake", "1st stage", "k loop", "rest", "total");
     static const char* kNames[] = {"QKV", "proj", "FC", "mproj"};
     const int offsets[] = {1, 2, 4, 5};  // releasing barrier within the layer (product_shape, head flags on)
@@ -547,9 +526,9 @@ void run_product_trace() {
         if (g_json)
           std::fprintf(g_json,
                        "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"product_trace\",\"no_mma\":%s,"
-                       "\"weights_before_barrier\":%s,\"product\":\"%s\",\"block\":\"%s\",\"wake_us\":%.3f,"
+                       "\"product\":\"%s\",\"block\":\"%s\",\"wake_us\":%.3f,"
                        "\"first_stage_us\":%.3f,\"k_loop_us\":%.3f,\"rest_us\":%.3f}\n",
-                       g_gpu.c_str(), no_mma ? "true" : "false", before ? "true" : "false", kNames[pr], slowest ? "slowest" : "median", q[0], q[1],
+                       g_gpu.c_str(), no_mma ? "true" : "false", kNames[pr], slowest ? "slowest" : "median", q[0], q[1],
                        q[2], q[3]);
       }
     }
