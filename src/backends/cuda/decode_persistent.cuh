@@ -162,32 +162,7 @@ __device__ __forceinline__ void product(Preloaded& pl, const T* W, const T* bias
     for (int i = 0; i < kV; ++i) acc[i] = 0.f;
     for (int k0 = 0; k0 < nchunks; k0 += 32 * U) {
       if (!(first && preloaded && k0 == 0)) gemv_detail::load_weight_stage<COLS, U>(cur, W, row_bytes, N, nchunks, g, k0, lane);
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int chunk = k0 + u * 32 + lane;
-        if (chunk < nchunks) {
-          float wf[COLS][kVec];
-#pragma unroll
-          for (int c = 0; c < COLS; ++c) unpack<T>(cur[c][u], wf[c]);
-#pragma unroll
-          for (int r = 0; r < ROWS; ++r) {
-            const float4* xp = reinterpret_cast<const float4*>(xs + r * K + chunk * kVec);
-            float xv[kVec];
-#pragma unroll
-            for (int j = 0; j < kVec / 4; ++j) {
-              const float4 t = xp[j];
-              xv[4 * j] = t.x;
-              xv[4 * j + 1] = t.y;
-              xv[4 * j + 2] = t.z;
-              xv[4 * j + 3] = t.w;
-            }
-#pragma unroll
-            for (int c = 0; c < COLS; ++c)
-#pragma unroll
-              for (int e = 0; e < kVec; ++e) acc[c * ROWS + r] = fmaf(wf[c][e], xv[e], acc[c * ROWS + r]);
-          }
-        }
-      }
+      gemv_detail::accumulate_stage<T, ROWS, COLS, U>(cur, xs, K, nchunks, k0, lane, acc);
     }
     const float s = gemv_detail::warp_reduce_multi<kV>(acc, lane);
     const int n = g * COLS + lc;

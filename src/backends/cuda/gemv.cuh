@@ -289,6 +289,41 @@ __device__ __forceinline__ void load_weight_stage(uint4 (&dst)[COLS][U], const v
   }
 }
 
+// One stage of a warp's products: acc[c * ROWS + r] += W row c's chunks k0 + u * 32 + lane (u < U; those below
+// nchunks) times input row r's (xs: float [ROWS][K] in shared memory). In this order: the persistent decode step
+// (decode_persistent.cuh) calls it too, and gives the same bits.
+template <typename T, int ROWS, int COLS, int U>
+__device__ __forceinline__ void accumulate_stage(const uint4 (&cur)[COLS][U], const float* xs, int K, int nchunks,
+                                                 int k0, int lane, float (&acc)[COLS * ROWS]) {
+  constexpr int kVec = 16 / static_cast<int>(sizeof(T));
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int chunk = k0 + u * 32 + lane;
+    if (chunk < nchunks) {
+      float wf[COLS][kVec];
+#pragma unroll
+      for (int c = 0; c < COLS; ++c) unpack<T>(cur[c][u], wf[c]);
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r) {
+        const float4* xp = reinterpret_cast<const float4*>(xs + r * K + chunk * kVec);
+        float xv[kVec];
+#pragma unroll
+        for (int j = 0; j < kVec / 4; ++j) {
+          const float4 t = xp[j];
+          xv[4 * j] = t.x;
+          xv[4 * j + 1] = t.y;
+          xv[4 * j + 2] = t.z;
+          xv[4 * j + 3] = t.w;
+        }
+#pragma unroll
+        for (int c = 0; c < COLS; ++c)
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) acc[c * ROWS + r] = fmaf(wf[c][e], xv[e], acc[c * ROWS + r]);
+      }
+    }
+  }
+}
+
 template <typename T, int ROWS, int COLS, int U, GemvIn IN>
 __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
     gemv_kernel(const GemvArgs a, const GemvOut out) {
@@ -342,32 +377,7 @@ __global__ void __launch_bounds__(kMaxThreads, min_blocks(ROWS, COLS, U))
     }
     if (gn < ngroups) load_stage(gn, kn);
 
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int chunk = k0 + u * 32 + lane;
-      if (chunk < nchunks) {
-        float wf[COLS][kVec];
-#pragma unroll
-        for (int c = 0; c < COLS; ++c) unpack<T>(cur[c][u], wf[c]);
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
-          const float4* xp = reinterpret_cast<const float4*>(xs + r * K + chunk * kVec);
-          float xv[kVec];
-#pragma unroll
-          for (int j = 0; j < kVec / 4; ++j) {
-            const float4 t = xp[j];
-            xv[4 * j] = t.x;
-            xv[4 * j + 1] = t.y;
-            xv[4 * j + 2] = t.z;
-            xv[4 * j + 3] = t.w;
-          }
-#pragma unroll
-          for (int c = 0; c < COLS; ++c)
-#pragma unroll
-            for (int e = 0; e < kVec; ++e) acc[c * ROWS + r] = fmaf(wf[c][e], xv[e], acc[c * ROWS + r]);
-        }
-      }
-    }
+    accumulate_stage<T, ROWS, COLS, U>(cur, xs, K, nchunks, k0, lane, acc);
 
     if (kn == 0) {  // the group is complete: reduce and write
       const float s = warp_reduce_multi<kV>(acc, lane);
