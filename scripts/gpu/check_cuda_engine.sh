@@ -11,7 +11,7 @@
 #   8. INT8 (W8A8): calibration caches made by `gptbench calibrate` (the bundle of bundle_gptbench.sh, when
 #      carried) on the WikiText-2 validation text, then logits, perplexity and speed like the other precisions.
 # Environment: FULL=1 also times bf16 and fp32; PROFILE=1 adds a per-kernel profile (graphs off) of fp16;
-# SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab"; the default; also gemm_large_lab, lm_head_lab, residual_layernorm_lab, layernorm_folded_lab, tma_fill_lab); SKIP_ANCHORS=1 leaves out the transformers anchors; ITERS (default 30) timed calls per shape.
+# SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab decode_persistent_lab"; the default; also gemm_large_lab, lm_head_lab, residual_layernorm_lab, layernorm_folded_lab, tma_fill_lab); SKIP_ANCHORS=1 leaves out the transformers anchors; ITERS (default 30) timed calls per shape.
 # Every command has its own time limit, so one stuck step cannot eat the device budget.
 # Results: $OUT/results.jsonl (one JSON object per check), $OUT/summary.md; progress on stderr.
 # Run on the GPU machine from the repository root after scripts/gpu/pack_cuda_carry.sh packed .device-carry/cuda.
@@ -58,7 +58,7 @@ fi
 tiny=$data/gpt2-tiny-wt2
 ppl_ref=581.1065448201081
 
-for lab in ${LABS:-attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab}; do
+for lab in ${LABS:-attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab decode_persistent_lab}; do
   [[ -z ${SKIP_LABS:-} && -x $work/bin/$lab ]] && run 150 "$work/bin/$lab" --json "$out/labs.jsonl"
 done
 run 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$results"
@@ -95,9 +95,9 @@ elif [[ -n $gptbench && -z ${SKIP_INT8:-} ]]; then
     run 90 "$bin" bench --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --variant default --iters $iters --warmup 5 --peak-tflops $tf --peak-tbps $bw --json "$results"
   fi
 fi
-# Decode without the fused matrix-vector kernels (cuBLASLt + separate LayerNorm) and without programmatic
-# dependent launch, for comparison.
-for variant in ${DECODE_VARIANTS:-gemv_kernels=0 pdl=1}; do
+# Decode, for comparison: without the fused matrix-vector kernels (cuBLASLt + separate LayerNorm kernels), and
+# with them as the 5-kernel chain instead of the persistent step.
+for variant in ${DECODE_VARIANTS:-gemv_kernels=0 decode_persistent=0}; do
   run 60 "$bin" bench --model "$m124" --precision fp16 --shapes none --opt "$variant" --json "$results"
 done
 [[ -n ${PROFILE:-} ]] && run 120 "$bin" profile --model "$m124" --precision fp16 --shapes 1x128,8x512 2> "$out/profile-fp16.txt"
