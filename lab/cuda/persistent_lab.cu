@@ -16,7 +16,8 @@
 // with "head flags" 0 (a grid barrier between QKV and attention) or 1 (per-head ready counters instead: the
 // engine's default; the phase report then shows QKV+attention as one phase).
 //
-// Inside the product phases (--trace-only: that alone, default kernel and products without MMAs, B1 x S128): per
+// Inside the product phases (--trace-only: that alone, default kernel and products without MMAs, B1 x S128; first
+// each phase's slowest-block work and whole time, as the timing runs print them): per
 // block, when its producer saw the releasing barrier, when its consumers had the first activation stage, when they
 // had consumed the last, when the block's work was done — where a product phase's time goes.
 //
@@ -488,6 +489,24 @@ void run_product_trace() {
     CK(cudaMemcpy(tp.data(), buf.trace_product, tp.size() * 8, cudaMemcpyDeviceToHost));
     std::printf("\n=== inside the product phases: 12 layers, B1 x S128, head flags 1%s (%s, %d blocks; us, mean over layers) ===\n",
                 no_mma ? ", products WITHOUT their MMAs (timing only)" : "", g_gpu.c_str(), blocks);
+    {  // per phase, as the timing runs print it: block 0's exit to exit, and the slowest block's work
+      std::string line;
+      static const char* kNames6[] = {"LN1", "QKV+attention", "proj", "LN2", "FC", "mproj"};
+      for (int ph = 0; ph < phases; ++ph) {
+        double whole = 0, work = 0;
+        for (int l = 0; l < n_layers; ++l) {
+          const int b = l * phases + ph;
+          whole += (t[b + 1] - t[b]) / 1000.0;
+          unsigned long long last = 0;
+          for (int k = 0; k < blocks; ++k) last = std::max(last, done[static_cast<std::size_t>(b) * blocks + k]);
+          work += (static_cast<double>(last) - static_cast<double>(t[b])) / 1000.0;
+        }
+        char b_[96];
+        std::snprintf(b_, sizeof b_, "%s %.2f / %.2f  ", kNames6[ph], work / n_layers, whole / n_layers);
+        line += b_;
+      }
+      std::printf("phases, us a layer (slowest block's work / whole phase): %s\n", line.c_str());
+    }
     std::printf("%-6s %-8s %8s %8s %8s %8s %8s\n", "product", "block", "wake", "1st stage", "k loop", "rest", "total");
     static const char* kNames[] = {"QKV", "proj", "FC", "mproj"};
     const int offsets[] = {1, 2, 4, 5};  // releasing barrier within the layer (product_shape, head flags on)
