@@ -207,8 +207,9 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
   const int pos = *p.pos;
   unsigned barrier_index = 0;
   // The grid barrier in two halves, so that the next product's first weights are requested between them: after
-  // this block's arrival (the release's fence would otherwise wait for those loads: measured, ~2 us a barrier)
-  // and before the wait for the other blocks.
+  // this block's arrival, and before the wait for the other blocks. Requested before the arrival, they held the
+  // barrier up (last arrival to release ~2 us instead of ~0.8; the release's fence is the likely waiter): lab, H200,
+  // 240.6 against 228.7 us a step.
   auto arrive = [&] {
     ++barrier_index;
     __syncthreads();
