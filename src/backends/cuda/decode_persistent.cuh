@@ -7,11 +7,12 @@
 // Why: the fused decode step is 5 kernels a layer (gemv.cuh + decode_attention), each moving 1.2-4.7 MB of
 // weights: latency-bound kernels whose launch, ramp and drain cost more than their bytes (0.30 ms a step on an
 // H200 for GPT-2 124M, ~20 us a layer, against ~3 us a layer of weight bytes). Here a layer is 5 phases and 5
-// barriers, and each warp loads the first weights of its next product into registers BEFORE the barrier that
-// releases the product's input: weights do not depend on activations, so their HBM latency overlaps the barrier
-// and the input's trip from L2.
+// barriers, and each warp loads the first weights of its next product into registers during the barrier that
+// releases the product's input (after its block's arrival, before the wait): weights do not depend on
+// activations, so their HBM latency overlaps the barrier and the input's trip from L2.
 //
-// Phases of layer l (G blocks x 8 warps; products: warp w of the grid takes output groups w, w + 8G, ...):
+// Phases of layer l (G blocks x 8 warps; products warp-major: warp w of block b is grid warp w * G + b and takes
+// output groups w * G + b, + 8G, ...):
 //   A  every block: x rows -> shared memory (l = 0: x = wte[id] + wpe[pos], block 0 also stores x), LN1 in place;
 //      QKV: qkv = LN1(x) . Wqkv^T + b (4 columns a warp), the k and v thirds also into the cache at pos
 //   B  attention: a block per (sequence, head) item: decode_attention_item over the cache positions [0, pos]
@@ -78,7 +79,6 @@ struct DecodeArgs {
 
 namespace decode_detail {
 
-using gemv_detail::ld_weights;
 using gemv_detail::unpack;
 
 constexpr int kWarps = kDecodeThreads / 32;
@@ -114,8 +114,9 @@ __device__ __forceinline__ bool lane_output(int lane, int& c, int& r) {
   return (lane & ((1 << kShift) - 1)) == 0;
 }
 
-// A warp's first weights of its next product, and this lane's bias value of it, requested here: between the
-// barrier's arrival and its wait (a load the compiler could sink would wait for the barrier first).
+// A warp's first weights of its next product, and this lane's bias value of it, requested between the barrier's
+// arrival and its wait (preload: the weight loads are volatile asm, so the compiler keeps them there) and used by
+// the product after it.
 struct Preloaded {
   uint4 regs[kWeightRegs];
   float bias = 0.f;
