@@ -356,7 +356,9 @@ void check(int rows, int pos, int blocks) {
   CK(cudaStreamSynchronize(g_stream));
   const std::vector<float> x_chain = download<float>(s.x, rows * C), kv_chain = new_rows();
   CK(cudaMemset(s.x, 0, rows * C * sizeof(float)));
-  for (int l = 0; l < L; ++l) CK(cudaMemset(d.cache[l] + static_cast<std::size_t>(pos) * row_elems, 0, row_elems * sizeof(T)));
+  for (int l = 0; l < L; ++l)  // every sequence's row at pos: the persistent kernel must write them all again
+    for (int r = 0; r < rows; ++r)
+      CK(cudaMemset(d.cache[l] + (static_cast<std::size_t>(r) * kMaxTokens + pos) * row_elems, 0, row_elems * sizeof(T)));
   launch_persistent<T>(d, s, blocks);
   CK(cudaStreamSynchronize(g_stream));
   const std::vector<float> x_pers = download<float>(s.x, rows * C), kv_pers = new_rows();
