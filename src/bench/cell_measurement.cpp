@@ -217,6 +217,8 @@ nlohmann::json CellMeasurement::prefill_repetition() {
   if (audit_calls > 0) {
     r["fresh_input_ms"] = median(fresh_ms);
     r["repeated_input_ms"] = median(repeated_ms);
+    r["fresh_input_call_ms"] = fresh_ms;  // every audited call, in the order run (the gate's evidence)
+    r["repeated_input_call_ms"] = repeated_ms;
     r["audit_calls"] = audit_calls;
   }
   return r;
@@ -312,6 +314,8 @@ nlohmann::json CellMeasurement::decode_repetition() {
   if (audit_calls > 0) {
     r["fresh_input_ms"] = median(fresh_ms);
     r["repeated_input_ms"] = median(repeated_ms);
+    r["fresh_input_call_ms"] = fresh_ms;  // every audited call, in the order run (the gate's evidence)
+    r["repeated_input_call_ms"] = repeated_ms;
     r["audit_calls"] = audit_calls;
     r["audit_measures"] = "decode prompt prefill (TTFT)";
   }

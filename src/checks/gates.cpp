@@ -447,41 +447,93 @@ GateResult gate_data_hygiene(const RunData& run, const GateThresholds& t) {
 }
 
 // ---- 8 ----------------------------------------------------------------------------------------------------
+namespace {
+
+// One kind of call in one repetition: the median and the fastest of its calls. Records without the calls (older
+// runs, or a timed loop recorded only as a median) give the median for both.
+struct CallTimes {
+  double median = std::numeric_limits<double>::quiet_NaN();
+  double fastest = std::numeric_limits<double>::quiet_NaN();
+  bool known() const { return !std::isnan(median) && !std::isnan(fastest); }
+  // Faster than `other` by more than `margin` (a fraction) in its median and in its fastest call.
+  bool faster_than(const CallTimes& other, double margin) const {
+    return median < other.median * (1.0 - margin) && fastest < other.fastest * (1.0 - margin);
+  }
+};
+
+CallTimes call_times(const json& r, const char* calls_key, const char* median_key) {
+  CallTimes t;
+  std::vector<double> calls;
+  if (r.contains(calls_key) && r[calls_key].is_array())
+    for (const auto& v : r[calls_key])
+      if (v.is_number()) calls.push_back(v.get<double>());
+  if (!calls.empty()) {
+    t.median = stats::median(calls);
+    t.fastest = *std::min_element(calls.begin(), calls.end());
+  } else if (median_key != nullptr) {
+    t.median = t.fastest = json_number(r, median_key);
+  }
+  return t;
+}
+
+}  // namespace
+
 GateResult gate_caching_audit(const RunData& run, const GateThresholds& t) {
   GateResult g = make(8, "caching_audit");
   json rows = json::array();
   std::vector<std::string> problems, noisy;
+  // A cache makes every repeated call fast, so a repetition counts as "repeated faster" only when both its median
+  // and its fastest call are faster than the fresh input's, by more than half the threshold. Either alone is
+  // fooled on a busy host: contention only adds time, and with 2 calls of each kind a median is their mean, which
+  // one slowed fresh call moves by half its excess (the smoke run on this project's 2-core machine failed this
+  // gate in 2 of 6 runs); under on/off load the fastest call is whichever kind caught a quiet moment (an ONNX
+  // Runtime CPU prompt prefill at 3.1 against 7.2 ms). Half the threshold: a tie decided by 0.01 ms is noise.
+  const double margin = 0.5 * t.caching_max_speedup;
   for (const auto& [cell, records] : ok_records_by_cell(run)) {
     std::vector<double> fresh, repeated;
+    std::size_t reps = 0, faster = 0, timed_faster = 0, timed_known = 0;
     for (const json* r : records) {
-      double f = json_number(*r, "fresh_input_ms"), rp = json_number(*r, "repeated_input_ms");
-      if (!std::isnan(f) && !std::isnan(rp)) {
-        fresh.push_back(f);
-        repeated.push_back(rp);
+      const CallTimes f = call_times(*r, "fresh_input_call_ms", "fresh_input_ms");
+      const CallTimes rp = call_times(*r, "repeated_input_call_ms", "repeated_input_ms");
+      if (!f.known() || !rp.known()) continue;
+      ++reps;
+      fresh.push_back(f.median);
+      repeated.push_back(rp.median);
+      faster += rp.faster_than(f, margin) ? 1 : 0;
+      // The timed calls repeat the same input back to back (decode: every generation's prompt prefill): a cache
+      // serves them too. When they ran at the fresh input's speed, the audit's repeated calls were fast for another
+      // reason (the machine's state during the audit), not because the input repeated.
+      CallTimes timed = call_times(*r, "call_ms", nullptr);
+      if (!timed.known()) timed = call_times(*r, "ttft_ms_all", "ttft_ms");
+      if (timed.known()) {
+        ++timed_known;
+        timed_faster += timed.faster_than(f, margin) ? 1 : 0;
       }
     }
-    if (fresh.empty()) continue;
-    double mf = stats::median(fresh), mr = stats::median(repeated);
-    double speedup = 1.0 - mr / mf;
-    // A cache makes every repetition's repeated input faster; timing noise (a shared CPU host swings by 30 %)
-    // makes some faster and some slower. Only the consistent case is called caching; the other is a warning. A
-    // repetition counts as faster only by more than half the threshold: an expensive cell audits one call of each
-    // kind, and a tie decided by 0.01 ms (69.97 vs 69.98 ms on a 2-core CI machine) is noise, not a cache.
-    std::size_t faster = 0;
-    for (std::size_t i = 0; i < fresh.size(); ++i)
-      faster += repeated[i] < fresh[i] * (1.0 - 0.5 * t.caching_max_speedup) ? 1 : 0;
-    const bool consistent = faster == fresh.size();
+    if (reps == 0) continue;
+    const double mf = stats::median(fresh), mr = stats::median(repeated);
+    const double speedup = 1.0 - mr / mf;
+    const bool consistent = faster == reps;
+    const bool timed_agrees = timed_faster == timed_known;
     rows.push_back({{"cell", cell}, {"fresh_ms", mf}, {"repeated_ms", mr}, {"speedup", speedup},
-                    {"repetitions_repeated_faster", faster}, {"repetitions", fresh.size()}});
-    if (speedup > t.caching_max_speedup && consistent)
+                    {"repetitions_repeated_faster", faster}, {"repetitions_timed_faster", timed_faster},
+                    {"repetitions", reps}});
+    if (speedup <= t.caching_max_speedup) continue;
+    if (consistent && timed_agrees)
       problems.push_back(fmt::format("{}: repeated input {:.1f} % faster than fresh ({:.4g} vs {:.4g} ms) in every "
-                                     "repetition: results are cached",
+                                     "repetition, and the timed calls of it too: results are cached",
                                      cell, 100.0 * speedup, mr, mf));
-    else if (speedup > t.caching_max_speedup)
+    else if (!consistent)
       noisy.push_back(fmt::format("{}: repeated input {:.1f} % faster than fresh in the median ({:.4g} vs {:.4g} ms) "
-                                  "but not {:.0f} % faster in {} of {} repetitions: timing noise, not caching",
-                                  cell, 100.0 * speedup, mr, mf, 50.0 * t.caching_max_speedup, fresh.size() - faster,
-                                  fresh.size()));
+                                  "but not {:.0f} % faster (median and fastest call) in {} of {} repetitions: timing "
+                                  "noise, not caching",
+                                  cell, 100.0 * speedup, mr, mf, 100.0 * margin, reps - faster, reps));
+    else
+      noisy.push_back(fmt::format("{}: repeated input {:.1f} % faster than fresh in the median ({:.4g} vs {:.4g} ms) "
+                                  "but the timed calls of the same input were not {:.0f} % faster in {} of {} "
+                                  "repetitions: the machine's state during the audit, not caching",
+                                  cell, 100.0 * speedup, mr, mf, 100.0 * margin, timed_known - timed_faster,
+                                  timed_known));
   }
   g.details = {{"max_speedup", t.caching_max_speedup}, {"cells", rows}};
   if (rows.empty()) return set(g, GateStatus::skip, "no fresh/repeated input timings recorded");

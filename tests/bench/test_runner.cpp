@@ -399,6 +399,8 @@ TEST(Runner, OutputFilesFollowTheRunFormat) {
                             "checksum",
                             "fresh_input_ms",
                             "repeated_input_ms",
+                            "fresh_input_call_ms",
+                            "repeated_input_call_ms",
                             "host_peak_rss_bytes",
                             "device_peak_bytes",
                             "provenance"})
@@ -504,6 +506,12 @@ TEST(CellMeasurement, CachingAuditExposesABackendThatCachesResults) {
   EXPECT_GE(r["fresh_input_ms"].get<double>(), 2.5);
   EXPECT_LT(r["repeated_input_ms"].get<double>(), 1.0);
   EXPECT_GE(r["audit_calls"].get<int>(), 4);
+  // every audited call recorded: the gate's evidence is each kind's median and fastest call
+  EXPECT_EQ(r["fresh_input_call_ms"].size(), r["audit_calls"].get<std::size_t>());
+  EXPECT_EQ(r["repeated_input_call_ms"].size(), r["audit_calls"].get<std::size_t>());
+  // (this "cache" keeps only the last input: a repeated block's first call, after fresh ones, is slow, the rest fast)
+  for (const auto& ms : r["fresh_input_call_ms"]) EXPECT_GE(ms.get<double>(), 2.5);
+  EXPECT_LT(r["repeated_input_call_ms"][1].get<double>(), 1.0);
   EXPECT_LT(r["latency_ms"].get<double>(), 1.0);  // the timed calls repeat one input: they look fast
 }
 

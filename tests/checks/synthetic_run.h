@@ -47,6 +47,13 @@ struct SynthCell {
   int reps = 5;
   double repeated_input_factor = 1.0;  // repeated_input_ms = fresh_input_ms * this
   double first_repeated_input_factor = 0.0;  // > 0: the factor of repetition 0 only (timing noise)
+  // The timed calls' speed against the fresh input (they repeat one input: a cache serves them as it serves the
+  // audit's repeated calls; an honest engine runs them as fast as fresh input).
+  double timed_input_factor = 1.0;
+  double first_timed_input_factor = 0.0;  // > 0: the timed calls' factor in repetition 0 only
+  // > 0: the audit's calls are recorded (2 of each kind), and one fresh call of every repetition was this much
+  // slower (contention on a busy host); fresh_input_ms is then the median of the two.
+  double slow_fresh_call_factor = 0.0;
   bool vary_top1 = false;              // give each repetition a different top-1 hash
   bool failed = false;
 
@@ -180,17 +187,26 @@ struct SyntheticRun {
         rec["latency_ms"] = ms;
         rec["tokens_per_call"] = tokens_per_call;
         rec["tokens_per_s"] = tokens_per_call / ms * 1000.0;
-        rec["fresh_input_ms"] = ms;
-        rec["repeated_input_ms"] =
+        const double repeated_ms =
             ms * (i == 0 && c.first_repeated_input_factor > 0 ? c.first_repeated_input_factor : c.repeated_input_factor);
+        rec["fresh_input_ms"] = ms;
+        rec["repeated_input_ms"] = repeated_ms;
+        if (c.slow_fresh_call_factor > 0) {
+          rec["fresh_input_call_ms"] = {ms * c.slow_fresh_call_factor, ms};
+          rec["fresh_input_ms"] = ms * (c.slow_fresh_call_factor + 1.0) / 2.0;
+          rec["repeated_input_call_ms"] = {repeated_ms, repeated_ms};
+        }
+        const double timed_factor =
+            i == 0 && c.first_timed_input_factor > 0 ? c.first_timed_input_factor : c.timed_input_factor;
         rec["host_peak_rss_bytes"] = 123456789;
         rec["device_peak_bytes"] = -1;
         if (c.scenario == "decode") {
           rec["ttft_ms"] = 9.0;
+          rec["ttft_ms_all"] = std::vector<double>(3, ms * timed_factor);  // the audit's measure: same kind
           rec["step_ms"] = std::vector<double>(c.new_tokens, ms);
           rec["generated_hash"] = c.vary_top1 ? fmt::format("gen{}", i) : "gen";
         } else {
-          rec["call_ms"] = std::vector<double>(20, ms);
+          rec["call_ms"] = std::vector<double>(20, ms * timed_factor);
           rec["checksum"] = 1234.5;
           rec["top1_hash"] = c.vary_top1 ? fmt::format("top{}", i) : "top";
         }
