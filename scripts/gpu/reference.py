@@ -147,6 +147,37 @@ def anchors(args):
         torch.cuda.empty_cache()
 
 
+def compile_anchors(args):
+    """The torch.compile anchor of ../shared/reference/anchors-h200.md rerun on this card: transformers SDPA in fp16
+    under torch.compile (--compile-mode, default max-autotune-no-cudagraphs as there; static shapes, so each shape
+    compiles its own graph, which takes a minute or more), timed like the other anchors."""
+    gpu = torch.cuda.get_device_name()
+    m = load(os.path.join(args.work, "gpt2-random"), torch.float16, "sdpa")
+    shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes.split(",")]
+    # the same model uncompiled first, so that this call compares both on one card
+    plain = {"check": "pytorch_anchor", "gpu": gpu, "implementation": "transformers sdpa", "dtype": "fp16",
+             "torch": torch.__version__}
+    for B, S in shapes:
+        ids = torch.randint(0, 50257, (B, S), device="cuda")
+        with torch.inference_mode():
+            plain[f"B{B}xS{S}_ms"] = time_calls(lambda: m(ids, use_cache=False), args.iters, args.warmup)
+    emit(args.json, plain)
+    compiled = torch.compile(m, mode=args.compile_mode, dynamic=False)
+    row = {"check": "pytorch_anchor", "gpu": gpu, "implementation": f"torch.compile({args.compile_mode}) sdpa",
+           "dtype": "fp16", "torch": torch.__version__, "compile_seconds": {}}
+    for B, S in shapes:
+        ids = torch.randint(0, 50257, (B, S), device="cuda")
+        with torch.inference_mode():
+            t0 = time.time()
+            compiled(ids, use_cache=False)
+            torch.cuda.synchronize()
+            row["compile_seconds"][f"B{B}xS{S}"] = time.time() - t0
+            row[f"B{B}xS{S}_ms"] = time_calls(lambda: compiled(ids, use_cache=False), args.iters, args.warmup)
+        print(f"torch.compile B{B}xS{S}: {row[f'B{B}xS{S}_ms']:.3f} ms "
+              f"(compiled in {row['compile_seconds'][f'B{B}xS{S}']:.0f} s)", file=sys.stderr)
+    emit(args.json, row)
+
+
 def attention(args):
     """PyTorch's fused attention kernels on the prefill attention shapes of GPT-2 124M (12 heads of 64), causal,
     fp16, read from the same interleaved [B, S, 3, H, D] qkv rows the engine's kernel reads: the yardstick for
@@ -180,7 +211,7 @@ def attention(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["prepare", "anchors", "attention"])
+    p.add_argument("cmd", choices=["prepare", "anchors", "compile", "attention"])
     p.add_argument("--work", required=True)
     p.add_argument("--carry", default=".device-carry/cuda")
     p.add_argument("--json", default="")
@@ -188,8 +219,10 @@ def main():
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--shapes", default="1x128,8x512", help="compile: BxS,... (the anchors file's two)")
+    p.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
     args = p.parse_args()
-    {"prepare": prepare, "anchors": anchors, "attention": attention}[args.cmd](args)
+    {"prepare": prepare, "anchors": anchors, "compile": compile_anchors, "attention": attention}[args.cmd](args)
 
 
 if __name__ == "__main__":
