@@ -485,9 +485,10 @@ GateResult gate_caching_audit(const RunData& run, const GateThresholds& t) {
   // A cache makes every repeated call fast, so a repetition counts as "repeated faster" only when both its median
   // and its fastest call are faster than the fresh input's, by more than half the threshold. Either alone is
   // fooled on a busy host: contention only adds time, and with 2 calls of each kind a median is their mean, which
-  // one slowed fresh call moves by half its excess (the smoke run on this project's 2-core machine failed this
-  // gate in 2 of 6 runs); under on/off load the fastest call is whichever kind caught a quiet moment (an ONNX
-  // Runtime CPU prompt prefill at 3.1 against 7.2 ms). Half the threshold: a tie decided by 0.01 ms is noise.
+  // one slowed fresh call moves by half its excess (on this project's 2-core machine the first audited fresh call
+  // of an ONNX Runtime CPU cell took 161 / 161 / 182 ms against ~147); under on/off load the fastest call is
+  // whichever kind caught a quiet moment (an ONNX Runtime CPU prompt prefill at 3.1 against 7.2 ms). Half the
+  // threshold: a tie decided by 0.01 ms is noise. docs/gates.md gives the runs behind each condition.
   const double margin = 0.5 * t.caching_max_speedup;
   for (const auto& [cell, records] : ok_records_by_cell(run)) {
     std::vector<double> fresh, repeated;
