@@ -21,7 +21,9 @@
 // block, when its producer saw the releasing barrier, when its consumers had the first activation stage, when they
 // had consumed the last, when the block's work was done — where a product phase's time goes.
 //
+// --trace-shape BxS (repeatable, at most 128 rows) traces other row counts instead of B1 x S128.
 // Build: part of the CMake build (sm_90a). Run: ./persistent_lab [--iters N] [--json FILE] [--trace-only]
+//   [--trace-shape BxS]...
 #include <cuda.h>
 
 #include <array>
@@ -464,11 +466,11 @@ void run_timing() {
 // work ends last) wake-up (its producer seeing the releasing barrier, from block 0's exit of it), wait for the
 // first activation stage, k loop (the stages streamed and multiplied), and the rest up to its arrival at the next
 // barrier (epilogue stores; for QKV the attention phase too, which the head counters join to it).
-void run_product_trace() {
+void run_product_trace(int batch = 1, int seq = 128) {
   using T = __half;
   const int n_layers = 12;
   Model<T> m(n_layers, 11);
-  Buffers<T> buf(1, 128);
+  Buffers<T> buf(batch, seq);
   buf.random_input(5);
   // the in-phase breakdown: the engine's kernel with and without MMAs
   for (const bool no_mma : {false, true}) {
@@ -487,8 +489,8 @@ void run_product_trace() {
     CK(cudaMemcpy(t.data(), buf.trace, nb * 8, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(done.data(), buf.trace_done, done.size() * 8, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(tp.data(), buf.trace_product, tp.size() * 8, cudaMemcpyDeviceToHost));
-    std::printf("\n=== inside the product phases: 12 layers, B1 x S128, head flags 1%s (%s, %d blocks; us, mean over layers) ===\n",
-                no_mma ? ", products WITHOUT their MMAs (timing only)" : "", g_gpu.c_str(), blocks);
+    std::printf("\n=== inside the product phases: 12 layers, B%d x S%d, head flags 1%s (%s, %d blocks; us, mean over layers) ===\n",
+                batch, seq, no_mma ? ", products WITHOUT their MMAs (timing only)" : "", g_gpu.c_str(), blocks);
     {  // per phase, as the timing runs print it: block 0's exit to exit, and the slowest block's work
       std::string line;
       static const char* kNames6[] = {"LN1", "QKV+attention", "proj", "LN2", "FC", "mproj"};
@@ -544,10 +546,10 @@ void run_product_trace() {
                     q[2], q[3], q[0] + q[1] + q[2] + q[3]);
         if (g_json)
           std::fprintf(g_json,
-                       "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"product_trace\",\"no_mma\":%s,"
-                       "\"product\":\"%s\",\"block\":\"%s\",\"wake_us\":%.3f,"
+                       "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"product_trace\",\"batch\":%d,\"seq\":%d,"
+                       "\"no_mma\":%s,\"product\":\"%s\",\"block\":\"%s\",\"wake_us\":%.3f,"
                        "\"first_stage_us\":%.3f,\"k_loop_us\":%.3f,\"rest_us\":%.3f}\n",
-                       g_gpu.c_str(), no_mma ? "true" : "false", kNames[pr], slowest ? "slowest" : "median", q[0], q[1],
+                       g_gpu.c_str(), batch, seq, no_mma ? "true" : "false", kNames[pr], slowest ? "slowest" : "median", q[0], q[1],
                        q[2], q[3]);
       }
     }
@@ -556,16 +558,24 @@ void run_product_trace() {
 
 int main(int argc, char** argv) {
   bool trace_only = false;
+  std::vector<std::array<int, 2>> trace_shapes;  // --trace-shape BxS (repeatable): the trace at other row counts
   for (int i = 1; i < argc; ++i) {
+    int b = 0, sq = 0;
     if (const int taken = common_option(argc, argv, i, g_json, g_iters); taken != 0) {
       if (taken < 0) return 2;
     } else if (!std::strcmp(argv[i], "--trace-only")) {
       trace_only = true;
+    } else if (!std::strcmp(argv[i], "--trace-shape") && i + 1 < argc && std::sscanf(argv[i + 1], "%dx%d", &b, &sq) == 2 &&
+               b >= 1 && sq >= 1 && b * sq <= 128) {
+      trace_shapes.push_back({b, sq});
+      ++i;
     } else {
-      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--trace-only]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--trace-only] [--trace-shape BxS (rows <= 128)]...\n",
+                   argv[0]);
       return 2;
     }
   }
+  if (trace_shapes.empty()) trace_shapes.push_back({1, 128});
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
   g_gpu = prop.name;
@@ -577,7 +587,7 @@ int main(int argc, char** argv) {
   }
   CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
   if (trace_only) {
-    run_product_trace();
+    for (const auto& [b, sq] : trace_shapes) run_product_trace(b, sq);
     if (g_json) std::fclose(g_json);
     return 0;
   }
