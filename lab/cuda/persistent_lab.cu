@@ -466,7 +466,31 @@ void run_timing() {
 // work ends last) wake-up (its producer seeing the releasing barrier, from block 0's exit of it), wait for the
 // first activation stage, k loop (the stages streamed and multiplied), and the rest up to its arrival at the next
 // barrier (epilogue stores; for QKV the attention phase too, which the head counters join to it).
-void run_product_trace(int batch = 1, int seq = 128) {
+// The producer's next-item weights after all of an item's stages (the engine's order since the sixteenth session)
+// against after its first 8 (lab_weights_after_first_stages), B1 x S128, 12 layers, head counters on: 3 alternating
+// rounds of the forward's time.
+void run_weights_order_ab() {
+  using T = __half;
+  const int n_layers = 12;
+  Model<T> m(n_layers, 11);
+  Buffers<T> buf(1, 128);
+  buf.random_input(5);
+  for (int round = 1; round <= 3; ++round)
+    for (const int after : {0, 1}) {
+      PersistentArgs<T> a = buf.args(m, n_layers);
+      a.head_flags = 1;
+      a.lab_weights_after_first_stages = after ? 0 : 1;
+      const double us = time_graph_best(g_stream, [&](int) { return buf.forward(a, 1); }, g_iters);
+      std::printf("round %d: next weights %s: forward (12 blocks + ln_f) %8.2f us\n", round,
+                  after ? "after all stages " : "after 8 stages   ", us);
+      if (g_json)
+        std::fprintf(g_json, "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"weights_order\",\"round\":%d,"
+                             "\"weights_after_all_stages\":%d,\"forward_us\":%.3f}\n",
+                     g_gpu.c_str(), round, after, us);
+    }
+}
+
+void run_product_trace(int batch = 1, int seq = 128, int weights_after_first_stages = 0) {
   using T = __half;
   const int n_layers = 12;
   Model<T> m(n_layers, 11);
@@ -477,6 +501,7 @@ void run_product_trace(int batch = 1, int seq = 128) {
     PersistentArgs<T> a = buf.args(m, n_layers);
     a.head_flags = 1;
     a.lab_no_mma = no_mma ? 1 : 0;
+    a.lab_weights_after_first_stages = weights_after_first_stages;
     for (int warm = 0; warm < 3; ++warm) CK(buf.forward(a, 1) ? cudaSuccess : cudaErrorLaunchFailure);
     a.trace = buf.trace;
     a.trace_done = buf.trace_done;
@@ -489,8 +514,9 @@ void run_product_trace(int batch = 1, int seq = 128) {
     CK(cudaMemcpy(t.data(), buf.trace, nb * 8, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(done.data(), buf.trace_done, done.size() * 8, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(tp.data(), buf.trace_product, tp.size() * 8, cudaMemcpyDeviceToHost));
-    std::printf("\n=== inside the product phases: 12 layers, B%d x S%d, head flags 1%s (%s, %d blocks; us, mean over layers) ===\n",
-                batch, seq, no_mma ? ", products WITHOUT their MMAs (timing only)" : "", g_gpu.c_str(), blocks);
+    std::printf("\n=== inside the product phases: 12 layers, B%d x S%d, head flags 1%s%s (%s, %d blocks; us, mean over layers) ===\n",
+                batch, seq, no_mma ? ", products WITHOUT their MMAs (timing only)" : "",
+                weights_after_first_stages ? ", next weights after the first 8 stages (the earlier order)" : "", g_gpu.c_str(), blocks);
     {  // per phase, as the timing runs print it: block 0's exit to exit, and the slowest block's work
       std::string line;
       static const char* kNames6[] = {"LN1", "QKV+attention", "proj", "LN2", "FC", "mproj"};
@@ -557,7 +583,7 @@ void run_product_trace(int batch = 1, int seq = 128) {
 }
 
 int main(int argc, char** argv) {
-  bool trace_only = false;
+  bool trace_only = false, weights_order = false;
   std::vector<std::array<int, 2>> trace_shapes;  // --trace-shape BxS (repeatable): the trace at other row counts
   for (int i = 1; i < argc; ++i) {
     int b = 0, sq = 0;
@@ -565,12 +591,15 @@ int main(int argc, char** argv) {
       if (taken < 0) return 2;
     } else if (!std::strcmp(argv[i], "--trace-only")) {
       trace_only = true;
+    } else if (!std::strcmp(argv[i], "--weights-order")) {
+      weights_order = true;
     } else if (!std::strcmp(argv[i], "--trace-shape") && i + 1 < argc && std::sscanf(argv[i + 1], "%dx%d", &b, &sq) == 2 &&
                b >= 1 && sq >= 1 && b * sq <= 128) {
       trace_shapes.push_back({b, sq});
       ++i;
     } else {
-      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--trace-only] [--trace-shape BxS (rows <= 128)]...\n",
+      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--trace-only] [--trace-shape BxS (rows <= 128)]... "
+                           "[--weights-order]\n",
                    argv[0]);
       return 2;
     }
@@ -586,6 +615,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+  if (weights_order) {  // the A/B, then both variants' traces
+    run_weights_order_ab();
+    run_product_trace(1, 128, 0);
+    run_product_trace(1, 128, 1);
+    if (g_json) std::fclose(g_json);
+    return 0;
+  }
   if (trace_only) {
     for (const auto& [b, sq] : trace_shapes) run_product_trace(b, sq);
     if (g_json) std::fclose(g_json);

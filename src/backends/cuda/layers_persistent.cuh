@@ -85,6 +85,9 @@ struct PersistentArgs {
   // lab: inside a product phase, [releasing barrier][block][3]: when the producer saw the barrier, when the
   // consumers had the first activation stage, when they had consumed the last (the block's first item)
   unsigned long long* trace_product = nullptr;
+  // lab: the producer's earlier order — the next item's weights requested after this item's first 8 activation
+  // stages instead of after all of them (for the A/B in persistent_lab --weights-order).
+  int lab_weights_after_first_stages = 0;
 };
 
 // Product tiles: all 128 rows x BN columns; the residual products split k (their partials are summed by the row
@@ -266,8 +269,8 @@ struct ItemWalk {
 };
 
 // Producer (one thread, the whole kernel): for item i, wait for the barrier that releases its activations,
-// request the first activation stages, then item i+1's weights (its buffer was freed by item i-1, which finished
-// before that barrier), then the rest of item i's stages as the ring frees up.
+// request its activation stages (the first 8 at once, the rest as the ring frees up), then item i+1's weights (its
+// buffer was freed by item i-1, which finished before that barrier).
 template <typename T, int CL>
 __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs<T>& p, const CUtensorMap* map_h,
                                            const CUtensorMap* map_att, const CUtensorMap* map_u) {
@@ -309,15 +312,20 @@ __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs
     fence_proxy_async();  // the activations were written by ordinary stores before the barrier
     constexpr int S = persistent_stages(CL);
     const int early = ks < S ? ks : S;
+    const bool weights_early = p.lab_weights_after_first_stages != 0;
     for (int s = 0; s < ks; ++s, ++kt) {
       const int slot = kt % S;
       if (kt >= S) mbar_wait(sm.a_empty(slot), ((kt / S) - 1) & 1);
       mbar_expect_tx(sm.a_full(slot), kABytes);
       tma_load_2d(sm.a_slot(slot), ma, (k0 + s) * 64, 0, sm.a_full(slot));
-      // The next item's weights after this item's first stages, not before the barrier: requested there, they
-      // held the TMA unit while this item's stages waited (H200, fifteenth session: 12 layers 360 vs 337 us).
-      if (s == early - 1 && !nxt.done) request_weights(nxt, n + 1);
+      if (weights_early && s == early - 1 && !nxt.done) request_weights(nxt, n + 1);
     }
+    // The next item's weights after all of this item's activation stages: not before the barrier (requested there,
+    // they held the TMA unit while this item's stages waited: H200, fifteenth session, 12 layers 360 vs 337 us),
+    // and not after the first 8 of QKV's and FC's 12 stages, where stages 9-12 queued behind their 48 KB (H200,
+    // sixteenth session: 336.2-336.7 vs 339.9-340.7 us; FC's k loop 3.1 vs 4.0 us). At GPT-2 124M's widths no block
+    // has two items in a phase (at most 96 items on 132 blocks), so the next item is the next phase's and has time.
+    if (!weights_early && !nxt.done) request_weights(nxt, n + 1);
     cur = nxt;
   }
 }
