@@ -60,6 +60,17 @@ void run_audit(int fresh_calls, Fresh&& fresh, Repeated&& repeated, std::vector<
   }
 }
 
+// A repetition's caching-audit fields (gate 8), when it ran one: each kind's median and every call in the order run.
+void record_audit(nlohmann::json& r, int audit_calls, const std::vector<double>& fresh_ms,
+                  const std::vector<double>& repeated_ms) {
+  if (audit_calls <= 0) return;
+  r["fresh_input_ms"] = median(fresh_ms);
+  r["repeated_input_ms"] = median(repeated_ms);
+  r["fresh_input_call_ms"] = fresh_ms;
+  r["repeated_input_call_ms"] = repeated_ms;
+  r["audit_calls"] = audit_calls;
+}
+
 // Fresh-input calls in a repetition's caching audit: at least audit_calls, and for cheap calls more, until the
 // audit takes about a quarter of the repetition's own time (capped at 10x audit_calls): two samples of a 1 ms
 // call decide nothing on a shared machine.
@@ -214,13 +225,7 @@ nlohmann::json CellMeasurement::prefill_repetition() {
   r["checksum"] = last_checksum;
   r["top1_hash"] = last_top1_hash;
   r["outputs_consistent"] = consistent;
-  if (audit_calls > 0) {
-    r["fresh_input_ms"] = median(fresh_ms);
-    r["repeated_input_ms"] = median(repeated_ms);
-    r["fresh_input_call_ms"] = fresh_ms;  // every audited call, in the order run (the gate's evidence)
-    r["repeated_input_call_ms"] = repeated_ms;
-    r["audit_calls"] = audit_calls;
-  }
+  record_audit(r, audit_calls, fresh_ms, repeated_ms);
   return r;
 }
 
@@ -311,14 +316,8 @@ nlohmann::json CellMeasurement::decode_repetition() {
   r["checksum"] = last_checksum;
   r["generated_hash"] = last_hash;
   r["outputs_consistent"] = consistent;
-  if (audit_calls > 0) {
-    r["fresh_input_ms"] = median(fresh_ms);
-    r["repeated_input_ms"] = median(repeated_ms);
-    r["fresh_input_call_ms"] = fresh_ms;  // every audited call, in the order run (the gate's evidence)
-    r["repeated_input_call_ms"] = repeated_ms;
-    r["audit_calls"] = audit_calls;
-    r["audit_measures"] = "decode prompt prefill (TTFT)";
-  }
+  record_audit(r, audit_calls, fresh_ms, repeated_ms);
+  if (audit_calls > 0) r["audit_measures"] = "decode prompt prefill (TTFT)";
   return r;
 }
 
