@@ -117,6 +117,16 @@ def time_calls(fn, iters, warmup):
     return statistics.median(times)
 
 
+def time_shapes(model, shapes, args):
+    """{"B{B}xS{S}_ms": median ms} of model(ids) on random ids of each (B, S), timed by time_calls."""
+    times = {}
+    for B, S in shapes:
+        ids = torch.randint(0, 50257, (B, S), device="cuda")
+        with torch.inference_mode():
+            times[f"B{B}xS{S}_ms"] = time_calls(lambda: model(ids, use_cache=False), args.iters, args.warmup)
+    return times
+
+
 def anchors(args):
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -138,10 +148,7 @@ def anchors(args):
         m = load(model_dir, dt, impl)
         row = {"check": "pytorch_anchor", "gpu": gpu, "implementation": f"transformers {impl}", "dtype": name,
                "torch": torch.__version__}
-        for B, S in SHAPES:
-            ids = torch.randint(0, 50257, (B, S), device="cuda")
-            with torch.inference_mode():
-                row[f"B{B}xS{S}_ms"] = time_calls(lambda: m(ids, use_cache=False), args.iters, args.warmup)
+        row.update(time_shapes(m, SHAPES, args))
         emit(args.json, row)
         del m
         torch.cuda.empty_cache()
@@ -157,10 +164,7 @@ def compile_anchors(args):
     # the same model uncompiled first, so that this call compares both on one card
     plain = {"check": "pytorch_anchor", "gpu": gpu, "implementation": "transformers sdpa", "dtype": "fp16",
              "torch": torch.__version__}
-    for B, S in shapes:
-        ids = torch.randint(0, 50257, (B, S), device="cuda")
-        with torch.inference_mode():
-            plain[f"B{B}xS{S}_ms"] = time_calls(lambda: m(ids, use_cache=False), args.iters, args.warmup)
+    plain.update(time_shapes(m, shapes, args))
     emit(args.json, plain)
     compiled = torch.compile(m, mode=args.compile_mode, dynamic=False)
     row = {"check": "pytorch_anchor", "gpu": gpu, "implementation": f"torch.compile({args.compile_mode}) sdpa",
