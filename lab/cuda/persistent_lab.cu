@@ -379,6 +379,34 @@ void run_checks() {
   }
 }
 
+// A traced forward's time by phase, summed over its layers (µs): whole — block 0's exit of the barrier before the
+// phase to its exit of the one after (t: block 0's stamps); work — from that first exit to the slowest block's
+// work done (done: [barrier - 1][block]; the exits differ by a fraction of a microsecond). The rest of a phase is
+// its barrier.
+struct PhaseTimes {
+  double whole[K::kPersistentPhases] = {}, work[K::kPersistentPhases] = {};
+};
+PhaseTimes phase_times(const std::vector<unsigned long long>& t, const std::vector<unsigned long long>& done,
+                       int n_layers, int phases, int blocks) {
+  PhaseTimes pt;
+  for (int l = 0; l < n_layers; ++l)
+    for (int ph = 0; ph < phases; ++ph) {
+      const int b = l * phases + ph;  // barrier b + 1 ends this phase
+      pt.whole[ph] += (t[b + 1] - t[b]) / 1000.0;
+      unsigned long long last = 0;
+      for (int k = 0; k < blocks; ++k) last = std::max(last, done[static_cast<std::size_t>(b) * blocks + k]);
+      pt.work[ph] += (static_cast<double>(last) - static_cast<double>(t[b])) / 1000.0;
+    }
+  return pt;
+}
+
+// The phases' names: 6 with the head counters (QKV and attention one phase), 7 without.
+const char* const* phase_names(bool head_flags) {
+  static const char* kNames7[] = {"LN1", "QKV", "attention", "proj", "LN2", "FC", "mproj"};
+  static const char* kNames6[] = {"LN1", "QKV+attention", "proj", "LN2", "FC", "mproj"};
+  return head_flags ? kNames6 : kNames7;
+}
+
 void run_timing() {
   using T = __half;
   const int n_layers = 12;
@@ -419,20 +447,10 @@ void run_timing() {
     std::vector<unsigned long long> t(nb), done(static_cast<std::size_t>(nb) * blocks);
     CK(cudaMemcpy(t.data(), buf.trace, nb * 8, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(done.data(), buf.trace_done, done.size() * 8, cudaMemcpyDeviceToHost));
-    // Per phase: the whole phase (block 0, barrier exit to barrier exit), the slowest block's work (from block 0's
-    // exit of the barrier before; the exits differ by a fraction of a microsecond), and the rest: the barrier.
-    double phase[K::kPersistentPhases] = {}, work[K::kPersistentPhases] = {};
-    for (int l = 0; l < n_layers; ++l)
-      for (int ph = 0; ph < phases; ++ph) {
-        const int b = l * phases + ph;  // barrier b + 1 ends this phase
-        phase[ph] += (t[b + 1] - t[b]) / 1000.0;
-        unsigned long long last = 0;
-        for (int k = 0; k < blocks; ++k) last = std::max(last, done[static_cast<std::size_t>(b) * blocks + k]);
-        work[ph] += (static_cast<double>(last) - static_cast<double>(t[b])) / 1000.0;
-      }
-    static const char* kNames7[] = {"LN1", "QKV", "attention", "proj", "LN2", "FC", "mproj"};
-    static const char* kNames6[] = {"LN1", "QKV+attention", "proj", "LN2", "FC", "mproj"};
-    const char* const* names = v.flags ? kNames6 : kNames7;
+    const PhaseTimes pt = phase_times(t, done, n_layers, phases, blocks);
+    const double* phase = pt.whole;
+    const double* work = pt.work;
+    const char* const* names = phase_names(v.flags);
     if (v.no_mma) std::printf("[products without their MMAs: timing only]\n");
     std::printf("cluster %d (%d blocks) head flags %d  B%d x S%-4d  forward (12 blocks + ln_f) %8.2f us = %6.2f us / layer;  "
                 "barrier skeleton %7.2f us (%.2f us / barrier);  x restore + counter memset %5.2f us\n",
@@ -518,19 +536,12 @@ void run_product_trace(int batch = 1, int seq = 128, int weights_after_first_sta
                 batch, seq, no_mma ? ", products WITHOUT their MMAs (timing only)" : "",
                 weights_after_first_stages ? ", next weights after the first 8 stages (the earlier order)" : "", g_gpu.c_str(), blocks);
     {  // per phase, as the timing runs print it: block 0's exit to exit, and the slowest block's work
+      const PhaseTimes pt = phase_times(t, done, n_layers, phases, blocks);
       std::string line;
-      static const char* kNames6[] = {"LN1", "QKV+attention", "proj", "LN2", "FC", "mproj"};
       for (int ph = 0; ph < phases; ++ph) {
-        double whole = 0, work = 0;
-        for (int l = 0; l < n_layers; ++l) {
-          const int b = l * phases + ph;
-          whole += (t[b + 1] - t[b]) / 1000.0;
-          unsigned long long last = 0;
-          for (int k = 0; k < blocks; ++k) last = std::max(last, done[static_cast<std::size_t>(b) * blocks + k]);
-          work += (static_cast<double>(last) - static_cast<double>(t[b])) / 1000.0;
-        }
         char b_[96];
-        std::snprintf(b_, sizeof b_, "%s %.2f / %.2f  ", kNames6[ph], work / n_layers, whole / n_layers);
+        std::snprintf(b_, sizeof b_, "%s %.2f / %.2f  ", phase_names(true)[ph], pt.work[ph] / n_layers,
+                      pt.whole[ph] / n_layers);
         line += b_;
       }
       std::printf("phases, us a layer (slowest block's work / whole phase): %s\n", line.c_str());
