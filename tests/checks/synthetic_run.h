@@ -54,6 +54,9 @@ struct SynthCell {
   // > 0: the audit's calls are recorded (2 of each kind), and one fresh call of every repetition was this much
   // slower (contention on a busy host); fresh_input_ms is then the median of the two.
   double slow_fresh_call_factor = 0.0;
+  // When set: each repetition's latency (the fresh input's audit median too) and the repeated input's audit median,
+  // as a real run recorded them (reps = their count; the factors above then do not apply to the audit).
+  std::vector<double> fresh_ms_by_repetition, repeated_ms_by_repetition;
   bool vary_top1 = false;              // give each repetition a different top-1 hash
   bool failed = false;
 
@@ -176,8 +179,10 @@ struct SyntheticRun {
       static const double z[] = {-1.2, -0.5, 0.0, 0.5, 1.2, -0.8, 0.8, -0.3, 0.3, 0.0};
       std::vector<double> reps;
       double tokens_per_call = c.scenario == "decode" ? c.batch : static_cast<double>(c.batch) * c.seq;
-      for (int i = 0; i < c.reps; ++i) {
-        double ms = c.latency_ms * (1.0 + c.cv * z[i % 10]);
+      const bool by_repetition = !c.fresh_ms_by_repetition.empty();
+      const int n_reps = by_repetition ? static_cast<int>(c.fresh_ms_by_repetition.size()) : c.reps;
+      for (int i = 0; i < n_reps; ++i) {
+        double ms = by_repetition ? c.fresh_ms_by_repetition[i] : c.latency_ms * (1.0 + c.cv * z[i % 10]);
         reps.push_back(ms);
         nlohmann::json rec = base;
         rec["repetition"] = i;
@@ -188,7 +193,9 @@ struct SyntheticRun {
         rec["tokens_per_call"] = tokens_per_call;
         rec["tokens_per_s"] = tokens_per_call / ms * 1000.0;
         const double repeated_ms =
-            ms * (i == 0 && c.first_repeated_input_factor > 0 ? c.first_repeated_input_factor : c.repeated_input_factor);
+            by_repetition ? c.repeated_ms_by_repetition.at(i)
+                          : ms * (i == 0 && c.first_repeated_input_factor > 0 ? c.first_repeated_input_factor
+                                                                              : c.repeated_input_factor);
         rec["fresh_input_ms"] = ms;
         rec["repeated_input_ms"] = repeated_ms;
         if (c.slow_fresh_call_factor > 0) {
