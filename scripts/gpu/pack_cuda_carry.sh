@@ -16,7 +16,7 @@ if [[ ! -f $build/build.ninja ]]; then
 fi
 targets=(gptbench_cuda_check)
 known=$(ninja -C "$build" -t targets all 2>/dev/null | cut -d: -f1)
-for t in cuda_engine_test attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab gemm_large_lab lm_head_lab residual_layernorm_lab layernorm_folded_lab tma_fill_lab decode_persistent_lab; do
+for t in cuda_engine_test attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab wgmma_chain_lab persistent_lab gemm_large_lab lm_head_lab residual_layernorm_lab layernorm_folded_lab tma_fill_lab decode_persistent_lab; do
   if grep -qx "$t" <<<"$known"; then targets+=("$t"); fi
 done
 cmake --build "$build" --target "${targets[@]}" -j2

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Session 17, call 1: the persistent prefill kernel's products with their activations (A) loaded by the consumer
+# threads straight from L2 into registers (wgmma with A from registers, fragment-major activations) instead of TMA
+# into the shared-memory ring and wgmma reading A from there. persistent_lab --a-regs: checks (CPU reference, the
+# ring's bits, reproducibility; fp16 and bf16), 3 alternating rounds of the 12-layer forward at B1 x S128 and S64,
+# then both variants' in-phase traces.
+set -uo pipefail
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+w=/tmp/lab; mkdir -p $w; tar -C $w -xJf .device-carry/lab/lab.tar.xz
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limit --format=csv | tee $OUT/gpu.txt
+timeout 200 $w/persistent_lab --a-regs --json $OUT/labs.jsonl > $OUT/persistent_lab.txt 2>&1; echo "lab rc $?"
+cat $OUT/persistent_lab.txt
