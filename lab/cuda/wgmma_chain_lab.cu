@@ -14,7 +14,15 @@
 // Timing: clock64 / globaltimer around the chain in each warpgroup, best of --reps launches of 1 block and of 132
 // blocks (one per SM, as the kernel runs); cycles and ns per MMA.
 //
-// Build: part of the CMake build (sm_90a). Run: ./wgmma_chain_lab [--reps N] [--json FILE]
+// Contention (--contention): in the persistent kernel a stage's TMA intake and its MMAs seemed not to overlap
+// (persistent_lab's stage trace, seventeenth session: ~280 cycles a 16 KB stage without MMAs, ~520 with). Here a
+// producer thread streams 16 KB copies through the TMA unit from a 192 KB L2-resident buffer — bulk copies
+// (cp.async.bulk, contiguous) or tensor copies as the kernel's (boxes of 128 rows x 64 k of a [128, 768] matrix,
+// 128-byte swizzle) — into a 4-slot ring of the block's shared memory while the two warpgroups run MMA chains from shared memory (m64n32k16
+// or m64n64k16, or none): each side's cycles alone and together. Together ~ the larger: they overlap; ~ the sum:
+// they take turns (the MMAs' shared-memory reads against the copies' writes).
+//
+// Build: part of the CMake build (sm_90a). Run: ./wgmma_chain_lab [--reps N] [--json FILE] [--contention]
 #include <cuda.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -111,6 +119,171 @@ __global__ void __launch_bounds__(256) chain_kernel(long long* timing, float* su
   }
 }
 
+// Contention: warps 0-7 (two warpgroups) run `mma_chains` chains of 48 MMAs unless n_mma_chains == 0; warp 8's
+// lane 0 streams `copies` bulk copies of 16 KB (src: 12 chunks, 192 KB, cycled) into a 4-slot ring unless copies == 0.
+// timing[block * 3 + 0]: the copies' cycles (first issue to last completion); + 1: warpgroup 0's MMA cycles;
+// + 2: warpgroup 1's.
+constexpr int kCopyBytes = 16 * 1024, kCopySlots = 4, kCopyChunks = 12;
+constexpr int kContentionSmem = 2 * kABytes + kBBytes + kCopySlots * kCopyBytes + 1024 + 64;
+template <int N>
+__global__ void __launch_bounds__(288) contention_kernel(const __grid_constant__ CUtensorMap map, int tensor,
+                                                         const unsigned char* src, int copies, int mma_chains,
+                                                         long long* timing, float* sums) {
+  extern __shared__ unsigned char smem_raw[];
+  const std::uint32_t raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  const std::uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* gen = smem_raw + (base - raw);
+  const std::uint32_t ring = base + 2 * kABytes + kBBytes, bars = ring + kCopySlots * kCopyBytes;
+  const int tid = threadIdx.x, wg = tid / 128;
+  for (int i = tid; i < (2 * kABytes + kBBytes) / 2; i += blockDim.x) reinterpret_cast<__half*>(gen)[i] = __float2half(1.f);
+  if (tid == 0) {
+    for (int sl = 0; sl < kCopySlots; ++sl)
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(bars + 8 * sl) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+  __syncthreads();
+  if (wg == 2) {  // the copy thread
+    if (tid != 256 || copies == 0) return;
+    const long long c0 = clock64();
+    for (int i = 0; i < copies; ++i) {
+      const int sl = i % kCopySlots;
+      const std::uint32_t bar = bars + 8 * sl;
+      if (i >= kCopySlots) gptbench::cuda_engine::kernels::wgmma_detail::mbar_wait(bar, ((i / kCopySlots) - 1) & 1);
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(kCopyBytes) : "memory");
+      if (tensor)  // as the persistent kernel: a box of 128 rows x 64 k of a [128, 768] matrix, 128-byte swizzle
+        gptbench::cuda_engine::kernels::wgmma_detail::tma_load_2d(ring + sl * kCopyBytes, &map, (i % kCopyChunks) * 64, 0,
+                                                                  bar);
+      else
+        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                         ring + sl * kCopyBytes),
+                     "l"(src + static_cast<std::size_t>(i % kCopyChunks) * kCopyBytes), "r"(kCopyBytes), "r"(bar)
+                     : "memory");
+    }
+    for (int i = copies - kCopySlots < 0 ? 0 : copies - kCopySlots; i < copies; ++i)  // the last ones in flight
+      gptbench::cuda_engine::kernels::wgmma_detail::mbar_wait(bars + 8 * (i % kCopySlots), (i / kCopySlots) & 1);
+    timing[blockIdx.x * 3] = clock64() - c0;
+    return;
+  }
+  if (mma_chains == 0) return;
+  const std::uint32_t a = base + wg * kABytes, b = base + 2 * kABytes;
+  float acc[N / 2];
+#pragma unroll
+  for (int i = 0; i < N / 2; ++i) {
+    acc[i] = 0.f;
+    asm volatile("" : "+f"(acc[i]));
+  }
+  const long long c0 = clock64();
+  for (int c = 0; c < mma_chains; ++c) {
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int m = 0; m < kMmas; ++m) {
+      wgmma_k16<__half, N>(acc, sw128_desc(a + (m % 4) * 32), sw128_desc(b + (m % 4) * 32));
+      if (m % 4 == 3) {
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+      }
+    }
+  }
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  const long long c1 = clock64();
+  float sm = 0.f;
+#pragma unroll
+  for (int i = 0; i < N / 2; ++i) sm += acc[i];
+  sums[blockIdx.x * 256 + tid] = sm;
+  if (tid % 128 == 0) timing[blockIdx.x * 3 + 1 + wg] = c1 - c0;
+}
+
+// Pipeline: the persistent kernel's product loop in miniature — the copy thread fills an 8-slot ring with 16 KB
+// stages (tensor or bulk copies, as above), each waiting for its slot to be freed; the two warpgroups wait for each
+// stage, run 4 MMAs on it (A: their 64 rows of the slot; B: a fixed tile), commit, wait for the stage before
+// (wait_group 1) and free that one's slot. timing[block * 2]: the consumers' cycles from their first wait to the
+// last slot freed; + 1: the copy thread's cycles from its first request to its last.
+// SLOTS: the ring's slots; BOXES: 16 KB boxes a stage (one request of BOXES x 16 KB, 4 x BOXES MMAs a warpgroup).
+template <int SLOTS, int BOXES>
+constexpr int pipeline_smem() { return SLOTS * BOXES * kCopyBytes + kBBytes + 1024 + 256; }
+template <int N, int SLOTS, int BOXES>
+__global__ void __launch_bounds__(288) pipeline_kernel(const __grid_constant__ CUtensorMap map, int tensor,
+                                                       const unsigned char* src, int stages, int no_mma,
+                                                       long long* timing, float* sums) {
+  using namespace gptbench::cuda_engine::kernels::wgmma_detail;
+  extern __shared__ unsigned char smem_raw[];
+  const std::uint32_t raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  const std::uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* gen = smem_raw + (base - raw);
+  constexpr int kPipeSlots = SLOTS, kSlotBytes = BOXES * kCopyBytes;
+  const std::uint32_t ring = base, b = base + kPipeSlots * kSlotBytes, bars = b + kBBytes;
+  auto full = [&](int sl) { return bars + 8u * sl; };
+  auto empty = [&](int sl) { return bars + 8u * (kPipeSlots + sl); };
+  const int tid = threadIdx.x, wg = tid / 128;
+  for (int i = tid; i < kBBytes / 2; i += blockDim.x)
+    reinterpret_cast<__half*>(gen + kPipeSlots * kSlotBytes)[i] = __float2half(1.f);
+  if (tid == 0) {
+    for (int sl = 0; sl < kPipeSlots; ++sl) {
+      mbar_init(full(sl), 1);
+      mbar_init(empty(sl), 2);  // one arrival per warpgroup
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+  __syncthreads();
+  if (wg == 2) {
+    if (tid != 256) return;
+    const long long c0 = clock64();
+    for (int i = 0; i < stages; ++i) {
+      const int sl = i % kPipeSlots;
+      if (i >= kPipeSlots) mbar_wait(empty(sl), ((i / kPipeSlots) - 1) & 1);
+      mbar_expect_tx(full(sl), kSlotBytes);
+      for (int bx = 0; bx < BOXES; ++bx) {
+        const int chunk = (i * BOXES + bx) % kCopyChunks;
+        const std::uint32_t dst = ring + sl * kSlotBytes + bx * kCopyBytes;
+        if (tensor)
+          tma_load_2d(dst, &map, chunk * 64, 0, full(sl));
+        else
+          asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                           dst),
+                       "l"(src + static_cast<std::size_t>(chunk) * kCopyBytes), "r"(kCopyBytes), "r"(full(sl))
+                       : "memory");
+      }
+    }
+    timing[blockIdx.x * 2 + 1] = clock64() - c0;
+    return;
+  }
+  float acc[N / 2];
+#pragma unroll
+  for (int i = 0; i < N / 2; ++i) {
+    acc[i] = 0.f;
+    asm volatile("" : "+f"(acc[i]));
+  }
+  long long c0 = 0;
+  for (int i = 0; i < stages; ++i) {
+    const int sl = i % kPipeSlots;
+    mbar_wait(full(sl), (i / kPipeSlots) & 1);
+    if (i == 0) c0 = clock64();
+    if (!no_mma) {
+      const std::uint32_t a = ring + sl * kSlotBytes + wg * (64 * 128);
+      asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+      for (int bx = 0; bx < BOXES; ++bx)
+#pragma unroll
+        for (int k16 = 0; k16 < 4; ++k16)
+          wgmma_k16<__half, N>(acc, sw128_desc(a + bx * kCopyBytes + k16 * 32), sw128_desc(b + k16 * 32));
+      asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+    }
+    if (i > 0 && tid % 128 == 0) mbar_arrive(empty((i - 1) % kPipeSlots));
+  }
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  if (tid % 128 == 0) mbar_arrive(empty((stages - 1) % kPipeSlots));
+  const long long c1 = clock64();
+  float sm = 0.f;
+#pragma unroll
+  for (int i = 0; i < N / 2; ++i) sm += acc[i];
+  sums[blockIdx.x * 256 + tid] = sm;
+  if (tid == 0) timing[blockIdx.x * 2] = c1 - c0;
+}
+
 int g_failures = 0;
 FILE* g_json = nullptr;
 std::string g_gpu;
@@ -162,6 +335,151 @@ void run(int warpgroups, int blocks, int reps) {
   CK(cudaFree(sums));
 }
 
+// One contention case: the median over the blocks of (copy cycles, the slower warpgroup's MMA cycles), best launch
+// by the sum of both.
+template <int N>
+void run_contention_case(const CUtensorMap& map, int tensor, const unsigned char* src, int blocks, int copies, int chains,
+                         int reps) {
+  auto kern = contention_kernel<N>;
+  CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, kContentionSmem));
+  long long* timing;
+  float* sums;
+  CK(cudaMalloc(&timing, blocks * 3 * sizeof(long long)));
+  CK(cudaMalloc(&sums, blocks * 256 * sizeof(float)));
+  double best_copy = 0, best_mma = 0, best_sum = 1e30;
+  bool ok = true;
+  for (int r = 0; r < reps; ++r) {
+    CK(cudaMemset(timing, 0, blocks * 3 * sizeof(long long)));
+    kern<<<blocks, 288, kContentionSmem>>>(map, tensor, src, copies, chains, timing, sums);
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::vector<long long> t(blocks * 3);
+    CK(cudaMemcpy(t.data(), timing, t.size() * sizeof(long long), cudaMemcpyDeviceToHost));
+    std::vector<double> cp, mm;
+    for (int bl = 0; bl < blocks; ++bl) {
+      cp.push_back(static_cast<double>(t[bl * 3]));
+      mm.push_back(static_cast<double>(std::max(t[bl * 3 + 1], t[bl * 3 + 2])));
+    }
+    std::nth_element(cp.begin(), cp.begin() + blocks / 2, cp.end());
+    std::nth_element(mm.begin(), mm.begin() + blocks / 2, mm.end());
+    if (cp[blocks / 2] + mm[blocks / 2] < best_sum) {
+      best_sum = cp[blocks / 2] + mm[blocks / 2];
+      best_copy = cp[blocks / 2];
+      best_mma = mm[blocks / 2];
+    }
+    if (chains > 0) {
+      std::vector<float> s(blocks * 256);
+      CK(cudaMemcpy(s.data(), sums, s.size() * sizeof(float), cudaMemcpyDeviceToHost));
+      const float expect = 16.f * kMmas * chains * (N / 2);
+      for (float v : s) ok = ok && v == expect;
+    }
+  }
+  if (!ok) ++g_failures;
+  const double kb = copies * (kCopyBytes / 1024.0);
+  std::printf("%3d block%s  %s %4.0f KB %-9s MMAs %s  : copies %7.0f cycles (%5.1f B/cycle)   MMAs %7.0f cycles (%5.1f "
+              "cycles a MMA a warpgroup)  %s\n",
+              blocks, blocks > 1 ? "s" : " ", tensor ? "tensor copies" : "bulk copies  ", kb, copies ? "" : "(none)",
+              chains ? (N == 32 ? "2 x m64n32k16" : "2 x m64n64k16") : "none         ", best_copy,
+              best_copy > 0 ? copies * static_cast<double>(kCopyBytes) / best_copy : 0.0, best_mma,
+              chains ? best_mma / (chains * kMmas) : 0.0, ok ? "check ok" : "CHECK FAILED");
+  if (g_json)
+    std::fprintf(g_json,
+                 "{\"lab\":\"wgmma_chain\",\"kind\":\"contention\",\"gpu\":\"%s\",\"tensor\":%s,\"n\":%d,\"blocks\":%d,"
+                 "\"copy_bytes\":%d,\"mmas_per_warpgroup\":%d,\"copy_cycles\":%.0f,\"mma_cycles\":%.0f,\"ok\":%s}\n",
+                 g_gpu.c_str(), tensor ? "true" : "false", N, blocks, copies * kCopyBytes, chains * kMmas, best_copy, best_mma, ok ? "true" : "false");
+  CK(cudaFree(timing));
+  CK(cudaFree(sums));
+}
+
+template <int N, int SLOTS = 8, int BOXES = 1>
+void run_pipeline_case(const CUtensorMap& map, int tensor, const unsigned char* src, int blocks, int stages, int no_mma,
+                       int reps) {
+  auto kern = pipeline_kernel<N, SLOTS, BOXES>;
+  constexpr int kPipelineSmem = pipeline_smem<SLOTS, BOXES>();
+  CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, kPipelineSmem));
+  long long* timing;
+  float* sums;
+  CK(cudaMalloc(&timing, blocks * 2 * sizeof(long long)));
+  CK(cudaMalloc(&sums, blocks * 256 * sizeof(float)));
+  double best = 1e30, best_copy = 0;
+  for (int r = 0; r < reps; ++r) {
+    kern<<<blocks, 288, kPipelineSmem>>>(map, tensor, src, stages, no_mma, timing, sums);
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::vector<long long> t(blocks * 2);
+    CK(cudaMemcpy(t.data(), timing, t.size() * sizeof(long long), cudaMemcpyDeviceToHost));
+    std::vector<double> c, p;
+    for (int bl = 0; bl < blocks; ++bl) {
+      c.push_back(static_cast<double>(t[bl * 2]));
+      p.push_back(static_cast<double>(t[bl * 2 + 1]));
+    }
+    std::nth_element(c.begin(), c.begin() + blocks / 2, c.end());
+    std::nth_element(p.begin(), p.begin() + blocks / 2, p.end());
+    if (c[blocks / 2] < best) {
+      best = c[blocks / 2];
+      best_copy = p[blocks / 2];
+    }
+  }
+  // (the sums are not checked: the ring's contents are the source's zeros, so any MMA gives 0)
+  std::printf("%3d block%s  pipeline, %s, %2d slots, %2d stages of %2d KB, %-15s: consumers %7.0f cycles = %5.0f a stage; "
+              "copy thread's requests %7.0f cycles\n",
+              blocks, blocks > 1 ? "s" : " ", tensor ? "tensor copies" : "bulk copies  ", SLOTS, stages, BOXES * 16,
+              no_mma ? "no MMAs" : (N == 32 ? "2 x 4 m64n32k16" : "2 x 4 m64n64k16"), best, best / stages, best_copy);
+  if (g_json)
+    std::fprintf(g_json,
+                 "{\"lab\":\"wgmma_chain\",\"kind\":\"pipeline\",\"gpu\":\"%s\",\"tensor\":%s,\"slots\":%d,\"stage_kb\":%d,\"n\":%d,"
+                 "\"no_mma\":%s,\"blocks\":%d,\"stages\":%d,\"consumer_cycles\":%.0f,\"request_cycles\":%.0f}\n",
+                 g_gpu.c_str(), tensor ? "true" : "false", SLOTS, BOXES * 16, N, no_mma ? "true" : "false", blocks, stages, best,
+                 best_copy);
+  CK(cudaFree(timing));
+  CK(cudaFree(sums));
+}
+
+void run_contention(int sms, int reps) {
+  unsigned char* src;
+  CK(cudaMalloc(&src, kCopyChunks * kCopyBytes));
+  CK(cudaMemset(src, 0, kCopyChunks * kCopyBytes));
+  CUtensorMap map;  // the same 192 KB as a [128, 768] half matrix
+  if (!gptbench::cuda_engine::kernels::wgmma_tensor_map(&map, reinterpret_cast<const __half*>(src), 128, 768, 128)) {
+    std::fprintf(stderr, "wgmma_chain_lab: cuTensorMapEncodeTiled failed\n");
+    std::exit(2);
+  }
+  // 48 copies (768 KB, ~13.8K cycles at the kernel's ~57 B a cycle) against 8 chains of 48 MMAs a warpgroup
+  // (~19.7K cycles for m64n32k16 on both warpgroups, ~26K for m64n64k16)
+  const int copies = 48, chains = 8;
+  for (const int blocks : {1, sms}) {
+    std::printf("\n--- contention, %d block%s ---\n", blocks, blocks > 1 ? "s (one per SM)" : "");
+    run_contention_case<32>(map, 0, src, blocks, 0, chains, reps);
+    run_contention_case<64>(map, 0, src, blocks, 0, chains, reps);
+    for (const int tensor : {0, 1}) {
+      run_contention_case<32>(map, tensor, src, blocks, copies, 0, reps);
+      run_contention_case<32>(map, tensor, src, blocks, copies, chains, reps);
+      run_contention_case<64>(map, tensor, src, blocks, copies, chains, reps);
+    }
+  }
+  for (const int blocks : {1, sms}) {
+    std::printf("\n--- pipeline (the kernel's product loop in miniature), %d block%s ---\n", blocks,
+                blocks > 1 ? "s (one per SM)" : "");
+    for (const int tensor : {1, 0}) {
+      run_pipeline_case<32>(map, tensor, src, blocks, 48, 1, reps);
+      run_pipeline_case<32>(map, tensor, src, blocks, 48, 0, reps);
+      run_pipeline_case<64>(map, tensor, src, blocks, 48, 0, reps);
+      run_pipeline_case<32>(map, tensor, src, blocks, 12, 1, reps);
+      run_pipeline_case<32>(map, tensor, src, blocks, 12, 0, reps);
+    }
+    // an item's 12 stages with a slot each (no request waits for a freed slot), and as 6 stages of 32 KB (one
+    // request for two boxes: half the requests) in 4 and 6 slots
+    run_pipeline_case<32, 12, 1>(map, 1, src, blocks, 12, 1, reps);
+    run_pipeline_case<32, 12, 1>(map, 1, src, blocks, 12, 0, reps);
+    run_pipeline_case<32, 4, 2>(map, 1, src, blocks, 6, 1, reps);
+    run_pipeline_case<32, 4, 2>(map, 1, src, blocks, 6, 0, reps);
+    run_pipeline_case<32, 6, 2>(map, 1, src, blocks, 6, 1, reps);
+    run_pipeline_case<32, 6, 2>(map, 1, src, blocks, 6, 0, reps);
+    run_pipeline_case<32, 4, 2>(map, 1, src, blocks, 24, 0, reps);
+  }
+  CK(cudaFree(src));
+}
+
 template <int N, int CHAINS>
 void run_both_orders(int blocks, int reps) {
   for (int wgs = 1; wgs <= 2; ++wgs) {
@@ -174,7 +492,12 @@ void run_both_orders(int blocks, int reps) {
 
 int main(int argc, char** argv) {
   int reps = 20;
+  bool contention = false;
   for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--contention")) {
+      contention = true;
+      continue;
+    }
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
       reps = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
@@ -184,7 +507,7 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--reps N] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--reps N] [--json FILE] [--contention]\n", argv[0]);
       return 2;
     }
   }
@@ -195,6 +518,12 @@ int main(int argc, char** argv) {
   CK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
   std::printf("%s, %d SMs, max SM clock %d MHz; %d wgmma per warpgroup from shared memory, best of %d launches\n",
               prop.name, prop.multiProcessorCount, clock_khz / 1000, kMmas, reps);
+  if (contention) {
+    run_contention(prop.multiProcessorCount, reps);
+    std::printf("\n%s (%d failures)\n", g_failures ? "FAILED" : "ALL CHECKS PASSED", g_failures);
+    if (g_json) std::fclose(g_json);
+    return g_failures ? 1 : 0;
+  }
   for (const int blocks : {1, prop.multiProcessorCount}) {
     run_both_orders<32, 1>(blocks, reps);
     run_both_orders<32, 2>(blocks, reps);
