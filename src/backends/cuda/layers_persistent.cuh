@@ -14,7 +14,7 @@
 //              h = LN1(x)                                                (after the last layer: h = ln_f(x))
 //   P1  QKV:   qkv = h . Wqkv^T + b                     tiles of 128 rows x 32 columns, k whole (72 items)
 //   P2  attention: att = causal softmax(q k^T) v        a block per (sequence, head, 16 queries), 16 keys a warp
-//   P3  proj:  part[s] = att . Wproj^T                  128 x 32 tiles, 4 k splits (96 items)
+//   P3  proj:  part[s] = att . Wproj^T                  128 x 32 tiles, 3 k splits (72 items at n_embd 768)
 //   P4  rows:  x += b_proj + sum_s part[s], h = LN2(x)  a block per row
 //   P5  FC:    u = GELU_tanh(h . Wfc^T + b)             128 x 32 tiles, k whole (96 items)
 //   P6  mproj: part[s] = u . Wmproj^T                   128 x 64 tiles, 8 k splits (96 items)
@@ -32,7 +32,8 @@
 // global counter. Co-residency: one block per SM, and the launch is cooperative (it fails rather than deadlocks).
 //
 // Layout: as gemm_wgmma.cuh (128-byte swizzled [rows x 64] stage tiles, m64nNk16 wgmma accumulators).
-// Needs sm_90a; head size 64; C a multiple of 128 with C / 64 <= 12 k tiles per item (persistent_supported).
+// Needs sm_90a; head size 64; C a multiple of 256 (every k split whole ring stages of 128 k: 256, 512, 768) with
+// C / 64 <= 12 k tiles per item (persistent_supported).
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -91,15 +92,25 @@ struct PersistentArgs {
 };
 
 // Product tiles: all 128 rows x BN columns; the residual products split k (their partials are summed by the row
-// phase after them). The attention projection: 32 columns, 4 splits; the MLP projection: 64 columns, 8 splits, so
+// phase after them). The attention projection: 32 columns, k splits of 256; the MLP projection: 64 columns, 8 splits, so
 // that each block streams 384 k of the 3072 (measured: 32 columns / 4 splits, 768 k a block, 5.2 us of work a
 // phase on an H200).
 constexpr int kPersistentBN = 32;       // QKV, attention projection, FC
 constexpr int kPersistentMprojBN = 64;  // MLP projection
-constexpr int kPersistentProjSplits = 4, kPersistentMprojSplits = 8;
+constexpr int kPersistentMprojSplits = 8;
+// The attention projection's k splits: 256 k each (3 at n_embd 768; it was 4 splits of 192 before the ring's
+// stages became 128 k: a split must be whole stages).
+__host__ __device__ constexpr int persistent_proj_splits(int C) { return C >= 256 ? C / 256 : 1; }
 constexpr int kPersistentMaxSplits = 8;
-// Activation ring slots: 8, or 7 for the paired kernel (CL = 2), which needs 16 KB for its exchange buffer.
+// Activation ring boxes (16 KB: 128 rows x 64 k): 8, or 7 for the paired kernel (CL = 2), which needs 16 KB for its
+// exchange buffer.
 __host__ __device__ constexpr int persistent_stages(int cl) { return cl == 2 ? 7 : 8; }
+// A ring stage is two boxes (128 k, 32 KB) under one request and one barrier: 4 stages (3 paired). With one box a
+// stage each of an item's 12 stages cost ~520 SM cycles with its MMAs (~280 without) — the request, the hand-over and
+// the MMAs of a 16 KB stage do not overlap; 32 KB stages take 12 boxes and their MMAs in ~3,050 cycles against
+// ~4,430 (lab/cuda/wgmma_chain_lab.cu --contention, the kernel's loop in miniature, H200, seventeenth session).
+constexpr int kPersistentBoxesPerStage = 2;
+__host__ __device__ constexpr int persistent_ring_stages(int cl) { return persistent_stages(cl) / kPersistentBoxesPerStage; }
 constexpr int kPersistentExchangeBytes = 16 * 256 * 4;  // 16 floats per consumer thread
 constexpr int kPersistentWBytes = 12 * 32 * 128;  // one item's weight tiles: (K / 64 / splits) * BN * 128 bytes
 constexpr int kPersistentThreads = 256 + 32;  // two consumer warpgroups + the producer warp
@@ -181,7 +192,7 @@ __device__ __forceinline__ ProductShape product_shape(int which, int layer, int 
   const bool pair = cl == 2;
   switch (which) {
     case kQkv: return pair ? ProductShape{3 * C, C, 2, 64, b0 + 1, true} : ProductShape{3 * C, C, 1, kPersistentBN, b0 + 1, false};
-    case kProj: return {C, C, kPersistentProjSplits, kPersistentBN, b0 + 2 + gap, false};
+    case kProj: return {C, C, persistent_proj_splits(C), kPersistentBN, b0 + 2 + gap, false};
     case kFc: return pair ? ProductShape{F, C, 2, 64, b0 + 4 + gap, true} : ProductShape{F, C, 1, kPersistentBN, b0 + 4 + gap, false};
     default: return {C, F, kPersistentMprojSplits, kPersistentMprojBN, b0 + 5 + gap, false};
   }
@@ -212,7 +223,8 @@ __device__ __forceinline__ int cluster_rank() {
   return static_cast<int>(r);
 }
 
-// Shared memory: an activation ring (persistent_stages(CL) slots of 128 rows x 64 k) and two weight buffers, each
+// Shared memory: an activation ring (persistent_stages(CL) boxes of 128 rows x 64 k, taken two at a time as the
+// ring's stages: a_full / a_empty are per stage, a_slot per box) and two weight buffers, each
 // holding a whole item's weight tiles (BN x 64 each, kPersistentWBytes in all). Weights and activations have their own
 // buffers because the weights do not depend on the phase before: the producer requests item i+1's weights as soon
 // as item i's activations are on their way, so they arrive during the phases in between and the product after the
@@ -310,14 +322,16 @@ __device__ __forceinline__ void produce_all(const Smem& sm, const PersistentArgs
     if (unsigned long long* stamp = product_stamps(p.trace_product, ps); stamp && cur.item == static_cast<int>(blockIdx.x))
       stamp[0] = globaltimer();
     fence_proxy_async();  // the activations were written by ordinary stores before the barrier
-    constexpr int S = persistent_stages(CL);
-    const int early = ks < S ? ks : S;
+    constexpr int S = persistent_ring_stages(CL), B = kPersistentBoxesPerStage;
+    const int stages = ks / B;  // ks is a multiple of B (persistent_supported)
+    const int early = stages < S ? stages : S;
     const bool weights_early = p.lab_weights_after_first_stages != 0;
-    for (int s = 0; s < ks; ++s, ++kt) {
+    for (int s = 0; s < stages; ++s, ++kt) {
       const int slot = kt % S;
       if (kt >= S) mbar_wait(sm.a_empty(slot), ((kt / S) - 1) & 1);
-      mbar_expect_tx(sm.a_full(slot), kABytes);
-      tma_load_2d(sm.a_slot(slot), ma, (k0 + s) * 64, 0, sm.a_full(slot));
+      mbar_expect_tx(sm.a_full(slot), B * kABytes);
+      for (int bx = 0; bx < B; ++bx)
+        tma_load_2d(sm.a_slot(B * slot + bx), ma, (k0 + B * s + bx) * 64, 0, sm.a_full(slot));
       if (weights_early && s == early - 1 && !nxt.done) request_weights(nxt, n + 1);
     }
     // The next item's weights after all of this item's activation stages: not before the barrier (requested there,
@@ -341,8 +355,8 @@ __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pa
                                         Emit&& emit) {
   // (lab) this block's first item's in-phase times, by thread 0
   unsigned long long* stamp = tid == 0 ? product_stamps(trace_product, ps) : nullptr;
-  constexpr int S = persistent_stages(CL);
-  const int items = ps.items(), ks = ps.K / 64 / ps.splits;
+  constexpr int S = persistent_ring_stages(CL), B = kPersistentBoxesPerStage;
+  const int items = ps.items(), ks = ps.K / 64 / ps.splits, stages = ks / B;
   const int wg = tid / 128;
   for (int item = blockIdx.x; item < items; item += gridDim.x, ++n) {
     const int n0 = ps.tile_of(item) * BN, split = ps.split_of(item);
@@ -359,16 +373,21 @@ __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pa
     mbar_wait(sm.w_full(b), (n / 2) & 1);
     // Stage s's MMAs are issued before stage s-1's are waited for (one group stays in flight), so the tensor
     // cores are not idle while a slot goes back to the producer.
-    for (int s = 0; s < ks; ++s, ++kt) {
+    for (int s = 0; s < stages; ++s, ++kt) {
       const int slot = kt % S;
       mbar_wait(sm.a_full(slot), (kt / S) & 1);
       if (stamp && s == 0 && item == static_cast<int>(blockIdx.x)) stamp[1] = globaltimer();
-      const std::uint32_t a = sm.a_slot(slot) + wg * (64 * 128), w = sm.w_tile(b, s, BN);
       if (!no_mma) {
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+        // every stage holds B boxes (persistent_supported): no branch between the MMAs, which ptxas would
+        // serialise (C7520)
 #pragma unroll
-        for (int k16 = 0; k16 < 4; ++k16)
-          wgmma_k16<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32));
+        for (int bx = 0; bx < B; ++bx) {
+          const std::uint32_t a = sm.a_slot(B * slot + bx) + wg * (64 * 128), w = sm.w_tile(b, B * s + bx, BN);
+#pragma unroll
+          for (int k16 = 0; k16 < 4; ++k16)
+            wgmma_k16<T, BN>(acc, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32));
+        }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
       }
@@ -376,7 +395,7 @@ __device__ __forceinline__ void consume(const Smem& sm, int& kt, int& n, int& pa
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     if (stamp && item == static_cast<int>(blockIdx.x)) stamp[2] = globaltimer();
-    if (ks > 0) mbar_arrive(sm.a_empty((kt - 1) % S));
+    if (stages > 0) mbar_arrive(sm.a_empty((kt - 1) % S));
     mbar_arrive(sm.w_empty(b));
     if constexpr (CL == 2 && BN == 64) {
       if (ps.pair) {
@@ -793,7 +812,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     };
     if (!p.barriers_only) consume<T, CL, kPersistentBN>(sm, kt, n_item, pair_uses, product_shape(kProj, l, p.C, p.F, CL, p.head_flags != 0), nullptr, tid, p.lab_no_mma, p.trace_product, partial);
     grid_barrier(false);
-    if (!p.barriers_only) rows_phase(p, L.b_proj, kPersistentProjSplits, L.ln2_g, L.ln2_b, red, tid);  // P4
+    if (!p.barriers_only) rows_phase(p, L.b_proj, persistent_proj_splits(p.C), L.ln2_g, L.ln2_b, red, tid);  // P4
     grid_barrier(true);
     if (!p.barriers_only) {  // P5: u = GELU(h . Wfc^T + b)
       const ProductShape ps = product_shape(kFc, l, p.C, p.F, CL, p.head_flags != 0);
@@ -824,11 +843,12 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 // the device (compute capability 9.0: sm_90a) and the rows of each call (<= 128).
 inline bool persistent_supported(int C, int H, int F, int cluster = 1) {
   auto fits = [&](int N, int K, int splits, int bn) {  // tiles, k splits, one item's weights
-    return N % bn == 0 && K % (64 * splits) == 0 && (K / 64 / splits) * bn * 128 <= kPersistentWBytes;
+    return N % bn == 0 && K % (64 * kPersistentBoxesPerStage * splits) == 0 &&
+           (K / 64 / splits) * bn * 128 <= kPersistentWBytes;
   };
   const bool pair = cluster == 2;
   return H > 0 && C == 64 * H && C % 128 == 0 && C <= 1024 && (cluster == 1 || cluster == 2) &&
-         fits(3 * C, C, pair ? 2 : 1, pair ? 64 : kPersistentBN) && fits(C, C, kPersistentProjSplits, kPersistentBN) &&
+         fits(3 * C, C, pair ? 2 : 1, pair ? 64 : kPersistentBN) && fits(C, C, persistent_proj_splits(C), kPersistentBN) &&
          fits(F, C, pair ? 2 : 1, pair ? 64 : kPersistentBN) && fits(C, F, kPersistentMprojSplits, kPersistentMprojBN);
 }
 
