@@ -476,6 +476,12 @@ void run_contention(int sms, int reps) {
     run_pipeline_case<32, 6, 2>(map, 1, src, blocks, 6, 1, reps);
     run_pipeline_case<32, 6, 2>(map, 1, src, blocks, 6, 0, reps);
     run_pipeline_case<32, 4, 2>(map, 1, src, blocks, 24, 0, reps);
+    // larger stages still: 4 of 48 KB (three boxes) and 3 of 64 KB (four boxes) in 2 slots
+    run_pipeline_case<32, 2, 3>(map, 1, src, blocks, 4, 1, reps);
+    run_pipeline_case<32, 2, 3>(map, 1, src, blocks, 4, 0, reps);
+    run_pipeline_case<32, 2, 4>(map, 1, src, blocks, 3, 1, reps);
+    run_pipeline_case<32, 2, 4>(map, 1, src, blocks, 3, 0, reps);
+    run_pipeline_case<32, 3, 4>(map, 1, src, blocks, 3, 0, reps);
   }
   CK(cudaFree(src));
 }
