@@ -26,7 +26,15 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
   [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
 done
 tar -C "$work" -xJf "$carry/bins.tar.xz"  # bin/: the check program, the GPU unit tests, the kernel labs
+# lib/ (packs since the seventeenth session): the Debian libraries they link; for the check program and the tests only
+# (prepended where they run, not for the machine's Python)
+binlib=$work/lib
 bin=$work/bin/gptbench_cuda_check
+if [[ -d $binlib ]]; then
+  bin=$work/gptbench_cuda_check-wrapper
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s:${LD_LIBRARY_PATH:-}" exec "%s" "$@"\n' "$binlib" "$work/bin/gptbench_cuda_check" > "$bin"
+  chmod +x "$bin"
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 run() {  # run LIMIT_SECONDS command...
   local limit=$1; shift
@@ -63,8 +71,8 @@ for lab in ${LABS:-attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persis
 done
 run 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$results"
 # The unit tests link the whole engine registry (the native CPU engine's oneDNN, OpenBLAS, ...): those libraries
-# come from the bundle.
-[[ -x $work/bin/cuda_engine_test ]] && LD_LIBRARY_PATH=${gb:+$gb/lib:}${LD_LIBRARY_PATH:-} run 120 "$work/bin/cuda_engine_test" --gtest_brief=0
+# come packed beside the binaries (lib/), else from the bundle.
+[[ -x $work/bin/cuda_engine_test ]] && LD_LIBRARY_PATH=$binlib:${gb:+$gb/lib:}${LD_LIBRARY_PATH:-} run 120 "$work/bin/cuda_engine_test" --gtest_brief=0
 run 40 "$bin" logits --model "$m124" --precision fp32 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 40 "$bin" logits --model "$m124" --precision fp16 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 # B1 x S128 (128 rows): on an H100 / H200 the persistent few-row path (layers_persistent.cuh)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA engine's check programs, its GPU unit tests and the kernel labs here (no GPU needed) and packs
 # them for the GPU machine into .device-carry/cuda (gitignored): bins.tar.xz (stripped, compressed: a device
-# call carries at most 64 MiB) and, unless the gptbench bundle (bundle_gptbench.sh) is there to provide them,
+# call carries at most 64 MiB; with the Debian libraries they link) and, unless the gptbench bundle (bundle_gptbench.sh) is there to provide them,
 # the tiny trained model and the WikiText-2 test text. The CUDA runtime and cuBLASLt come from the GPU
 # machine's own CUDA 13 install.
 # Usage: scripts/gpu/pack_cuda_carry.sh [build-dir]   (then run scripts/gpu/check_cuda_engine.sh there)
@@ -27,9 +27,16 @@ for t in "${targets[@]}"; do
   f=$(find "$build" -name "$t" -type f -perm -u+x | head -1)
   cp "$f" "$stage/bin/" && strip "$stage/bin/$t"
 done
+# lib/: the Debian libraries the binaries link beyond the C / C++ runtime and CUDA (oneDNN, OpenBLAS, ... — the
+# unit tests link the whole engine registry), so that the engine check needs no gptbench bundle for them: the
+# binaries, the ~48 MB bundle and the tree together pass the 64 MiB a call carries.
+mkdir -p "$stage/lib"
+for f in "$stage"/bin/*; do ldd "$f" 2>/dev/null; done | awk '$3 ~ /^\/(usr\/)?lib\// {print $3}' | sort -u |
+  grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so|/ld-linux' |
+  while read -r l; do cp -L "$l" "$stage/lib/"; done
 rm -rf "$carry"
 mkdir -p "$carry"
-tar -C "$stage" -cJf "$carry/bins.tar.xz" bin
+tar -C "$stage" -cJf "$carry/bins.tar.xz" bin lib
 if [[ ! -f $root/.device-carry/gptbench/bundle.tar.xz ]]; then
   mkdir -p "$carry/gpt2-tiny-wt2"
   cp "$shared"/models/gpt2-tiny-wt2/{config.json,model.safetensors,vocab.json,merges.txt} "$carry/gpt2-tiny-wt2/"
