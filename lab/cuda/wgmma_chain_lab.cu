@@ -39,7 +39,12 @@
 
 namespace {
 
+using gptbench::cuda_engine::kernels::wgmma_detail::mbar_arrive;
+using gptbench::cuda_engine::kernels::wgmma_detail::mbar_expect_tx;
+using gptbench::cuda_engine::kernels::wgmma_detail::mbar_init;
+using gptbench::cuda_engine::kernels::wgmma_detail::mbar_wait;
 using gptbench::cuda_engine::kernels::wgmma_detail::sw128_desc;
+using gptbench::cuda_engine::kernels::wgmma_detail::tma_load_2d;
 using gptbench::cuda_engine::kernels::wgmma_detail::wgmma_k16;
 
 #define CK(x)                                                                                   \
@@ -62,13 +67,40 @@ __device__ __forceinline__ unsigned long long globaltimer() {
   return t;
 }
 
+// The dynamic shared memory from its first 1024-byte boundary (the 128-byte swizzle's tiles need it): its shared
+// address and a generic pointer to it.
+struct AlignedSmem {
+  std::uint32_t base;
+  unsigned char* gen;
+};
+__device__ __forceinline__ AlignedSmem aligned_smem(unsigned char* raw_ptr) {
+  const std::uint32_t raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(raw_ptr));
+  const std::uint32_t base = (raw + 1023u) & ~1023u;
+  return {base, raw_ptr + (base - raw)};
+}
+// Accumulators zeroed and pinned here, before the MMAs: left to itself the compiler sinks each accumulator's zeros to
+// just before its first MMA, between asynchronous MMAs, and ptxas then injects a wait for those in flight (C7517).
+template <int K>
+__device__ __forceinline__ void zero_pinned(float (&acc)[K]) {
+#pragma unroll
+  for (int i = 0; i < K; ++i) {
+    acc[i] = 0.f;
+    asm volatile("" : "+f"(acc[i]));
+  }
+}
+template <int K>
+__device__ __forceinline__ float sum_of(const float (&acc)[K]) {
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < K; ++i) s += acc[i];
+  return s;
+}
+
 // out[block][wg] = {cycles, ns}; sums[block * threads + tid] = the sum of the thread's outputs (the check).
 template <int N, int CHAINS, bool STAGE_WAITS>
 __global__ void __launch_bounds__(256) chain_kernel(long long* timing, float* sums) {
   extern __shared__ unsigned char smem_raw[];
-  const std::uint32_t raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
-  const std::uint32_t base = (raw + 1023u) & ~1023u;
-  unsigned char* gen = smem_raw + (base - raw);
+  const auto [base, gen] = aligned_smem(smem_raw);
   const int tid = threadIdx.x, wg = tid / 128;
   // All ones: the swizzle permutes equal values, so the result does not depend on it.
   for (int i = tid; i < (2 * kABytes + kBBytes) / 2; i += blockDim.x) reinterpret_cast<__half*>(gen)[i] = __float2half(1.f);
@@ -77,14 +109,7 @@ __global__ void __launch_bounds__(256) chain_kernel(long long* timing, float* su
   const std::uint32_t a = base + wg * kABytes, b = base + 2 * kABytes;
   float acc[CHAINS][N / 2];
 #pragma unroll
-  for (int c = 0; c < CHAINS; ++c)
-#pragma unroll
-    for (int i = 0; i < N / 2; ++i) {
-      acc[c][i] = 0.f;
-      // Pinned here, before the chain: left to itself the compiler sinks each accumulator's zeros to just before
-      // its first MMA, between asynchronous MMAs, and ptxas then injects a wait for those in flight (C7517).
-      asm volatile("" : "+f"(acc[c][i]));
-    }
+  for (int c = 0; c < CHAINS; ++c) zero_pinned(acc[c]);
   asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg));
   const long long c0 = clock64();
   const unsigned long long t0 = globaltimer();
@@ -104,14 +129,9 @@ __global__ void __launch_bounds__(256) chain_kernel(long long* timing, float* su
   asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
   const long long c1 = clock64();
   const unsigned long long t1 = globaltimer();
-  float s = 0.f;
+  float s = 0.f;  // (whole numbers: exact in any order)
 #pragma unroll
-  for (int i = 0; i < N / 2; ++i) {
-    float v = 0.f;
-#pragma unroll
-    for (int c = 0; c < CHAINS; ++c) v += acc[c][i];
-    s += v;
-  }
+  for (int c = 0; c < CHAINS; ++c) s += sum_of(acc[c]);
   sums[blockIdx.x * blockDim.x + tid] = s;
   if (tid % 128 == 0) {
     timing[(blockIdx.x * 2 + wg) * 2] = c1 - c0;
@@ -125,20 +145,29 @@ __global__ void __launch_bounds__(256) chain_kernel(long long* timing, float* su
 // + 2: warpgroup 1's.
 constexpr int kCopyBytes = 16 * 1024, kCopySlots = 4, kCopyChunks = 12;
 constexpr int kContentionSmem = 2 * kABytes + kBBytes + kCopySlots * kCopyBytes + 1024 + 64;
+// One 16 KB copy through the TMA unit into `dst`, completing on `bar`: chunk `chunk` of the source as a tensor box of
+// 128 rows x 64 k of the [128, 768] matrix with the 128-byte swizzle (as the persistent kernel's), or as a
+// contiguous bulk copy.
+__device__ __forceinline__ void copy_chunk(bool tensor, const CUtensorMap* map, const unsigned char* src, std::uint32_t dst,
+                                           int chunk, std::uint32_t bar) {
+  if (tensor)
+    tma_load_2d(dst, map, chunk * 64, 0, bar);
+  else
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+                 "l"(src + static_cast<std::size_t>(chunk) * kCopyBytes), "r"(kCopyBytes), "r"(bar)
+                 : "memory");
+}
 template <int N>
 __global__ void __launch_bounds__(288) contention_kernel(const __grid_constant__ CUtensorMap map, int tensor,
                                                          const unsigned char* src, int copies, int mma_chains,
                                                          long long* timing, float* sums) {
   extern __shared__ unsigned char smem_raw[];
-  const std::uint32_t raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
-  const std::uint32_t base = (raw + 1023u) & ~1023u;
-  unsigned char* gen = smem_raw + (base - raw);
+  const auto [base, gen] = aligned_smem(smem_raw);
   const std::uint32_t ring = base + 2 * kABytes + kBBytes, bars = ring + kCopySlots * kCopyBytes;
   const int tid = threadIdx.x, wg = tid / 128;
   for (int i = tid; i < (2 * kABytes + kBBytes) / 2; i += blockDim.x) reinterpret_cast<__half*>(gen)[i] = __float2half(1.f);
   if (tid == 0) {
-    for (int sl = 0; sl < kCopySlots; ++sl)
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(bars + 8 * sl) : "memory");
+    for (int sl = 0; sl < kCopySlots; ++sl) mbar_init(bars + 8 * sl, 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
@@ -149,30 +178,19 @@ __global__ void __launch_bounds__(288) contention_kernel(const __grid_constant__
     for (int i = 0; i < copies; ++i) {
       const int sl = i % kCopySlots;
       const std::uint32_t bar = bars + 8 * sl;
-      if (i >= kCopySlots) gptbench::cuda_engine::kernels::wgmma_detail::mbar_wait(bar, ((i / kCopySlots) - 1) & 1);
-      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(kCopyBytes) : "memory");
-      if (tensor)  // as the persistent kernel: a box of 128 rows x 64 k of a [128, 768] matrix, 128-byte swizzle
-        gptbench::cuda_engine::kernels::wgmma_detail::tma_load_2d(ring + sl * kCopyBytes, &map, (i % kCopyChunks) * 64, 0,
-                                                                  bar);
-      else
-        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
-                         ring + sl * kCopyBytes),
-                     "l"(src + static_cast<std::size_t>(i % kCopyChunks) * kCopyBytes), "r"(kCopyBytes), "r"(bar)
-                     : "memory");
+      if (i >= kCopySlots) mbar_wait(bar, ((i / kCopySlots) - 1) & 1);
+      mbar_expect_tx(bar, kCopyBytes);
+      copy_chunk(tensor, &map, src, ring + sl * kCopyBytes, i % kCopyChunks, bar);
     }
     for (int i = copies - kCopySlots < 0 ? 0 : copies - kCopySlots; i < copies; ++i)  // the last ones in flight
-      gptbench::cuda_engine::kernels::wgmma_detail::mbar_wait(bars + 8 * (i % kCopySlots), (i / kCopySlots) & 1);
+      mbar_wait(bars + 8 * (i % kCopySlots), (i / kCopySlots) & 1);
     timing[blockIdx.x * 3] = clock64() - c0;
     return;
   }
   if (mma_chains == 0) return;
   const std::uint32_t a = base + wg * kABytes, b = base + 2 * kABytes;
   float acc[N / 2];
-#pragma unroll
-  for (int i = 0; i < N / 2; ++i) {
-    acc[i] = 0.f;
-    asm volatile("" : "+f"(acc[i]));
-  }
+  zero_pinned(acc);
   const long long c0 = clock64();
   for (int c = 0; c < mma_chains; ++c) {
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -188,10 +206,7 @@ __global__ void __launch_bounds__(288) contention_kernel(const __grid_constant__
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
   asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
   const long long c1 = clock64();
-  float sm = 0.f;
-#pragma unroll
-  for (int i = 0; i < N / 2; ++i) sm += acc[i];
-  sums[blockIdx.x * 256 + tid] = sm;
+  sums[blockIdx.x * 256 + tid] = sum_of(acc);
   if (tid % 128 == 0) timing[blockIdx.x * 3 + 1 + wg] = c1 - c0;
 }
 
@@ -207,11 +222,8 @@ template <int N, int SLOTS, int BOXES>
 __global__ void __launch_bounds__(288) pipeline_kernel(const __grid_constant__ CUtensorMap map, int tensor,
                                                        const unsigned char* src, int stages, int no_mma,
                                                        long long* timing, float* sums) {
-  using namespace gptbench::cuda_engine::kernels::wgmma_detail;
   extern __shared__ unsigned char smem_raw[];
-  const std::uint32_t raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
-  const std::uint32_t base = (raw + 1023u) & ~1023u;
-  unsigned char* gen = smem_raw + (base - raw);
+  const auto [base, gen] = aligned_smem(smem_raw);
   constexpr int kPipeSlots = SLOTS, kSlotBytes = BOXES * kCopyBytes;
   const std::uint32_t ring = base, b = base + kPipeSlots * kSlotBytes, bars = b + kBBytes;
   auto full = [&](int sl) { return bars + 8u * sl; };
@@ -235,27 +247,14 @@ __global__ void __launch_bounds__(288) pipeline_kernel(const __grid_constant__ C
       const int sl = i % kPipeSlots;
       if (i >= kPipeSlots) mbar_wait(empty(sl), ((i / kPipeSlots) - 1) & 1);
       mbar_expect_tx(full(sl), kSlotBytes);
-      for (int bx = 0; bx < BOXES; ++bx) {
-        const int chunk = (i * BOXES + bx) % kCopyChunks;
-        const std::uint32_t dst = ring + sl * kSlotBytes + bx * kCopyBytes;
-        if (tensor)
-          tma_load_2d(dst, &map, chunk * 64, 0, full(sl));
-        else
-          asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
-                           dst),
-                       "l"(src + static_cast<std::size_t>(chunk) * kCopyBytes), "r"(kCopyBytes), "r"(full(sl))
-                       : "memory");
-      }
+      for (int bx = 0; bx < BOXES; ++bx)
+        copy_chunk(tensor, &map, src, ring + sl * kSlotBytes + bx * kCopyBytes, (i * BOXES + bx) % kCopyChunks, full(sl));
     }
     timing[blockIdx.x * 2 + 1] = clock64() - c0;
     return;
   }
   float acc[N / 2];
-#pragma unroll
-  for (int i = 0; i < N / 2; ++i) {
-    acc[i] = 0.f;
-    asm volatile("" : "+f"(acc[i]));
-  }
+  zero_pinned(acc);
   long long c0 = 0;
   for (int i = 0; i < stages; ++i) {
     const int sl = i % kPipeSlots;
@@ -277,15 +276,17 @@ __global__ void __launch_bounds__(288) pipeline_kernel(const __grid_constant__ C
   asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
   if (tid % 128 == 0) mbar_arrive(empty((stages - 1) % kPipeSlots));
   const long long c1 = clock64();
-  float sm = 0.f;
-#pragma unroll
-  for (int i = 0; i < N / 2; ++i) sm += acc[i];
-  sums[blockIdx.x * 256 + tid] = sm;
+  sums[blockIdx.x * 256 + tid] = sum_of(acc);  // (keeps the accumulators live; the host does not check them here)
   if (tid == 0) timing[blockIdx.x * 2] = c1 - c0;
 }
 
 int g_failures = 0;
 FILE* g_json = nullptr;
+// The median over the blocks (the upper one for an even count).
+double median_of(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
 std::string g_gpu;
 
 template <int N, int CHAINS, bool STAGE_WAITS>
@@ -360,12 +361,11 @@ void run_contention_case(const CUtensorMap& map, int tensor, const unsigned char
       cp.push_back(static_cast<double>(t[bl * 3]));
       mm.push_back(static_cast<double>(std::max(t[bl * 3 + 1], t[bl * 3 + 2])));
     }
-    std::nth_element(cp.begin(), cp.begin() + blocks / 2, cp.end());
-    std::nth_element(mm.begin(), mm.begin() + blocks / 2, mm.end());
-    if (cp[blocks / 2] + mm[blocks / 2] < best_sum) {
-      best_sum = cp[blocks / 2] + mm[blocks / 2];
-      best_copy = cp[blocks / 2];
-      best_mma = mm[blocks / 2];
+    const double copy = median_of(cp), mma = median_of(mm);
+    if (copy + mma < best_sum) {
+      best_sum = copy + mma;
+      best_copy = copy;
+      best_mma = mma;
     }
     if (chains > 0) {
       std::vector<float> s(blocks * 256);
@@ -413,11 +413,9 @@ void run_pipeline_case(const CUtensorMap& map, int tensor, const unsigned char* 
       c.push_back(static_cast<double>(t[bl * 2]));
       p.push_back(static_cast<double>(t[bl * 2 + 1]));
     }
-    std::nth_element(c.begin(), c.begin() + blocks / 2, c.end());
-    std::nth_element(p.begin(), p.begin() + blocks / 2, p.end());
-    if (c[blocks / 2] < best) {
-      best = c[blocks / 2];
-      best_copy = p[blocks / 2];
+    if (const double consumers = median_of(c); consumers < best) {
+      best = consumers;
+      best_copy = median_of(p);
     }
   }
   // (the sums are not checked: the ring's contents are the source's zeros, so any MMA gives 0)
