@@ -25,15 +25,19 @@ results=$out/results.jsonl
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
   [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
 done
+# lib_wrapper WRAPPER LIBDIR PROGRAM: a script that runs PROGRAM with LIBDIR first on its library path — carried
+# libraries for our programs only, not for the machine's Python.
+lib_wrapper() {
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s:${LD_LIBRARY_PATH:-}" exec "%s" "$@"\n' "$2" "$3" > "$1"
+  chmod +x "$1"
+}
 tar -C "$work" -xJf "$carry/bins.tar.xz"  # bin/: the check program, the GPU unit tests, the kernel labs
-# lib/ (packs since the seventeenth session): the Debian libraries they link; for the check program and the tests only
-# (prepended where they run, not for the machine's Python)
+# lib/ (packed since the seventeenth session): the Debian libraries they link
 binlib=$work/lib
 bin=$work/bin/gptbench_cuda_check
 if [[ -d $binlib ]]; then
   bin=$work/gptbench_cuda_check-wrapper
-  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s:${LD_LIBRARY_PATH:-}" exec "%s" "$@"\n' "$binlib" "$work/bin/gptbench_cuda_check" > "$bin"
-  chmod +x "$bin"
+  lib_wrapper "$bin" "$binlib" "$work/bin/gptbench_cuda_check"
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 run() {  # run LIMIT_SECONDS command...
@@ -52,8 +56,7 @@ if [[ -f .device-carry/gptbench/bundle.tar.xz ]]; then
   gb=/tmp/gptbench-bundle
   rm -rf "$gb" && mkdir -p "$gb" && tar -C "$gb" -xJf .device-carry/gptbench/bundle.tar.xz
   gptbench=$gb/gptbench-wrapper
-  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/lib:${LD_LIBRARY_PATH:-}" exec "%s/bin/gptbench" "$@"\n' "$gb" "$gb" > "$gptbench"
-  chmod +x "$gptbench"
+  lib_wrapper "$gptbench" "$gb/lib" "$gb/bin/gptbench"
 fi
 # The tiny model and the WikiText-2 test text: from the bundle when carried, else packed beside the binaries.
 data=$carry

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the CUDA engine's check programs, its GPU unit tests and the kernel labs here (no GPU needed) and packs
 # them for the GPU machine into .device-carry/cuda (gitignored): bins.tar.xz (stripped, compressed: a device
-# call carries at most 64 MiB; with the Debian libraries they link) and, unless the gptbench bundle (bundle_gptbench.sh) is there to provide them,
-# the tiny trained model and the WikiText-2 test text. The CUDA runtime and cuBLASLt come from the GPU
-# machine's own CUDA 13 install.
+# call carries at most 64 MiB; with the Debian libraries they link) and, unless the gptbench bundle
+# (bundle_gptbench.sh) is there to provide them, the tiny trained model and the WikiText-2 test text. The CUDA
+# runtime and cuBLASLt come from the GPU machine's own CUDA 13 install.
 # Usage: scripts/gpu/pack_cuda_carry.sh [build-dir]   (then run scripts/gpu/check_cuda_engine.sh there)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
