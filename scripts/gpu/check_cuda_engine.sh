@@ -32,8 +32,18 @@ lib_wrapper() {
   chmod +x "$1"
 }
 tar -C "$work" -xJf "$carry/bins.tar.xz"  # bin/: the check program, the GPU unit tests, the kernel labs
-# lib/ (packed since the seventeenth session): the Debian libraries they link
+# gptbench itself (calibration caches for int8), from the bundle of scripts/gpu/bundle_gptbench.sh when carried.
+gptbench=
+if [[ -f .device-carry/gptbench/bundle.tar.xz ]]; then
+  gb=/tmp/gptbench-bundle
+  rm -rf "$gb" && mkdir -p "$gb" && tar -C "$gb" -xJf .device-carry/gptbench/bundle.tar.xz
+  gptbench=$gb/gptbench-wrapper
+  lib_wrapper "$gptbench" "$gb/lib" "$gb/bin/gptbench"
+fi
+# The Debian libraries the binaries link: lib/ beside them (packed since the seventeenth session), else the
+# bundle's (pack_cuda_carry.sh with WITH_BUNDLE=1 packs none, so that binaries and bundle fit one call).
 binlib=$work/lib
+[[ ! -d $binlib && -n $gptbench ]] && binlib=$gb/lib
 bin=$work/bin/gptbench_cuda_check
 if [[ -d $binlib ]]; then
   bin=$work/gptbench_cuda_check-wrapper
@@ -50,14 +60,6 @@ run() {  # run LIMIT_SECONDS command...
 }
 if grep -q H200 "$out/gpu.txt"; then tf=${PEAK_TFLOPS:-799}; bw=${PEAK_TBPS:-4.26}; else tf=${PEAK_TFLOPS:-780}; bw=${PEAK_TBPS:-3.0}; fi
 m124=$work/gpt2-random
-# gptbench itself (calibration caches for int8), from the bundle of scripts/gpu/bundle_gptbench.sh when carried.
-gptbench=
-if [[ -f .device-carry/gptbench/bundle.tar.xz ]]; then
-  gb=/tmp/gptbench-bundle
-  rm -rf "$gb" && mkdir -p "$gb" && tar -C "$gb" -xJf .device-carry/gptbench/bundle.tar.xz
-  gptbench=$gb/gptbench-wrapper
-  lib_wrapper "$gptbench" "$gb/lib" "$gb/bin/gptbench"
-fi
 # The tiny model and the WikiText-2 test text: from the bundle when carried, else packed beside the binaries.
 data=$carry
 if [[ -n $gptbench ]]; then
@@ -73,9 +75,11 @@ for lab in ${LABS:-attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persis
   [[ -z ${SKIP_LABS:-} && -x $work/bin/$lab ]] && run 150 "$work/bin/$lab" --json "$out/labs.jsonl"
 done
 run 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$results"
-# The unit tests link the whole engine registry (the native CPU engine's oneDNN, OpenBLAS, ...): those libraries
-# come packed beside the binaries (lib/), else from the bundle.
-[[ -x $work/bin/cuda_engine_test ]] && LD_LIBRARY_PATH=$binlib:${gb:+$gb/lib:}${LD_LIBRARY_PATH:-} run 120 "$work/bin/cuda_engine_test" --gtest_brief=0
+# The unit tests link the whole engine registry (the native CPU engine's oneDNN, OpenBLAS, ...): binlib above.
+if [[ -x $work/bin/cuda_engine_test ]]; then
+  lib_wrapper "$work/cuda_engine_test-wrapper" "$binlib" "$work/bin/cuda_engine_test"
+  run 120 "$work/cuda_engine_test-wrapper" --gtest_brief=0
+fi
 run 40 "$bin" logits --model "$m124" --precision fp32 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 40 "$bin" logits --model "$m124" --precision fp16 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 # B1 x S128 (128 rows): on an H100 / H200 the persistent few-row path (layers_persistent.cuh)

@@ -5,6 +5,9 @@
 # (bundle_gptbench.sh) is there to provide them, the tiny trained model and the WikiText-2 test text. The CUDA
 # runtime and cuBLASLt come from the GPU machine's own CUDA 13 install.
 # Usage: scripts/gpu/pack_cuda_carry.sh [build-dir]   (then run scripts/gpu/check_cuda_engine.sh there)
+# WITH_BUNDLE=1: for a call that carries the gptbench bundle too (int8 needs its `gptbench calibrate`): the bundle's
+# lib/ and data serve the binaries, so neither is packed here, and only the check program and the unit tests are
+# (LABS="persistent_lab ..." adds labs) — bundle (~48 MB), binaries (~3 MB) and tree (~12 MB) then fit the 64 MiB.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build-cuda}
@@ -14,9 +17,12 @@ if [[ ! -f $build/build.ninja ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGPTBENCH_WITH_ONNXRUNTIME=OFF \
     -DGPTBENCH_WITH_ONNX_EXPORT=OFF
 fi
+with_bundle=${WITH_BUNDLE:-0}
+labs="attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab wgmma_chain_lab persistent_lab gemm_large_lab lm_head_lab residual_layernorm_lab layernorm_folded_lab tma_fill_lab decode_persistent_lab"
+[[ $with_bundle == 1 ]] && labs=${LABS:-}
 targets=(gptbench_cuda_check)
 known=$(ninja -C "$build" -t targets all 2>/dev/null | cut -d: -f1)
-for t in cuda_engine_test attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab wgmma_chain_lab persistent_lab gemm_large_lab lm_head_lab residual_layernorm_lab layernorm_folded_lab tma_fill_lab decode_persistent_lab; do
+for t in cuda_engine_test $labs; do
   if grep -qx "$t" <<<"$known"; then targets+=("$t"); fi
 done
 cmake --build "$build" --target "${targets[@]}" -j2
@@ -30,13 +36,18 @@ done
 # lib/: the Debian libraries the binaries link beyond the C / C++ runtime and CUDA (oneDNN, OpenBLAS, ... — the
 # unit tests link the whole engine registry), so that the engine check needs no gptbench bundle for them: the
 # binaries, the ~48 MB bundle and the tree together pass the 64 MiB a call carries.
-mkdir -p "$stage/lib"
-for f in "$stage"/bin/*; do ldd "$f" 2>/dev/null; done | awk '$3 ~ /^\/(usr\/)?lib\// {print $3}' | sort -u |
-  grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so|/ld-linux' |
-  while read -r l; do cp -L "$l" "$stage/lib/"; done
+if [[ $with_bundle == 1 ]]; then
+  [[ -f $root/.device-carry/gptbench/bundle.tar.xz ]] ||
+    { echo "pack_cuda_carry.sh: WITH_BUNDLE=1 but no .device-carry/gptbench/bundle.tar.xz (run scripts/gpu/bundle_gptbench.sh first)" >&2; exit 1; }
+else
+  mkdir -p "$stage/lib"
+  for f in "$stage"/bin/*; do ldd "$f" 2>/dev/null; done | awk '$3 ~ /^\/(usr\/)?lib\// {print $3}' | sort -u |
+    grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so|/ld-linux' |
+    while read -r l; do cp -L "$l" "$stage/lib/"; done
+fi
 rm -rf "$carry"
 mkdir -p "$carry"
-tar -C "$stage" -cJf "$carry/bins.tar.xz" bin lib
+tar -C "$stage" -cJf "$carry/bins.tar.xz" $(cd "$stage" && ls -d bin lib 2>/dev/null)
 if [[ ! -f $root/.device-carry/gptbench/bundle.tar.xz ]]; then
   mkdir -p "$carry/gpt2-tiny-wt2"
   cp "$shared"/models/gpt2-tiny-wt2/{config.json,model.safetensors,vocab.json,merges.txt} "$carry/gpt2-tiny-wt2/"
