@@ -14,6 +14,7 @@ build=$(cd "$1" && pwd)
 shift
 lab=${LAB:-persistent_lab}
 [[ -f $build/build.ninja ]] || { echo "$0: $build has no build.ninja (configure the build first)" >&2; exit 1; }
+ninja -C "$build" "$lab" > /dev/null  # everything the lab links, up to date
 compile=$(ninja -C "$build" -t commands "$lab" | grep -F "$lab.cu.o" | head -1)
 link=$(ninja -C "$build" -t commands "$lab" | tail -1)
 [[ -n $compile && $link == *" -o "* ]] || { echo "$0: no compile / link command for target $lab in $build" >&2; exit 1; }
