@@ -7,7 +7,7 @@
 # Usage: scripts/gpu/pack_cuda_carry.sh [build-dir]   (then run scripts/gpu/check_cuda_engine.sh there)
 # WITH_BUNDLE=1: for a call that carries the gptbench bundle too (int8 needs its `gptbench calibrate`): the bundle's
 # lib/ and data serve the binaries, so neither is packed here, and only the check program and the unit tests are
-# (LABS="persistent_lab ..." adds labs) — bundle (~48 MB), binaries (~3 MB) and tree (~12 MB) then fit the 64 MiB.
+# (LABS="persistent_lab ..." adds labs) — bundle (~48 MB), binaries (~5 MB) and tree (~12 MB) then fit the 64 MiB.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build-cuda}
@@ -18,6 +18,10 @@ if [[ ! -f $build/build.ninja ]]; then
     -DGPTBENCH_WITH_ONNX_EXPORT=OFF
 fi
 with_bundle=${WITH_BUNDLE:-0}
+if [[ $with_bundle == 1 && ! -f $root/.device-carry/gptbench/bundle.tar.xz ]]; then
+  echo "pack_cuda_carry.sh: WITH_BUNDLE=1 but no .device-carry/gptbench/bundle.tar.xz (run scripts/gpu/bundle_gptbench.sh first)" >&2
+  exit 1
+fi
 labs="attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab wgmma_chain_lab persistent_lab gemm_large_lab lm_head_lab residual_layernorm_lab layernorm_folded_lab tma_fill_lab decode_persistent_lab"
 [[ $with_bundle == 1 ]] && labs=${LABS:-}
 targets=(gptbench_cuda_check)
@@ -36,10 +40,7 @@ done
 # lib/: the Debian libraries the binaries link beyond the C / C++ runtime and CUDA (oneDNN, OpenBLAS, ... — the
 # unit tests link the whole engine registry), so that the engine check needs no gptbench bundle for them: the
 # binaries, the ~48 MB bundle and the tree together pass the 64 MiB a call carries.
-if [[ $with_bundle == 1 ]]; then
-  [[ -f $root/.device-carry/gptbench/bundle.tar.xz ]] ||
-    { echo "pack_cuda_carry.sh: WITH_BUNDLE=1 but no .device-carry/gptbench/bundle.tar.xz (run scripts/gpu/bundle_gptbench.sh first)" >&2; exit 1; }
-else
+if [[ $with_bundle != 1 ]]; then
   mkdir -p "$stage/lib"
   for f in "$stage"/bin/*; do ldd "$f" 2>/dev/null; done | awk '$3 ~ /^\/(usr\/)?lib\// {print $3}' | sort -u |
     grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so|/ld-linux' |
