@@ -27,6 +27,10 @@ if [[ -f .device-carry/gptbench/bundle.tar.xz ]]; then
   ln -sfn "$gb/shared/models/gpt2-tiny-wt2" "$data/gpt2-tiny-wt2"
   ln -sfn "$gb/shared/data/wikitext-2-raw/wiki.test.raw" "$data/wiki.test.raw"
 fi
+# The Debian libraries the check program links (fmt, ...): lib/ beside the binaries (pack_cuda_carry.sh), else the
+# bundle's (WITH_BUNDLE=1 packs none).
+libdir=$work/lib
+[[ ! -d $libdir && -n ${gb:-} ]] && libdir=$gb/lib
 # The GPT-2 124M-shaped checkpoint (transformers, seed 0), unless an earlier step of this call wrote it.
 [[ -f $work/gpt2-random/config.json ]] ||
   timeout 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$out/prepare.jsonl"
@@ -35,7 +39,7 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
     opt=()
     [[ $variant != default ]] && opt=(--opt "$variant")
     echo "+ [$(date +%T)] round $round: $variant" >&2
-    timeout 90 "$work/bin/gptbench_cuda_check" bench --model "$work/gpt2-random" --precision "${PRECISION:-fp16}" \
+    timeout 90 env LD_LIBRARY_PATH="$libdir:${LD_LIBRARY_PATH:-}" "$work/bin/gptbench_cuda_check" bench --model "$work/gpt2-random" --precision "${PRECISION:-fp16}" \
       --shapes "${SHAPES:-1x128,8x512}" --iters "${ITERS:-30}" --warmup 5 --variant "$variant" "${opt[@]}" \
       --decode-new 32 --json "$out/variants.jsonl" ||
       echo "{\"check\": \"FAILED\", \"variant\": \"$variant\", \"round\": $round}" >> "$out/variants.jsonl"
