@@ -661,6 +661,56 @@ TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
     }
 }
 
+// mapped_outputs: the summary kernels write the top-1 and row sums into mapped pinned host memory instead of
+// device buffers copied back. The same summaries bit for bit as the copies: prefills through each summary path
+// (row_summary after the LM head; on an H100 / H200 in fp16 / bf16 the persistent kernel at 128 rows and the LM
+// head with the summary in its epilogue at 300), graphs and eager, and a decode session's prompt and steps.
+TEST(CudaEngine, MappedOutputsGiveTheSameSummaries) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(4, 37, 256);  // head size 64: the persistent paths take it
+  for (const char* precision : {"fp32", "fp16", "bf16"})
+    for (const char* graphs : {"1", "0"}) {
+      SCOPED_TRACE(std::string(precision) + " graphs=" + graphs);
+      auto copied = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"graphs", graphs}, {"mapped_outputs", "0"}});
+      auto mapped = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"graphs", graphs}, {"mapped_outputs", "1"}});
+      for (const auto& [B, S] : std::vector<std::pair<int, int>>{{1, 128}, {3, 100}, {1, 7}}) {
+        const auto ids = random_ids(B * S, m.config.vocab_size, 71 + S);
+        ForwardOutput a, b;
+        for (int call = 0; call < 2; ++call) {  // the second call replays the captured graph
+          copied->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, a);
+          mapped->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, b);
+          ASSERT_EQ(b.top1.size(), static_cast<std::size_t>(B * S));
+          EXPECT_EQ(b.top1, a.top1) << "B" << B << " x S" << S << " call " << call;
+          EXPECT_EQ(b.checksum, a.checksum) << "B" << B << " x S" << S << " call " << call;
+        }
+      }
+      const int B = 2, S = 30, prompt = 12;
+      const auto ids = random_ids(B * S, m.config.vocab_size, 83);
+      auto run = [&](Backend& backend) {
+        auto session = backend.start_decode(B, S);
+        TokenBatch p{B, prompt, {}};
+        for (int b = 0; b < B; ++b) p.ids.insert(p.ids.end(), ids.begin() + b * S, ids.begin() + b * S + prompt);
+        ForwardOutput out;
+        session->prefill(p, OutputMode::kSummary, out);
+        std::vector<double> sums{out.checksum};
+        std::vector<std::int32_t> top1 = out.top1;
+        for (int pos = prompt; pos < S; ++pos) {
+          std::vector<std::int32_t> next;
+          for (int b = 0; b < B; ++b) next.push_back(ids[b * S + pos]);
+          session->step(next, OutputMode::kSummary, out);
+          sums.push_back(out.checksum);
+          top1.insert(top1.end(), out.top1.begin(), out.top1.end());
+        }
+        return std::make_pair(top1, sums);
+      };
+      const auto [top1_copied, sums_copied] = run(*copied);
+      const auto [top1_mapped, sums_mapped] = run(*mapped);
+      ASSERT_EQ(top1_mapped.size(), static_cast<std::size_t>(B * (S - prompt + 1)));
+      EXPECT_EQ(top1_mapped, top1_copied);
+      EXPECT_EQ(sums_mapped, sums_copied);
+    }
+}
+
 // Decode sessions share the engine's caches and graphs one after another, never at once: a session started after
 // another of the same shape has ended captures no new graph and gives the same results as the first session of a
 // fresh engine, whatever the earlier session left in the cache (another prompt, longer); two sessions alive at the

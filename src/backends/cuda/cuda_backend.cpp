@@ -131,6 +131,7 @@ class CudaBackend final : public Backend {
         option_int(spec, "lm_head_summary_min_rows", options.lm_head_summary_min_rows, 1, 1 << 20);
     options.lm_head_pingpong = option_flag(spec, "lm_head_pingpong", options.lm_head_pingpong);
     options.decode_reuse = option_flag(spec, "decode_reuse", options.decode_reuse);
+    options.mapped_outputs = option_flag(spec, "mapped_outputs", options.mapped_outputs);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       using A = cuda_engine::EngineOptions::Attention;
       if (it->second == "wgmma") options.attention = A::kWgmma;

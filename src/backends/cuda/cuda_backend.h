@@ -51,6 +51,8 @@
 //                     logits, then double); "0": the cooperative kernel (the sum in double per logit)
 //   "decode_reuse"    "1" (default): a decode session's KV cache and CUDA graphs go to the next session of the same
 //                     batch and max_tokens; "0": each session allocates and captures its own
+//   "mapped_outputs"  "1" (default): the top-1 and row sums written by the summary kernels into mapped pinned host
+//                     memory (no device-to-host copies in a call's graph); "0": device buffers copied back
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)
 #include <cstdint>

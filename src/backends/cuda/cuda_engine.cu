@@ -343,6 +343,9 @@ struct Workspace {
   // Pinned host mirrors, so copies are asynchronous in the stream.
   int *h_ids = nullptr, *h_targets = nullptr, *h_top1 = nullptr, *h_pos = nullptr;
   double *h_row_sum = nullptr, *h_nll = nullptr;
+  // top1 / row_sum are the device's view of h_top1 / h_row_sum (mapped pinned memory): the summary kernels write
+  // the host's copy themselves (EngineOptions::mapped_outputs). Set before ensure().
+  bool mapped_outputs = false;
   std::map<std::tuple<int, int, int, int>, cudaGraphExec_t> graphs;
 
   void release() {
@@ -351,8 +354,8 @@ struct Workspace {
     for (void* p : {static_cast<void*>(x), static_cast<void*>(h), static_cast<void*>(qkv), static_cast<void*>(att),
                     static_cast<void*>(y), static_cast<void*>(fc), static_cast<void*>(h_last),
                     static_cast<void*>(logits), static_cast<void*>(ids), static_cast<void*>(targets),
-                    static_cast<void*>(top1), static_cast<void*>(pos), static_cast<void*>(row_sum),
-                    static_cast<void*>(nll), static_cast<void*>(logits_f), static_cast<void*>(q),
+                    mapped_outputs ? nullptr : static_cast<void*>(top1), static_cast<void*>(pos),
+                    mapped_outputs ? nullptr : static_cast<void*>(row_sum), static_cast<void*>(nll), static_cast<void*>(logits_f), static_cast<void*>(q),
                     static_cast<void*>(acc), static_cast<void*>(part), static_cast<void*>(sync),
                     static_cast<void*>(parts)})
       if (p) alloc->release(p);
@@ -391,9 +394,7 @@ struct Workspace {
     logits = static_cast<T*>(alloc->alloc(n * static_cast<std::size_t>(Vp) * sizeof(T)));
     ids = static_cast<int*>(alloc->alloc(n * sizeof(int)));
     targets = static_cast<int*>(alloc->alloc(n * sizeof(int)));
-    top1 = static_cast<int*>(alloc->alloc(n * sizeof(int)));
     pos = static_cast<int*>(alloc->alloc(sizeof(int)));
-    row_sum = static_cast<double*>(alloc->alloc(n * sizeof(double)));
     nll = static_cast<double*>(alloc->alloc(n * sizeof(double)));
     if (persistent) {
       part = static_cast<float*>(
@@ -408,9 +409,18 @@ struct Workspace {
     }
     CU(cudaMallocHost(&h_ids, n * sizeof(int)));
     CU(cudaMallocHost(&h_targets, n * sizeof(int)));
-    CU(cudaMallocHost(&h_top1, n * sizeof(int)));
     CU(cudaMallocHost(&h_pos, sizeof(int)));
-    CU(cudaMallocHost(&h_row_sum, n * sizeof(double)));
+    if (mapped_outputs) {
+      CU(cudaHostAlloc(&h_top1, n * sizeof(int), cudaHostAllocMapped));
+      CU(cudaHostAlloc(&h_row_sum, n * sizeof(double), cudaHostAllocMapped));
+      CU(cudaHostGetDevicePointer(&top1, h_top1, 0));
+      CU(cudaHostGetDevicePointer(&row_sum, h_row_sum, 0));
+    } else {
+      CU(cudaMallocHost(&h_top1, n * sizeof(int)));
+      CU(cudaMallocHost(&h_row_sum, n * sizeof(double)));
+      top1 = static_cast<int*>(alloc->alloc(n * sizeof(int)));
+      row_sum = static_cast<double*>(alloc->alloc(n * sizeof(double)));
+    }
     CU(cudaMallocHost(&h_nll, n * sizeof(double)));
   }
 };
@@ -515,6 +525,9 @@ class EngineImpl final : public Engine {
                        D_ == 64 && prop.major == 9 && prop.minor == 0;
     setup_persistent();
     ws_.persistent = persistent_blocks_ > 0;
+    // (a device that cannot map host memory keeps the copies)
+    opt_.mapped_outputs = opt_.mapped_outputs && prop.canMapHostMemory;
+    ws_.mapped_outputs = opt_.mapped_outputs;
     setup_decode_persistent();
     setup_fused_layernorm(prop);
     setup_lm_head_summary(prop);
@@ -648,8 +661,10 @@ class EngineImpl final : public Engine {
         CU(cudaMemcpyAsync(ws.pos, ws.h_pos, sizeof(int), cudaMemcpyHostToDevice, stream_));
       forward(ws, mode, tail, batch, seq, cache, max_tokens);
       if (tail != Tail::kNll) {
-        CU(cudaMemcpyAsync(ws.h_top1, ws.top1, out_rows * sizeof(int), cudaMemcpyDeviceToHost, stream_));
-        CU(cudaMemcpyAsync(ws.h_row_sum, ws.row_sum, out_rows * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+        if (!ws.mapped_outputs) {  // (mapped: the summary kernels wrote them to the host already)
+          CU(cudaMemcpyAsync(ws.h_top1, ws.top1, out_rows * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+          CU(cudaMemcpyAsync(ws.h_row_sum, ws.row_sum, out_rows * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+        }
       } else {
         CU(cudaMemcpyAsync(ws.h_nll, ws.nll, out_rows * sizeof(double), cudaMemcpyDeviceToHost, stream_));
       }
@@ -721,6 +736,7 @@ class EngineImpl final : public Engine {
         ws->alloc = &alloc_;
         ws->int8 = int8_;
         ws->summary_tiles = summary_tiles();
+        ws->mapped_outputs = opt_.mapped_outputs;
       }
       r->ws_step.persistent = decode_blocks_ > 0;  // the persistent decode step's barrier counter
       const std::size_t per_layer = static_cast<std::size_t>(batch) * max_tokens * 2 * C_;

@@ -143,6 +143,11 @@ struct EngineOptions {
   // of the same batch and max_tokens (at most 4 idle sets): its prompt then runs on a captured graph instead of
   // an eager pass and a capture (~2 ms for GPT-2 124M). false: every session allocates and captures its own.
   bool decode_reuse = true;
+  // A call's top-1 and row sums written by the summary kernels straight into mapped pinned host memory instead of
+  // device buffers that two copies bring back: the graph of a prefill or decode step loses its two device-to-host
+  // copy nodes. H200, fp16, 4 alternating rounds: B1 x S128 0.3599 vs 0.3667 ms (every round faster), decode
+  // batch 1 3,833 vs 3,723 new tokens/s, B8 x S512 2.038 vs 2.045 (eighteenth session). false: the copies.
+  bool mapped_outputs = true;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;
