@@ -184,6 +184,19 @@ std::vector<std::int32_t> random_ids(int n, int vocab, std::uint32_t seed) {
   return ids;
 }
 
+// Decode tests: ids holds B sequences of S tokens; the first `prompt` of each as one prompt batch, and the token
+// at position `pos` of each (the next step's input).
+TokenBatch prompts_of(const std::vector<std::int32_t>& ids, int B, int S, int prompt) {
+  TokenBatch p{B, prompt, {}};
+  for (int b = 0; b < B; ++b) p.ids.insert(p.ids.end(), ids.begin() + b * S, ids.begin() + b * S + prompt);
+  return p;
+}
+std::vector<std::int32_t> tokens_at(const std::vector<std::int32_t>& ids, int B, int S, int pos) {
+  std::vector<std::int32_t> next;
+  for (int b = 0; b < B; ++b) next.push_back(ids[b * S + pos]);
+  return next;
+}
+
 std::unique_ptr<Backend> cuda_backend(const Gpt2Model& m, const std::string& precision,
                                       std::map<std::string, std::string> options = {}) {
   BackendSpec spec;
@@ -591,8 +604,7 @@ TEST(CudaEngine, DecodeStepsMatchPrefill) {
     ForwardOutput full;
     backend->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, full);
     auto session = backend->start_decode(B, S);
-    TokenBatch p{B, prompt, {}};
-    for (int b = 0; b < B; ++b) p.ids.insert(p.ids.end(), ids.begin() + b * S, ids.begin() + b * S + prompt);
+    const TokenBatch p = prompts_of(ids, B, S, prompt);
     ForwardOutput out;
     session->prefill(p, OutputMode::kLogits, out);
     const int V = m.config.vocab_size;
@@ -609,8 +621,7 @@ TEST(CudaEngine, DecodeStepsMatchPrefill) {
     };
     check_rows(prompt - 1);
     for (int pos = prompt; pos < S; ++pos) {
-      std::vector<std::int32_t> next;
-      for (int b = 0; b < B; ++b) next.push_back(ids[b * S + pos]);
+      const std::vector<std::int32_t> next = tokens_at(ids, B, S, pos);
       session->step(next, OutputMode::kLogits, out);
       EXPECT_EQ(session->position(), pos + 1);
       check_rows(pos);
@@ -640,14 +651,12 @@ TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
       const auto ids = random_ids(B * S, m.config.vocab_size, 29 + B);
       auto run = [&](Backend& backend) {
         auto session = backend.start_decode(B, S);
-        TokenBatch p{B, prompt, {}};
-        for (int b = 0; b < B; ++b) p.ids.insert(p.ids.end(), ids.begin() + b * S, ids.begin() + b * S + prompt);
+        const TokenBatch p = prompts_of(ids, B, S, prompt);
         ForwardOutput out;
         session->prefill(p, OutputMode::kSummary, out);
         std::vector<float> logits;
         for (int pos = prompt; pos < S; ++pos) {
-          std::vector<std::int32_t> next;
-          for (int b = 0; b < B; ++b) next.push_back(ids[b * S + pos]);
+          const std::vector<std::int32_t> next = tokens_at(ids, B, S, pos);
           session->step(next, OutputMode::kLogits, out);
           logits.insert(logits.end(), out.logits.begin(), out.logits.end());
         }
@@ -688,15 +697,13 @@ TEST(CudaEngine, MappedOutputsGiveTheSameSummaries) {
       const auto ids = random_ids(B * S, m.config.vocab_size, 83);
       auto run = [&](Backend& backend) {
         auto session = backend.start_decode(B, S);
-        TokenBatch p{B, prompt, {}};
-        for (int b = 0; b < B; ++b) p.ids.insert(p.ids.end(), ids.begin() + b * S, ids.begin() + b * S + prompt);
+        const TokenBatch p = prompts_of(ids, B, S, prompt);
         ForwardOutput out;
         session->prefill(p, OutputMode::kSummary, out);
         std::vector<double> sums{out.checksum};
         std::vector<std::int32_t> top1 = out.top1;
         for (int pos = prompt; pos < S; ++pos) {
-          std::vector<std::int32_t> next;
-          for (int b = 0; b < B; ++b) next.push_back(ids[b * S + pos]);
+          const std::vector<std::int32_t> next = tokens_at(ids, B, S, pos);
           session->step(next, OutputMode::kSummary, out);
           sums.push_back(out.checksum);
           top1.insert(top1.end(), out.top1.begin(), out.top1.end());
@@ -895,13 +902,11 @@ TEST(CudaEngine, Int8AgreesWithReferenceAndTheCpuInt8Engine) {
   // decode steps agree with prefill in int8 too
   auto session = gpu->start_decode(B, S);
   const int prompt = S - 4;
-  TokenBatch p{B, prompt, {}};
-  for (int b = 0; b < B; ++b) p.ids.insert(p.ids.end(), ids.begin() + b * S, ids.begin() + b * S + prompt);
+  const TokenBatch p = prompts_of(ids, B, S, prompt);
   ForwardOutput out;
   session->prefill(p, OutputMode::kLogits, out);
   for (int pos = prompt; pos < S; ++pos) {
-    std::vector<std::int32_t> next;
-    for (int b = 0; b < B; ++b) next.push_back(ids[b * S + pos]);
+    const std::vector<std::int32_t> next = tokens_at(ids, B, S, pos);
     session->step(next, OutputMode::kLogits, out);
     const int V = m.config.vocab_size;
     double max_abs = 0, max_ref = 0;

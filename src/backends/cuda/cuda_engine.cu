@@ -355,8 +355,8 @@ struct Workspace {
                     static_cast<void*>(y), static_cast<void*>(fc), static_cast<void*>(h_last),
                     static_cast<void*>(logits), static_cast<void*>(ids), static_cast<void*>(targets),
                     mapped_outputs ? nullptr : static_cast<void*>(top1), static_cast<void*>(pos),
-                    mapped_outputs ? nullptr : static_cast<void*>(row_sum), static_cast<void*>(nll), static_cast<void*>(logits_f), static_cast<void*>(q),
-                    static_cast<void*>(acc), static_cast<void*>(part), static_cast<void*>(sync),
+                    mapped_outputs ? nullptr : static_cast<void*>(row_sum), static_cast<void*>(nll),
+                    static_cast<void*>(logits_f), static_cast<void*>(q), static_cast<void*>(acc), static_cast<void*>(part), static_cast<void*>(sync),
                     static_cast<void*>(parts)})
       if (p) alloc->release(p);
     for (void* p : {static_cast<void*>(h_ids), static_cast<void*>(h_targets), static_cast<void*>(h_top1),
