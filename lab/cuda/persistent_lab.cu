@@ -22,8 +22,18 @@
 // had consumed the last, when the block's work was done — where a product phase's time goes.
 //
 // --trace-shape BxS (repeatable, at most 128 rows) traces other row counts instead of B1 x S128.
+//
+// --lm-head: the LM head and its summary as the kernel's last phases (PersistentArgs::lm_head; the engine's option
+// persistent_lm_head), with a random tied embedding of GPT-2's vocabulary (50257, padded to 50304). Check (fp16,
+// bf16; L = 2; B1xS128, B1xS100, B2xS64, B1xS65, B3xS37, B1xS1): each row's top-1 and sum against the logits the
+// kernel stores (the same top-1, the sum within 1e-9 of their sum in double), the logits of 8 rows against a
+// double-precision product of the kernel's own h = ln_f(x) and W (rel-norm <= 2e-3 / 1e-2), and a summary-only
+// forward the same top-1 and sums bit for bit. Timing (fp16, L = 12, B1xS128 and B1xS64): the forward with the LM
+// head (summary only) and without it, best of 3 graph replays, and one traced forward's ln_f phase, LM head phase
+// (block 0's barrier exits; the slowest block's work) and fold (the rest of the forward). --lm-head-timing: the
+// timing alone.
 // Build: part of the CMake build (sm_90a). Run: ./persistent_lab [--iters N] [--json FILE] [--trace-only]
-//   [--trace-shape BxS]...
+//   [--trace-shape BxS]... [--lm-head]
 #include <cuda.h>
 
 #include <array>
@@ -42,6 +52,7 @@ using gptbench::cuda_engine::kernels::PersistentLayer;
 namespace K = gptbench::cuda_engine::kernels;
 
 constexpr int C = 768, H = 12, F = 3072, D = 64;
+constexpr int kVocab = 50257, kVocabPadded = 50304;  // GPT-2's, padded to a multiple of 128 as the engine does
 cudaStream_t g_stream;
 std::FILE* g_json = nullptr;
 int g_iters = 50;
@@ -173,6 +184,13 @@ struct Buffers {
   unsigned long long* trace_done = nullptr;
   unsigned long long* trace_product = nullptr;
   CUtensorMap map_h, map_att, map_u;  // activation boxes of 128 rows
+  // The LM head phase (--lm-head): h's map with boxes of 64 rows, the tied embedding's map (set by the caller),
+  // the stored logits [M, kVocabPadded], the per-(row, block) parts, each row's top-1 and sum.
+  CUtensorMap map_h64{}, map_lm{};
+  T* logits = nullptr;
+  gptbench::cuda_engine::kernels::SummaryPart* parts = nullptr;
+  int* top1 = nullptr;
+  double* row_sum = nullptr;
   static constexpr std::size_t kTraceProductBytes = 8 * 1024 * 256 * 3;  // [barrier][block][3] stamps
   Buffers(int b, int s) : batch(b), seq(s), M(b * s) {
     CK(cudaMalloc(&x, M * C * 4));
@@ -190,12 +208,18 @@ struct Buffers {
     map_h = map_of(h, M, C, 128, bf);
     map_att = map_of(att, M, C, 128, bf);
     map_u = map_of(u, M, F, 128, bf);
+    map_h64 = map_of(h, M, C, 64, bf);
+    CK(cudaMalloc(&logits, static_cast<std::size_t>(M) * kVocabPadded * sizeof(T)));
+    CK(cudaMalloc(&parts, static_cast<std::size_t>(M) * 2 * 256 * sizeof(*parts)));
+    CK(cudaMalloc(&top1, M * sizeof(int)));
+    CK(cudaMalloc(&row_sum, M * sizeof(double)));
   }
   ~Buffers() {
     for (void* p : {static_cast<void*>(x), static_cast<void*>(x0), static_cast<void*>(part), static_cast<void*>(h),
                     static_cast<void*>(qkv), static_cast<void*>(att), static_cast<void*>(u),
                     static_cast<void*>(counter), static_cast<void*>(trace),
-                    static_cast<void*>(trace_done), static_cast<void*>(trace_product)})
+                    static_cast<void*>(trace_done), static_cast<void*>(trace_product), static_cast<void*>(logits),
+                    static_cast<void*>(parts), static_cast<void*>(top1), static_cast<void*>(row_sum)})
       cudaFree(p);
   }
   PersistentArgs<T> args(const Model<T>& m, int n_layers) const {
@@ -233,13 +257,13 @@ struct Buffers {
     if (cudaMemsetAsync(counter, 0, K::kPersistentSyncWords * 4, g_stream) != cudaSuccess) return false;
     auto go = [&](auto launch, int blocks) {
       if (blocks <= 0) return false;
-      cudaError_t e = launch(map_h, map_att, map_u, a, blocks, g_stream, g_cooperative);
+      cudaError_t e = launch(map_h, map_att, map_u, a, blocks, g_stream, g_cooperative, map_h64, map_lm);
       if (e != cudaSuccess && g_cooperative) {  // the driver may refuse cooperative launches of clusters
         (void)cudaGetLastError();
         g_cooperative = false;
         std::printf("(cooperative launch refused with clusters of %d: %s; launching without)\n", cl,
                     cudaGetErrorString(e));
-        e = launch(map_h, map_att, map_u, a, blocks, g_stream, false);
+        e = launch(map_h, map_att, map_u, a, blocks, g_stream, false, map_h64, map_lm);
       }
       return e == cudaSuccess;
     };
@@ -477,6 +501,164 @@ void run_timing() {
   }
 }
 
+// ---- the LM head phase (--lm-head) ----
+// A random tied embedding [kVocabPadded, C] (rows >= kVocab zero, as the engine pads it), on the host (rounded to T)
+// and the device, with its map (boxes of kPersistentLmBN rows).
+template <typename T>
+struct LmHead {
+  std::vector<float> w;
+  T* d = nullptr;
+  CUtensorMap map{};
+  explicit LmHead(std::uint64_t seed) {
+    Rng r(seed);
+    w = rand_vec<T>(r, static_cast<std::size_t>(kVocabPadded) * C, 0.06f);
+    std::fill(w.begin() + static_cast<std::size_t>(kVocab) * C, w.end(), 0.f);
+    d = dev_upload<T>(w);
+    map = map_of(d, kVocabPadded, C, K::kPersistentLmBN, std::is_same_v<T, __nv_bfloat16>);
+  }
+  ~LmHead() { cudaFree(d); }
+};
+
+template <typename T>
+void lm_args(PersistentArgs<T>& a, Buffers<T>& buf, const LmHead<T>& lm, bool logits) {
+  buf.map_lm = lm.map;
+  a.lm_head = 1;
+  a.vocab = kVocab;
+  a.vocab_padded = kVocabPadded;
+  a.logits = logits ? buf.logits : nullptr;
+  a.lm_parts = buf.parts;
+  a.top1 = buf.top1;
+  a.row_sum = buf.row_sum;
+}
+
+template <typename T>
+void run_lm_head_checks() {
+  const int n_layers = 2;
+  Model<T> m(n_layers, 7);
+  LmHead<T> lm(21);
+  const double tol = std::is_same_v<T, __half> ? 2e-3 : 1e-2;
+  const int shapes[][2] = {{1, 128}, {1, 100}, {2, 64}, {1, 65}, {3, 37}, {1, 1}};
+  std::printf("\n=== LM head phase: check (%s, %d layers, logits tolerance %.0e) ===\n", tname<T>(), n_layers, tol);
+  for (const auto& s : shapes) {
+    Buffers<T> buf(s[0], s[1]);
+    const int M = buf.M;
+    buf.random_input(300 + M);
+    PersistentArgs<T> a = buf.args(m, n_layers);
+    a.head_flags = 1;
+    std::vector<int> top1[2] = {std::vector<int>(M), std::vector<int>(M)};
+    std::vector<double> sums[2] = {std::vector<double>(M), std::vector<double>(M)};
+    std::vector<T> lt(static_cast<std::size_t>(M) * kVocabPadded), ht(static_cast<std::size_t>(M) * C);
+    bool launched = true;
+    for (int run = 0; run < 2 && launched; ++run) {  // 0: with the logits stored, 1: summary only
+      lm_args(a, buf, lm, run == 0);
+      launched = buf.forward(a, 1);
+      if (!launched) break;
+      CK(cudaStreamSynchronize(g_stream));
+      CK(cudaMemcpy(top1[run].data(), buf.top1, M * sizeof(int), cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(sums[run].data(), buf.row_sum, M * sizeof(double), cudaMemcpyDeviceToHost));
+      if (run == 0) CK(cudaMemcpy(lt.data(), buf.logits, lt.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    }
+    if (!launched) {
+      std::printf("B%d x S%d: launch failed: %s\n", s[0], s[1], cudaGetErrorString(cudaGetLastError()));
+      ++g_failures;
+      continue;
+    }
+    CK(cudaMemcpy(ht.data(), buf.h, ht.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    // the summary of the stored logits (first kVocab columns; the lowest id on ties), sums in double in order
+    int summary_bad = 0;
+    double worst_sum = 0;
+    for (int r = 0; r < M; ++r) {
+      float best = -INFINITY;
+      int bi = 0x7fffffff;
+      double sum = 0;
+      for (int c = 0; c < kVocab; ++c) {
+        const float v = h_to<T>(lt[static_cast<std::size_t>(r) * kVocabPadded + c]);
+        sum += v;
+        if (v > best) best = v, bi = c;
+      }
+      const double dev = std::fabs(sums[0][r] - sum) / std::max(1.0, std::fabs(sum));
+      worst_sum = std::max(worst_sum, dev);
+      if (top1[0][r] != bi || dev > 1e-9) ++summary_bad;
+    }
+    const bool same = top1[0] == top1[1] && std::memcmp(sums[0].data(), sums[1].data(), M * sizeof(double)) == 0;
+    // 8 rows' logits against h . W^T in double (the kernel's own h: only the LM head's error)
+    std::vector<float> got, ref;
+    for (int i = 0; i < 8; ++i) {
+      const int r = (i * 37) % M;
+      for (int c = 0; c < kVocab; ++c) {
+        double acc = 0;
+        for (int k = 0; k < C; ++k)
+          acc += double(h_to<T>(ht[static_cast<std::size_t>(r) * C + k])) * lm.w[static_cast<std::size_t>(c) * C + k];
+        ref.push_back(static_cast<float>(acc));
+        got.push_back(h_to<T>(lt[static_cast<std::size_t>(r) * kVocabPadded + c]));
+      }
+    }
+    const double e = rel_norm(got, ref);
+    const bool ok = summary_bad == 0 && same && e <= tol;
+    if (!ok) ++g_failures;
+    std::printf("B%d x S%-4d M %3d  summary vs stored logits: %d rows off (worst sum rel %.1e)  summary-only the same: %s  "
+                "logits rel-norm %.2e  %s\n",
+                s[0], s[1], M, summary_bad, worst_sum, same ? "yes" : "NO", e, ok ? "ok" : "FAILED");
+    if (g_json)
+      std::fprintf(g_json,
+                   "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"lm_head_check\",\"type\":\"%s\",\"batch\":%d,"
+                   "\"seq\":%d,\"summary_rows_off\":%d,\"summary_only_same\":%s,\"logits_rel_norm\":%.3e,\"ok\":%s}\n",
+                   g_gpu.c_str(), tname<T>(), s[0], s[1], summary_bad, same ? "true" : "false", e, ok ? "true" : "false");
+  }
+}
+
+void run_lm_head_timing() {
+  using T = __half;
+  const int n_layers = 12;
+  Model<T> m(n_layers, 11);
+  LmHead<T> lm(21);
+  const int phases = K::persistent_phases(true), blocks = K::persistent_blocks<T, 1>(g_sms);
+  std::printf("\n=== LM head phase: timing (fp16, %d layers, %d blocks, %d forwards per graph) ===\n", n_layers, blocks,
+              g_iters);
+  for (const auto& s : {std::array<int, 2>{1, 128}, std::array<int, 2>{1, 64}}) {
+    Buffers<T> buf(s[0], s[1]);
+    buf.random_input(5);
+    PersistentArgs<T> base = buf.args(m, n_layers), with = base;
+    base.head_flags = with.head_flags = 1;
+    lm_args(with, buf, lm, false);
+    double t_base[3], t_with[3];
+    for (int round = 0; round < 3; ++round) {  // alternating
+      t_base[round] = time_graph_best(g_stream, [&](int) { return buf.forward(base, 1); }, g_iters);
+      t_with[round] = time_graph_best(g_stream, [&](int) { return buf.forward(with, 1); }, g_iters);
+    }
+    // one traced forward: block 0's exits of the barriers after the last MLP projection, ln_f and the LM head
+    PersistentArgs<T> tr = with;
+    tr.trace = buf.trace;
+    tr.trace_done = buf.trace_done;
+    CK(buf.forward(tr, 1) ? cudaSuccess : cudaErrorLaunchFailure);
+    CK(cudaStreamSynchronize(g_stream));
+    const int b0 = n_layers * phases, nb = b0 + 3;
+    std::vector<unsigned long long> t(nb), done(static_cast<std::size_t>(nb) * blocks);
+    CK(cudaMemcpy(t.data(), buf.trace, nb * 8, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(done.data(), buf.trace_done, done.size() * 8, cudaMemcpyDeviceToHost));
+    unsigned long long last = 0, first = ~0ull;  // the LM head phase's work: barrier b0 + 2's arrivals
+    for (int k = 0; k < blocks; ++k) {
+      last = std::max(last, done[static_cast<std::size_t>(b0 + 1) * blocks + k]);
+      first = std::min(first, done[static_cast<std::size_t>(b0 + 1) * blocks + k]);
+    }
+    const double lnf = (t[b0 + 1] - t[b0]) / 1e3, lm_whole = (t[b0 + 2] - t[b0 + 1]) / 1e3,
+                 lm_slowest = (static_cast<double>(last) - t[b0 + 1]) / 1e3, lm_fastest = (static_cast<double>(first) - t[b0 + 1]) / 1e3;
+    std::printf("B%d x S%-4d forward without the LM head %7.2f %7.2f %7.2f us; with it (summary only) %7.2f %7.2f %7.2f us "
+                "(+%.2f);  traced: ln_f phase %.2f us, LM head phase %.2f us (blocks' work done %.2f .. %.2f us after "
+                "its start)\n",
+                s[0], s[1], t_base[0], t_base[1], t_base[2], t_with[0], t_with[1], t_with[2],
+                std::min({t_with[0], t_with[1], t_with[2]}) - std::min({t_base[0], t_base[1], t_base[2]}), lnf, lm_whole,
+                lm_fastest, lm_slowest);
+    if (g_json)
+      std::fprintf(g_json,
+                   "{\"lab\":\"persistent\",\"gpu\":\"%s\",\"kind\":\"lm_head_timing\",\"batch\":%d,\"seq\":%d,"
+                   "\"forward_us\":[%.3f,%.3f,%.3f],\"forward_lm_head_us\":[%.3f,%.3f,%.3f],\"lnf_phase_us\":%.3f,"
+                   "\"lm_head_phase_us\":%.3f,\"lm_head_work_fastest_us\":%.3f,\"lm_head_work_slowest_us\":%.3f}\n",
+                   g_gpu.c_str(), s[0], s[1], t_base[0], t_base[1], t_base[2], t_with[0], t_with[1], t_with[2], lnf,
+                   lm_whole, lm_fastest, lm_slowest);
+  }
+}
+
 }  // namespace
 
 // One traced forward of 12 layers at B1 x S128 (head counters on, as the engine) with the in-phase times of the
@@ -594,7 +776,7 @@ void run_product_trace(int batch = 1, int seq = 128, int weights_after_first_sta
 }
 
 int main(int argc, char** argv) {
-  bool trace_only = false, weights_order = false;
+  bool trace_only = false, weights_order = false, lm_head = false, lm_head_timing_only = false;
   std::vector<std::array<int, 2>> trace_shapes;  // --trace-shape BxS (repeatable): the trace at other row counts
   for (int i = 1; i < argc; ++i) {
     int b = 0, sq = 0;
@@ -604,13 +786,17 @@ int main(int argc, char** argv) {
       trace_only = true;
     } else if (!std::strcmp(argv[i], "--weights-order")) {
       weights_order = true;
+    } else if (!std::strcmp(argv[i], "--lm-head")) {
+      lm_head = true;
+    } else if (!std::strcmp(argv[i], "--lm-head-timing")) {
+      lm_head = lm_head_timing_only = true;
     } else if (!std::strcmp(argv[i], "--trace-shape") && i + 1 < argc && std::sscanf(argv[i + 1], "%dx%d", &b, &sq) == 2 &&
                b >= 1 && sq >= 1 && b * sq <= 128) {
       trace_shapes.push_back({b, sq});
       ++i;
     } else {
       std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--trace-only] [--trace-shape BxS (rows <= 128)]... "
-                           "[--weights-order]\n",
+                           "[--weights-order] [--lm-head | --lm-head-timing]\n",
                    argv[0]);
       return 2;
     }
@@ -632,6 +818,16 @@ int main(int argc, char** argv) {
     run_product_trace(1, 128, 1);
     if (g_json) std::fclose(g_json);
     return 0;
+  }
+  if (lm_head) {
+    if (!lm_head_timing_only) {
+      run_lm_head_checks<__half>();
+      run_lm_head_checks<__nv_bfloat16>();
+    }
+    run_lm_head_timing();
+    std::printf("\n%s (%d failures)\n", g_failures ? "FAILED" : "ALL CHECKS PASSED", g_failures);
+    if (g_json) std::fclose(g_json);
+    return g_failures ? 1 : 0;
   }
   if (trace_only) {
     for (const auto& [b, sq] : trace_shapes) run_product_trace(b, sq);

@@ -65,13 +65,13 @@ TEST(CudaHost, PrecisionNames) {
 }
 
 // ---- a small random model and a double-precision reference forward -----------------------------------------------
-Gpt2Model small_model(int n_head, std::uint32_t seed, int n_embd = 128) {
+Gpt2Model small_model(int n_head, std::uint32_t seed, int n_embd = 128, int vocab = 1000) {
   Gpt2Model m;
   m.config.n_layer = 2;
   m.config.n_head = n_head;
   m.config.n_embd = n_embd;
   m.config.n_positions = 128;
-  m.config.vocab_size = 1000;
+  m.config.vocab_size = vocab;
   m.weights = allocate_weights(m.config);
   std::mt19937 rng(seed);
   std::normal_distribution<float> n(0.f, 1.f);
@@ -424,6 +424,61 @@ TEST(CudaEngine, PersistentPrefillMatchesReference) {
       ForwardOutput host;
       summarize_logits(a.logits.data(), B * S, m.config.vocab_size, host);
       EXPECT_EQ(summary.top1, host.top1);
+    }
+  }
+}
+
+// The persistent kernel's own LM head phase (option persistent_lm_head, off by default: H100 / H200, fp16 / bf16,
+// n_embd <= 768, prefills of <= 128 rows): its logits must agree with cuBLASLt's LM head after the same layers
+// (the default) to the 16-bit rounding and its top-1 with cuBLASLt's except at near ties; its top-1 and
+// checksum must be those of the logits it stores (the checksum their sum in double), and a summary-only call must
+// give the same top-1 and checksum bit for bit — with every block on one half of the rows (<= 64 rows) and on two
+// (65-128 rows, partial halves), several sequences, one token, GPT-2's vocabulary (not a multiple of the 64-column
+// tiles; several tiles a warpgroup, so each warpgroup's ring of boxes wraps), graphs and eager.
+TEST(CudaEngine, PersistentLmHeadAgreesWithCublasLt) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(4, 23, 256, 50257);
+  const int V = m.config.vocab_size;
+  const bool hopper = cuda_engine::compute_capability(0) == 90;
+  for (const char* precision : {"fp16", "bf16"}) {
+    auto inside = cuda_backend(m, precision, {{"persistent_lm_head", "1"}});
+    auto eager = cuda_backend(m, precision, {{"persistent_lm_head", "1"}, {"graphs", "0"}});
+    auto cublas = cuda_backend(m, precision);
+    const std::string on = inside->describe().details.at("kernels"), off = cublas->describe().details.at("kernels");
+    EXPECT_EQ(on.find("the LM head and its top-1 / row-sum summary inside") != std::string::npos, hopper) << on;
+    EXPECT_EQ(off.find("the LM head and its top-1 / row-sum summary inside"), std::string::npos) << off;
+    const double tol = std::string(precision) == "fp16" ? 2e-3 : 1.6e-2;  // ~2 units in the last place
+    for (const auto& [B, S] : std::vector<std::pair<int, int>>{{1, 128}, {1, 100}, {2, 64}, {1, 65}, {3, 37}, {1, 1}}) {
+      SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B) + " x S" + std::to_string(S));
+      const int rows = B * S;
+      const auto ids = random_ids(rows, V, 41 + S);
+      ForwardOutput il, is, el, cl;
+      inside->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, il);
+      inside->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, is);
+      eager->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, el);
+      cublas->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, cl);
+      ASSERT_EQ(il.logits.size(), static_cast<std::size_t>(rows) * V);
+      ForwardOutput host;
+      summarize_logits(il.logits.data(), rows, V, host);
+      EXPECT_EQ(il.top1, host.top1);
+      EXPECT_EQ(is.top1, host.top1);
+      double exact = 0;
+      for (float v : il.logits) exact += v;
+      EXPECT_NEAR(il.checksum, exact, 1e-9 * std::max(1.0, std::fabs(exact)));
+      EXPECT_EQ(is.checksum, il.checksum);
+      EXPECT_EQ(el.logits, il.logits) << "graphs and eager differ";
+      EXPECT_EQ(el.top1, il.top1);
+      EXPECT_EQ(el.checksum, il.checksum);
+      std::vector<double> ref(cl.logits.begin(), cl.logits.end());
+      const Errors e = compare(il.logits, ref);
+      EXPECT_LE(e.rel_norm, tol / 2);
+      ASSERT_EQ(il.top1.size(), cl.top1.size());
+      for (int r = 0; r < rows; ++r)
+        if (il.top1[r] != cl.top1[r]) {
+          const float x = cl.logits[static_cast<std::size_t>(r) * V + il.top1[r]],
+                      y = cl.logits[static_cast<std::size_t>(r) * V + cl.top1[r]];
+          EXPECT_LE(std::fabs(x - y), tol * std::max(std::fabs(x), std::fabs(y))) << "row " << r;
+        }
     }
   }
 }
@@ -953,6 +1008,7 @@ TEST(CudaEngine, BadInputsAreErrors) {
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent", "maybe"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_pairs", "2"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_embed", "yes please"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_lm_head", "sometimes"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_head_flags", "3"}}), Error);
   auto backend = cuda_backend(m, "fp16");
   ForwardOutput out;

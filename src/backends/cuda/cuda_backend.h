@@ -53,6 +53,8 @@
 //                     batch and max_tokens; "0": each session allocates and captures its own
 //   "mapped_outputs"  "1" (default): the top-1 and row sums written by the summary kernels into mapped pinned host
 //                     memory (no device-to-host copies in a call's graph); "0": device buffers copied back
+//   "persistent_lm_head" "1": prefills of <= 128 rows on an H100 / H200 in fp16 / bf16 (n_embd <= 768) run the LM head
+//                     and the summary as the persistent kernel's last phases; "0" (default; measured slower)
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)
 #include <cstdint>

@@ -334,6 +334,10 @@ struct Workspace {
   float* part = nullptr;
   unsigned* sync = nullptr;
   bool persistent = false;
+  // Its LM head phase's per-(row, block) summary parts: room for lm_parts_per_row a row (0: the phase is off; set
+  // by the engine: persistent_lm_parts_capacity).
+  kernels::SummaryPart* lm_parts = nullptr;
+  int lm_parts_per_row = 0;
   // The LM head with the summary in its epilogue (lm_head_summary.cuh): its per-(row, tile) parts, summary_tiles
   // a row (0: the path is off; set by the engine).
   kernels::SummaryPart* parts = nullptr;
@@ -357,7 +361,7 @@ struct Workspace {
                     mapped_outputs ? nullptr : static_cast<void*>(top1), static_cast<void*>(pos),
                     mapped_outputs ? nullptr : static_cast<void*>(row_sum), static_cast<void*>(nll),
                     static_cast<void*>(logits_f), static_cast<void*>(q), static_cast<void*>(acc), static_cast<void*>(part), static_cast<void*>(sync),
-                    static_cast<void*>(parts)})
+                    static_cast<void*>(parts), static_cast<void*>(lm_parts)})
       if (p) alloc->release(p);
     for (void* p : {static_cast<void*>(h_ids), static_cast<void*>(h_targets), static_cast<void*>(h_top1),
                     static_cast<void*>(h_pos), static_cast<void*>(h_row_sum), static_cast<void*>(h_nll)})
@@ -372,6 +376,7 @@ struct Workspace {
     part = nullptr;
     sync = nullptr;
     parts = nullptr;
+    lm_parts = nullptr;
     logits_f_elems = 0;
     h_ids = h_targets = h_top1 = h_pos = nullptr;
     h_row_sum = h_nll = nullptr;
@@ -400,6 +405,9 @@ struct Workspace {
       part = static_cast<float*>(
           alloc->alloc(kernels::kPersistentMaxSplits * std::min<std::size_t>(n, 128) * C * sizeof(float)));
       sync = static_cast<unsigned*>(alloc->alloc(kernels::kPersistentSyncWords * sizeof(unsigned)));
+      if (lm_parts_per_row > 0)
+        lm_parts = static_cast<kernels::SummaryPart*>(
+            alloc->alloc(std::min<std::size_t>(n, 128) * lm_parts_per_row * sizeof(kernels::SummaryPart)));
     }
     if (summary_tiles > 0)
       parts = static_cast<kernels::SummaryPart*>(alloc->alloc(n * summary_tiles * sizeof(kernels::SummaryPart)));
@@ -525,6 +533,7 @@ class EngineImpl final : public Engine {
                        D_ == 64 && prop.major == 9 && prop.minor == 0;
     setup_persistent();
     ws_.persistent = persistent_blocks_ > 0;
+    ws_.lm_parts_per_row = persistent_lm_head_ ? kernels::persistent_lm_parts_capacity(persistent_blocks_) : 0;
     // (a device that cannot map host memory keeps the copies)
     opt_.mapped_outputs = opt_.mapped_outputs && prop.canMapHostMemory;
     ws_.mapped_outputs = opt_.mapped_outputs;
@@ -612,6 +621,7 @@ class EngineImpl final : public Engine {
            " blocks" + (persistent_pairs_ ? " in pairs" : "") + ", grid barriers between phases" +
            (opt_.persistent_head_flags ? " (QKV -> attention through per-head counters)" : "") +
            (opt_.persistent_embed ? ", the embedding inside" : "") +
+           (persistent_lm_head_ ? ", the LM head and its top-1 / row-sum summary inside" : "") +
            ", TMA+wgmma products, weights streamed ahead)";
     if (wgmma_)
       s += "; prefill of <= " + std::to_string(opt_.wgmma_max_rows) +
@@ -1181,6 +1191,9 @@ class EngineImpl final : public Engine {
       const int pair_blocks = pairs ? kernels::persistent_blocks<T, 2>(sm_count_) : 0;
       persistent_pairs_ = pair_blocks > 0;
       persistent_blocks_ = persistent_pairs_ ? pair_blocks : kernels::persistent_blocks<T, 1>(sm_count_);
+      persistent_lm_head_ = persistent_blocks_ > 0 && opt_.persistent_lm_head && !int8_ &&
+                            kernels::persistent_lm_head_supported(C_, Vp_) &&
+                            kernels::wgmma_tensor_map(&persistent_lm_map_, lm_head_.w, Vp_, C_, kernels::kPersistentLmBN);
     }
   }
   // ---- the LM head with the summary in its epilogue (lm_head_summary.cuh) ----
@@ -1223,9 +1236,15 @@ class EngineImpl final : public Engine {
   }
 
   bool use_persistent(Mode mode, int rows) const { return persistent_blocks_ > 0 && mode == Mode::kPrefill && rows <= 128; }
+  // A plain prefill's summary (and logits) from the persistent kernel's own LM head phase; a caller who asked for
+  // the LM head with the summary in its epilogue at these rows (lm_head_summary_min_rows) keeps that kernel.
+  bool use_persistent_lm_head(Mode mode, Tail tail, int rows) const {
+    return persistent_lm_head_ && tail != Tail::kNll && use_persistent(mode, rows) && !use_lm_head_summary(mode, rows);
+  }
   // Embedding, every block and ln_f of a few-row prefill: one persistent kernel (option persistent_embed=0: the
-  // embedding kernel before it).
-  void forward_layers_persistent(Workspace<T>& ws, int batch, int seq) {
+  // embedding kernel before it); with lm_tail, the LM head and the summary (and the logits for kSummaryLogits)
+  // too.
+  void forward_layers_persistent(Workspace<T>& ws, int batch, int seq, const Tail* lm_tail = nullptr) {
     if constexpr (!std::is_same_v<T, float>) {
       const int rows = batch * seq;
       if (!opt_.persistent_embed) {
@@ -1260,13 +1279,25 @@ class EngineImpl final : public Engine {
         p.wpe = wpe_;
       }
       p.eps = static_cast<float>(cfg_.layer_norm_epsilon);
+      CUtensorMap map_h64{};
+      if (lm_tail) {
+        map_h64 = activation_map(ws.h, rows, C_, 64);
+        p.lm_head = 1;
+        p.vocab = V_;
+        p.vocab_padded = Vp_;
+        p.logits = *lm_tail == Tail::kSummaryLogits ? ws.logits : nullptr;
+        p.lm_parts = ws.lm_parts;
+        p.top1 = ws.top1;
+        p.row_sum = ws.row_sum;
+      }
       CU(cudaMemsetAsync(ws.sync, 0, kernels::kPersistentSyncWords * sizeof(unsigned), stream_));
       const cudaError_t launched =
-          persistent_pairs_
-              ? kernels::launch_gpt2_layers_persistent<T, 2>(map_h, map_att, map_u, p, persistent_blocks_, stream_)
-              : kernels::launch_gpt2_layers_persistent<T, 1>(map_h, map_att, map_u, p, persistent_blocks_, stream_);
+          persistent_pairs_ ? kernels::launch_gpt2_layers_persistent<T, 2>(map_h, map_att, map_u, p, persistent_blocks_,
+                                                                           stream_, true, map_h64, persistent_lm_map_)
+                            : kernels::launch_gpt2_layers_persistent<T, 1>(map_h, map_att, map_u, p, persistent_blocks_,
+                                                                           stream_, true, map_h64, persistent_lm_map_);
       CU(launched);
-      mark("persistent_layers");
+      mark(lm_tail ? "persistent_layers+lm_head+summary" : "persistent_layers");
     }
   }
 
@@ -1512,6 +1543,10 @@ class EngineImpl final : public Engine {
   // The blocks, the LM head and the summary / NLL of `batch` sequences of ws through the cuBLASLt products.
   void forward_rows(Workspace<T>& ws, Mode mode, Tail tail, int batch, int seq, std::vector<T*>* cache,
                     int max_tokens) {
+    if (use_persistent_lm_head(mode, tail, batch * seq)) {
+      forward_layers_persistent(ws, batch, seq, &tail);
+      return;
+    }
     forward_layers(ws, mode, batch, seq, cache, max_tokens);
     const T* head_in = ws.h;
     int head_rows = batch * seq;
@@ -1654,6 +1689,8 @@ class EngineImpl final : public Engine {
   int decode_blocks_ = 0;                // its grid (0: off or unavailable)
   bool persistent_pairs_ = false;        // the paired kernel (QKV / FC k halves on the two blocks of a cluster)
   bool lm_head_summary_ = false;         // the LM head with the summary in its epilogue is available
+  bool persistent_lm_head_ = false;      // the persistent kernel can run the LM head and summary as its last phases
+  CUtensorMap persistent_lm_map_{};      // their weight map (boxes of kPersistentLmBN rows)
   CUtensorMap lm_head_summary_map_{};    // its weight map (boxes of kLmHeadBN rows)
   std::vector<FusedLnWeights> fused_ln_w_;  // the fused residual + LayerNorm products' weight maps (or none)
   std::unique_ptr<Gemm> gemm_;     // floating point products

@@ -124,6 +124,11 @@ struct EngineOptions {
   // 7): an attention item waits only for the 6 QKV tiles of its head. H200, 5 alternating rounds: B1 x S128 0.3990
   // vs 0.4066 ms, B1 x S64 0.3695 vs 0.3748, B2 x S64 0.3881 vs 0.3959, B1 x S32 0.3614 vs 0.3659.
   bool persistent_head_flags = true;
+  // Its last phases run the LM head (vocabulary tiles of 64 columns streamed past half the rows resident in each
+  // block's shared memory) and the logits' top-1 / row-sum summary, instead of cuBLASLt's LM head and the
+  // row_summary kernel after it (n_embd <= 768; not int8). Correct, but measured slower (H200, 3 alternating
+  // rounds: B1 x S128 0.3670 against 0.3622 ms, B1 x S64 0.3333 against 0.3337; layers_persistent.cuh): off.
+  bool persistent_lm_head = false;
   // Logits summaries (top-1, row sum) of lm_head_summary_min_rows .. lm_head_summary_rows rows on a compute
   // capability 9.0 GPU, fp16 / bf16 (prefills and decode prompts; not int8): the LM head with the summary in its
   // epilogue (lm_head_summary.cuh: no logits written unless a caller wants them) instead of cuBLASLt's LM head and

@@ -45,6 +45,7 @@
 #include "backends/cuda/attention_mma.cuh"
 #include "backends/cuda/gemm_wgmma.cuh"
 #include "backends/cuda/kernels.cuh"
+#include "backends/cuda/lm_head_summary.cuh"
 
 namespace gptbench::cuda_engine::kernels {
 
@@ -79,6 +80,17 @@ struct PersistentArgs {
   const int* ids = nullptr;
   const T *wte = nullptr, *wpe = nullptr;
   float eps = 1e-5f;
+  // Optional: the LM head and its summary as the kernel's last phases (persistent_lm_head_supported; the engine's
+  // option persistent_lm_head): logits of h = ln_f(x) against the tied embedding W [vocab_padded, C] (its tensor
+  // map a kernel parameter), each row's top-1 (lowest id on ties) and sum of its first `vocab` logits, rounded to T,
+  // in double — per-(row, block) parts in lm_parts [M][lm_parts_per_row(M)], then folded into top1 / row_sum after
+  // one more grid barrier. logits (optional): the rounded logits [M, vocab_padded] too.
+  int lm_head = 0;
+  int vocab = 0, vocab_padded = 0;
+  T* logits = nullptr;
+  SummaryPart* lm_parts = nullptr;
+  int* top1 = nullptr;
+  double* row_sum = nullptr;
   int barriers_only = 0;                       // lab: the barrier skeleton alone (no work)
   int lab_no_mma = 0;                          // lab: products stream their tiles but skip the MMAs (timing only)
   unsigned long long* trace = nullptr;         // lab: block 0's %globaltimer at the start and after each barrier
@@ -128,6 +140,32 @@ __host__ __device__ constexpr int persistent_phases(bool head_flags) { return he
 // QKV-done counter per head (head_flags; at most kPersistentMaxHeads heads: C <= 1024, head size 64).
 constexpr int kPersistentMaxHeads = 16;
 constexpr int kPersistentSyncWords = 32 * (1 + kPersistentMaxHeads);
+// The LM head phase: each block keeps one half of the rows (64 rows x C, C / 64 boxes of 8 KB: 96 KB at C 768)
+// resident in shared memory and streams vocabulary tiles of 64 columns (8 KB a 64-k box) through a ring of
+// kPersistentLmSlots boxes per consumer warpgroup; the two warpgroups take alternate tiles (m64n64 MMAs).
+// Why halves: all 128 rows (192 KB) leave 32 KB for the weights in flight; with halves each tile is read twice,
+// the second time from L2 (the two blocks of a tile are neighbours and walk the tiles in step).
+// Measured (H200, persistent_lab --lm-head, 12 layers; session 19): the 77 MB of weights in 19.4 us with 64 rows
+// (every block on the one half: each tile read once, ~4 TB/s), 31.6-34.3 us with 128 (each tile read twice: the
+// traffic from L2 to the SMs is the limit); all 128 rows resident with a ring of 4 boxes took 33.4-34.8 us at
+// either row count (too few bytes in flight). In the engine (H200, alternating rounds), B1 x S128 0.3670 against
+// 0.3622 ms and B1 x S64 0.3333 against 0.3337 for cuBLASLt's LM head and the row_summary kernel after the kernel:
+// slower where it matters, so off by default (option persistent_lm_head).
+constexpr int kPersistentLmBN = 64;
+constexpr int kPersistentLmRings = 2;  // one a consumer warpgroup
+constexpr int kPersistentLmSlots = 8;  // boxes a ring
+constexpr int kPersistentLmMaxC = 768;
+constexpr int kPersistentLmBoxBytes = 64 * 128;     // a weight box: 64 vocabulary columns x 64 k
+constexpr int kPersistentLmRowBoxBytes = 64 * 128;  // a resident box: 64 rows x 64 k
+static_assert(kPersistentLmMaxC / 64 * kPersistentLmRowBoxBytes +
+                  kPersistentLmRings * kPersistentLmSlots * kPersistentLmBoxBytes <=
+              8 * 128 * 128 + 2 * kPersistentWBytes);
+// The parts a row has: two (one per warpgroup) for each block of its half.
+__host__ __device__ constexpr int persistent_lm_parts_per_row(int M, int blocks) {
+  return 2 * (blocks / (M > 64 ? 2 : 1));
+}
+// What a row's parts need at any row count (the lm_parts buffer: rows x this).
+__host__ __device__ constexpr int persistent_lm_parts_capacity(int blocks) { return 2 * blocks; }
 
 namespace persistent_detail {
 
@@ -246,8 +284,19 @@ struct Smem {
   __device__ std::uint32_t w_empty(int b) const { return bar0 + 8u * (18 + b); }
   __device__ std::uint32_t exchange_full() const { return bar0 + 8u * 20; }
   __device__ std::uint32_t may_send() const { return bar0 + 8u * 21; }
+  // The LM head phase (after every product: it reuses the whole buffer): the resident rows' box k, the weight
+  // ring's slot s of warpgroup g, and their barriers.
+  __device__ std::uint32_t lm_a(int k) const { return base + k * kPersistentLmRowBoxBytes; }
+  __device__ std::uint32_t lm_w(int g, int s) const {
+    return base + kPersistentLmMaxC / 64 * kPersistentLmRowBoxBytes + (g * kPersistentLmSlots + s) * kPersistentLmBoxBytes;
+  }
+  __device__ std::uint32_t lm_a_full() const { return bar0 + 8u * 22; }
+  __device__ std::uint32_t lm_w_full(int g, int s) const { return bar0 + 8u * (23 + g * kPersistentLmSlots + s); }
+  __device__ std::uint32_t lm_w_empty(int g, int s) const {
+    return bar0 + 8u * (23 + (kPersistentLmRings + g) * kPersistentLmSlots + s);
+  }
 };
-constexpr int kPersistentBarriers = 22;
+constexpr int kPersistentBarriers = 23 + 2 * kPersistentLmRings * kPersistentLmSlots;
 
 // This block's product items in the order both sides walk them: (layer, product, item), items blockIdx.x + k G.
 struct ItemWalk {
@@ -699,12 +748,171 @@ __device__ __forceinline__ void prefetch_small_params(const PersistentArgs<T>& p
   }
 }
 
+// ---- the LM head phase (PersistentArgs::lm_head) ----
+// This block's vocabulary tiles: with more than 64 rows the blocks alternate between the two row halves (so the
+// two blocks of a tile are neighbours), and the blocks of a half take its tiles first, first + stride, ...; a
+// block's local item i goes to warpgroup i % 2. (An odd grid over two halves leaves one block without items.)
+struct LmHeadWalk {
+  int half, first, stride, tiles;
+  __device__ LmHeadWalk(int M, int vocab_padded) {
+    const int halves = M > 64 ? 2 : 1;
+    half = static_cast<int>(blockIdx.x) % halves;
+    first = static_cast<int>(blockIdx.x) / halves;
+    stride = static_cast<int>(gridDim.x) / halves;
+    tiles = vocab_padded / kPersistentLmBN;
+  }
+  __device__ bool has_parts() const { return first < stride; }
+  __device__ int items() const { return has_parts() && first < tiles ? (tiles - first + stride - 1) / stride : 0; }
+  __device__ int tile(int i) const { return first + i * stride; }
+};
+
+// Producer: every weight box of this block's LM head items, item pairs box by box (the warpgroups' rings
+// alternating), and the resident rows (h = ln_f(x), ordinary stores) after the barrier that ends ln_f's phase.
+// With one row half (<= 64 rows) the first boxes of both rings are requested as soon as the barrier after the last
+// MLP projection has passed (every product of this block is done, so the whole buffer is free), during ln_f's row
+// phase: H200, 19.4 against 23.0 us for the phase (ln_f's phase 5.7-6.5 against 2.2-2.6). With two halves they
+// wait for ln_f's barrier: 31.6-32.0 against 34.1-34.3 us (L2 to SM traffic is that phase's limit).
+template <typename T>
+__device__ __forceinline__ void produce_lm_head(const Smem& sm, const PersistentArgs<T>& p, const CUtensorMap* map_h64,
+                                                const CUtensorMap* map_w) {
+  const LmHeadWalk w(p.M, p.vocab_padded);
+  const int ks = p.C / 64, n = w.items();
+  if (n == 0) return;
+  const unsigned after_products = static_cast<unsigned>(p.n_layers * persistent_phases(p.head_flags != 0));
+  wait_passed(p.counter, after_products);
+  bool rows_requested = false;
+
+  auto request_rows = [&] {
+    wait_passed(p.counter, after_products + 1);
+    fence_proxy_async();
+    mbar_expect_tx(sm.lm_a_full(), ks * kPersistentLmRowBoxBytes);
+    for (int k = 0; k < ks; ++k) tma_load_2d(sm.lm_a(k), map_h64, k * 64, w.half * 64, sm.lm_a_full());
+    rows_requested = true;
+  };
+  if (p.M > 64) request_rows();  // two halves: no weights before ln_f's barrier
+  int kb0 = 0, kb1 = 0;  // boxes requested into each warpgroup's ring (scalars: an indexed pair went to the stack)
+  for (int i0 = 0; i0 < n; i0 += 2)
+    for (int k = 0; k < ks; ++k)
+      for (int i = i0; i < i0 + 2 && i < n; ++i) {
+        const int g = i % 2, kb = g ? kb1 : kb0, s = kb % kPersistentLmSlots;
+        if (kb >= kPersistentLmSlots) {
+          if (!rows_requested) request_rows();
+          mbar_wait(sm.lm_w_empty(g, s), ((kb / kPersistentLmSlots) - 1) & 1);
+        }
+        mbar_expect_tx(sm.lm_w_full(g, s), kPersistentLmBoxBytes);
+        tma_load_2d(sm.lm_w(g, s), map_w, k * 64, w.tile(i) * kPersistentLmBN, sm.lm_w_full(g, s));
+        (g ? kb1 : kb0) += 1;
+      }
+  if (!rows_requested) request_rows();
+}
+
+// Consumers: warpgroup g takes the block's items g, g + 2, ... (m64n64 tiles of its half's 64 rows), rounds each
+// logit to T (the value a stored logit holds), keeps its two rows' running top-1 and double sum over its columns
+// in ascending order (strict '>' keeps the lowest id), and writes one part per row: lm_parts[r][2 first + g].
+// Rows >= M (zeros from the tensor map) and columns >= vocab are left out.
+template <typename T>
+__device__ __forceinline__ void lm_head_phase(const Smem& sm, const PersistentArgs<T>& p, int tid) {
+  const LmHeadWalk w(p.M, p.vocab_padded);
+  const int ks = p.C / 64, n = w.items(), g = tid / 128, lane = tid % 32;
+  const int r0 = w.half * 64 + (tid / 32) % 4 * 16 + lane / 4;  // accumulator rows r0, r0 + 8
+  float best[2] = {-INFINITY, -INFINITY};
+  int index[2] = {0x7fffffff, 0x7fffffff};
+  double sum[2] = {0.0, 0.0};
+  if (g < n) mbar_wait(sm.lm_a_full(), 0);
+  int kb = 0;
+  for (int i = g; i < n; i += 2) {
+    const int n0 = w.tile(i) * kPersistentLmBN;
+    float acc[kPersistentLmBN / 2];
+#pragma unroll
+    for (int e = 0; e < kPersistentLmBN / 2; ++e) acc[e] = 0.f;
+    for (int k = 0; k < ks; ++k, ++kb) {
+      const int s = kb % kPersistentLmSlots;
+      mbar_wait(sm.lm_w_full(g, s), (kb / kPersistentLmSlots) & 1);
+      asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+      for (int k16 = 0; k16 < 4; ++k16)
+        wgmma_k16<T, kPersistentLmBN>(acc, sw128_desc(sm.lm_a(k) + k16 * 32), sw128_desc(sm.lm_w(g, s) + k16 * 32));
+      asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+      if (k > 0) mbar_arrive(sm.lm_w_empty(g, (kb - 1) % kPersistentLmSlots));
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    mbar_arrive(sm.lm_w_empty(g, (kb - 1) % kPersistentLmSlots));
+#pragma unroll
+    for (int j = 0; j < kPersistentLmBN / 8; ++j) {
+      const int c = n0 + 8 * j + 2 * (lane % 4);
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const std::uint32_t pair = pack_pair<T>(acc[4 * j + 2 * hr], acc[4 * j + 2 * hr + 1]);
+        const int r = r0 + 8 * hr;
+        if (p.logits && r < p.M)
+          *reinterpret_cast<std::uint32_t*>(p.logits + static_cast<std::int64_t>(r) * p.vocab_padded + c) = pair;
+        const float2 f2 = unpack_pair<T>(pair);
+        const float f[2] = {f2.x, f2.y};
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          if (c + e < p.vocab) {
+            sum[hr] += f[e];
+            if (f[e] > best[hr]) {
+              best[hr] = f[e];
+              index[hr] = c + e;
+            }
+          }
+      }
+    }
+  }
+  // the quad of a row (lanes 4q .. 4q + 3), in a fixed order
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr)
+    for (int o = 1; o < 4; o <<= 1) {
+      sum[hr] += __shfl_xor_sync(0xffffffffu, sum[hr], o);
+      const float ob = __shfl_xor_sync(0xffffffffu, best[hr], o);
+      const int oi = __shfl_xor_sync(0xffffffffu, index[hr], o);
+      better(best[hr], index[hr], ob, oi);
+    }
+  if (lane % 4 == 0 && w.has_parts()) {
+    const int per_row = persistent_lm_parts_per_row(p.M, gridDim.x);
+    for (int hr = 0; hr < 2; ++hr) {
+      const int r = r0 + 8 * hr;
+      if (r < p.M) p.lm_parts[static_cast<std::int64_t>(r) * per_row + 2 * w.first + g] = {best[hr], index[hr], sum[hr]};
+    }
+  }
+}
+
+// After the grid barrier: a warp folds each row's parts in a fixed order (as lm_head_combine) into top1 / row_sum.
+template <typename T>
+__device__ __forceinline__ void lm_head_fold(const PersistentArgs<T>& p, int tid) {
+  const int per_row = persistent_lm_parts_per_row(p.M, gridDim.x), lane = tid % 32;
+  for (int r = static_cast<int>(blockIdx.x) * 8 + tid / 32; r < p.M; r += static_cast<int>(gridDim.x) * 8) {
+    float best = -INFINITY;
+    int index = 0x7fffffff;
+    double sum = 0.0;
+    const SummaryPart* parts = p.lm_parts + static_cast<std::int64_t>(r) * per_row;
+    for (int t = lane; t < per_row; t += 32) {
+      const SummaryPart q = parts[t];
+      sum += q.sum;
+      better(best, index, q.best, q.index);
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+      const int oi = __shfl_xor_sync(0xffffffffu, index, o);
+      better(best, index, ob, oi);
+    }
+    if (lane == 0) {
+      p.top1[r] = index;
+      p.row_sum[r] = sum;
+    }
+  }
+}
+
 }  // namespace persistent_detail
 
 template <typename T, int CL>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     gpt2_layers_persistent(const __grid_constant__ CUtensorMap map_h, const __grid_constant__ CUtensorMap map_att,
-                           const __grid_constant__ CUtensorMap map_u, const PersistentArgs<T> p) {
+                           const __grid_constant__ CUtensorMap map_u, const __grid_constant__ CUtensorMap map_h64,
+                           const __grid_constant__ CUtensorMap map_lm, const PersistentArgs<T> p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace persistent_detail;
   extern __shared__ __align__(1024) unsigned char dyn_smem[];
@@ -727,13 +935,22 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     }
     mbar_init(sm.exchange_full(), 8);  // the peer's 8 consumer warps
     mbar_init(sm.may_send(), 8);
+    mbar_init(sm.lm_a_full(), 1);
+    for (int g = 0; g < kPersistentLmRings; ++g)
+      for (int s = 0; s < kPersistentLmSlots; ++s) {
+        mbar_init(sm.lm_w_full(g, s), 1);
+        mbar_init(sm.lm_w_empty(g, s), 128);  // a warpgroup's threads
+      }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
   if constexpr (CL == 2) cluster_sync();  // the pair's barriers exist before either arrives on the other's
 
   if (warp == 8) {  // the producer warp: lane 0 issues every copy, for the whole kernel
-    if (lane == 0 && !p.barriers_only) produce_all<T, CL>(sm, p, &map_h, &map_att, &map_u);
+    if (lane == 0 && !p.barriers_only) {
+      produce_all<T, CL>(sm, p, &map_h, &map_att, &map_u);
+      if (p.lm_head) produce_lm_head<T>(sm, p, &map_h64, &map_lm);
+    }
     return;
   }
 
@@ -773,7 +990,15 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       rows_phase(p, l > 0 ? p.layers[l - 1].b_mproj : nullptr, kPersistentMprojSplits, last ? p.lnf_g : p.layers[l].ln1_g,
                  last ? p.lnf_b : p.layers[l].ln1_b, red, tid, l == 0 && p.ids != nullptr);
     }
-    if (l == p.n_layers) break;
+    if (l == p.n_layers) {
+      if (p.lm_head && !p.barriers_only) {  // the LM head and its summary
+        grid_barrier(true);  // h is read by TMA
+        lm_head_phase(sm, p, tid);
+        grid_barrier(false);
+        lm_head_fold(p, tid);
+      }
+      break;
+    }
     const PersistentLayer<T>& L = p.layers[l];
     grid_barrier(true);
     if (!p.barriers_only) {  // P1: qkv = h . Wqkv^T + b
@@ -852,6 +1077,12 @@ inline bool persistent_supported(int C, int H, int F, int cluster = 1) {
          fits(F, C, pair ? 2 : 1, pair ? 64 : kPersistentBN) && fits(C, F, kPersistentMprojSplits, kPersistentMprojBN);
 }
 
+// Whether the LM head can be the kernel's last phases: the resident half of the rows fits (C <= 768) and the
+// padded vocabulary is whole tiles.
+inline bool persistent_lm_head_supported(int C, int vocab_padded) {
+  return C % 64 == 0 && C <= kPersistentLmMaxC && vocab_padded > 0 && vocab_padded % kPersistentLmBN == 0;
+}
+
 template <typename T, int CL>
 LaunchConfig persistent_config(int blocks, cudaStream_t stream, bool cooperative) {
   return LaunchConfig(dim3(blocks), dim3(kPersistentThreads), persistent_smem(CL), stream, false, dim3(CL, 1, 1),
@@ -883,12 +1114,16 @@ int persistent_blocks(int sms) {
 // Launches the kernel on `blocks` blocks (persistent_blocks). The counter must be zero: a memset node before it
 // in a graph. Cooperative where the driver allows it with clusters, so that a grid that cannot be co-resident
 // fails instead of hanging; otherwise co-residency rests on persistent_blocks' occupancy query.
+// With p.lm_head: map_h64 is h's map with boxes of 64 rows, map_lm the tied embedding's [vocab_padded, C] with
+// boxes of 64 rows (unused otherwise).
 template <typename T, int CL>
 cudaError_t launch_gpt2_layers_persistent(const CUtensorMap& map_h, const CUtensorMap& map_att,
                                           const CUtensorMap& map_u, const PersistentArgs<T>& p, int blocks,
-                                          cudaStream_t stream, bool cooperative = true) {
+                                          cudaStream_t stream, bool cooperative = true,
+                                          const CUtensorMap& map_h64 = CUtensorMap{},
+                                          const CUtensorMap& map_lm = CUtensorMap{}) {
   const LaunchConfig launch = persistent_config<T, CL>(blocks, stream, cooperative);
-  return cudaLaunchKernelEx(&launch.cfg, gpt2_layers_persistent<T, CL>, map_h, map_att, map_u, p);
+  return cudaLaunchKernelEx(&launch.cfg, gpt2_layers_persistent<T, CL>, map_h, map_att, map_u, map_h64, map_lm, p);
 }
 
 }  // namespace gptbench::cuda_engine::kernels
