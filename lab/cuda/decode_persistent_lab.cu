@@ -181,7 +181,8 @@ struct Step {
     CK(cudaMalloc(&qkv, rows * 3 * C * sizeof(T)));
     CK(cudaMalloc(&att, rows * C * sizeof(T)));
     CK(cudaMalloc(&u, rows * F * sizeof(T)));
-    CK(cudaMalloc(&counter, sizeof(unsigned)));
+    CK(cudaMalloc(&counter, K::kPersistentSyncWords * sizeof(unsigned)));  // the barrier, ..., the exit count
+    CK(cudaMemset(counter, 0, K::kPersistentSyncWords * sizeof(unsigned)));
   }
   ~Step() {
     for (void* p : {static_cast<void*>(ids), static_cast<void*>(pos), static_cast<void*>(x), static_cast<void*>(qkv),

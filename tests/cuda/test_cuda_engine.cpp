@@ -725,6 +725,40 @@ TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
     }
 }
 
+// Every summary a fixed script of calls gives: prefills of 128, 300 and 7 rows (each twice: the second call replays
+// the captured graph), then a decode session's prompt and steps — the calls whose paths the options below change.
+struct CallSummaries {
+  std::vector<std::int32_t> top1;
+  std::vector<double> sums;
+  bool operator==(const CallSummaries&) const = default;
+};
+CallSummaries summaries_of(Backend& backend, const Gpt2Model& m) {
+  CallSummaries out;
+  ForwardOutput o;
+  auto keep = [&] {
+    out.top1.insert(out.top1.end(), o.top1.begin(), o.top1.end());
+    out.sums.push_back(o.checksum);
+  };
+  for (const auto& [B, S] : std::vector<std::pair<int, int>>{{1, 128}, {3, 100}, {1, 7}}) {
+    const auto ids = random_ids(B * S, m.config.vocab_size, 71 + S);
+    for (int call = 0; call < 2; ++call) {
+      backend.prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, o);
+      EXPECT_EQ(o.top1.size(), static_cast<std::size_t>(B * S));
+      keep();
+    }
+  }
+  const int B = 2, S = 30, prompt = 12;
+  const auto ids = random_ids(B * S, m.config.vocab_size, 83);
+  auto session = backend.start_decode(B, S);
+  session->prefill(prompts_of(ids, B, S, prompt), OutputMode::kSummary, o);
+  keep();
+  for (int pos = prompt; pos < S; ++pos) {
+    session->step(tokens_at(ids, B, S, pos), OutputMode::kSummary, o);
+    keep();
+  }
+  return out;
+}
+
 // mapped_outputs: the summary kernels write the top-1 and row sums into mapped pinned host memory instead of
 // device buffers copied back. The same summaries bit for bit as the copies: prefills through each summary path
 // (row_summary after the LM head; on an H100 / H200 in fp16 / bf16 the persistent kernel at 128 rows and the LM
@@ -737,40 +771,35 @@ TEST(CudaEngine, MappedOutputsGiveTheSameSummaries) {
       SCOPED_TRACE(std::string(precision) + " graphs=" + graphs);
       auto copied = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"graphs", graphs}, {"mapped_outputs", "0"}});
       auto mapped = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"graphs", graphs}, {"mapped_outputs", "1"}});
-      for (const auto& [B, S] : std::vector<std::pair<int, int>>{{1, 128}, {3, 100}, {1, 7}}) {
-        const auto ids = random_ids(B * S, m.config.vocab_size, 71 + S);
-        ForwardOutput a, b;
-        for (int call = 0; call < 2; ++call) {  // the second call replays the captured graph
-          copied->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, a);
-          mapped->prefill(TokenBatch{B, S, ids}, OutputMode::kSummary, b);
-          ASSERT_EQ(b.top1.size(), static_cast<std::size_t>(B * S));
-          EXPECT_EQ(b.top1, a.top1) << "B" << B << " x S" << S << " call " << call;
-          EXPECT_EQ(b.checksum, a.checksum) << "B" << B << " x S" << S << " call " << call;
-        }
-      }
-      const int B = 2, S = 30, prompt = 12;
-      const auto ids = random_ids(B * S, m.config.vocab_size, 83);
-      auto run = [&](Backend& backend) {
-        auto session = backend.start_decode(B, S);
-        const TokenBatch p = prompts_of(ids, B, S, prompt);
-        ForwardOutput out;
-        session->prefill(p, OutputMode::kSummary, out);
-        std::vector<double> sums{out.checksum};
-        std::vector<std::int32_t> top1 = out.top1;
-        for (int pos = prompt; pos < S; ++pos) {
-          const std::vector<std::int32_t> next = tokens_at(ids, B, S, pos);
-          session->step(next, OutputMode::kSummary, out);
-          sums.push_back(out.checksum);
-          top1.insert(top1.end(), out.top1.begin(), out.top1.end());
-        }
-        return std::make_pair(top1, sums);
-      };
-      const auto [top1_copied, sums_copied] = run(*copied);
-      const auto [top1_mapped, sums_mapped] = run(*mapped);
-      ASSERT_EQ(top1_mapped.size(), static_cast<std::size_t>(B * (S - prompt + 1)));
-      EXPECT_EQ(top1_mapped, top1_copied);
-      EXPECT_EQ(sums_mapped, sums_copied);
+      const CallSummaries a = summaries_of(*copied, m), b = summaries_of(*mapped, m);
+      ASSERT_EQ(b.top1.size(), static_cast<std::size_t>(2 * (128 + 300 + 7) + 2 * (30 - 12 + 1)));
+      EXPECT_EQ(b.top1, a.top1);
+      EXPECT_EQ(b.sums, a.sums);
     }
+}
+
+// The persistent kernels (prefill of <= 128 rows, with and without its LM head phase; the decode step) leave their
+// grid barriers' counters zero for the next launch (the last block to leave resets them), so that no memset node
+// precedes them (option sync_memset, off). Calls one after another — graphs replayed, shapes alternating, a decode
+// session's steps — must give the summaries bit for bit of the same calls with a memset before each launch; a
+// counter left non-zero lets the next launch's barriers through early (other results) or never (a hang).
+TEST(CudaEngine, PersistentKernelsLeaveTheirCountersZero) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(4, 37, 256);  // head size 64: the persistent paths take it
+  for (const char* precision : {"fp32", "fp16", "bf16"})
+    for (const char* graphs : {"1", "0"})
+      for (const char* lm_head : {"0", "1"}) {
+        SCOPED_TRACE(std::string(precision) + " graphs=" + graphs + " persistent_lm_head=" + lm_head);
+        const std::map<std::string, std::string> options = {
+            {"gemm_autotune", "0"}, {"graphs", graphs}, {"persistent_lm_head", lm_head}};
+        auto with_memset = options;
+        with_memset["sync_memset"] = "1";
+        auto reset = cuda_backend(m, precision, options), memset = cuda_backend(m, precision, with_memset);
+        const CallSummaries a = summaries_of(*memset, m), b = summaries_of(*reset, m);
+        ASSERT_EQ(b.top1.size(), a.top1.size());
+        EXPECT_EQ(b.top1, a.top1);
+        EXPECT_EQ(b.sums, a.sums);
+      }
 }
 
 // Decode sessions share the engine's caches and graphs one after another, never at once: a session started after
@@ -1009,6 +1038,7 @@ TEST(CudaEngine, BadInputsAreErrors) {
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_pairs", "2"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_embed", "yes please"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_lm_head", "sometimes"}}), Error);
+  EXPECT_THROW(cuda_backend(m, "fp16", {{"sync_memset", "-1"}}), Error);
   EXPECT_THROW(cuda_backend(m, "fp16", {{"persistent_head_flags", "3"}}), Error);
   auto backend = cuda_backend(m, "fp16");
   ForwardOutput out;

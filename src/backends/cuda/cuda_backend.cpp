@@ -126,6 +126,7 @@ class CudaBackend final : public Backend {
     options.persistent_embed = option_flag(spec, "persistent_embed", options.persistent_embed);
     options.persistent_head_flags = option_flag(spec, "persistent_head_flags", options.persistent_head_flags);
     options.persistent_lm_head = option_flag(spec, "persistent_lm_head", options.persistent_lm_head);
+    options.sync_memset = option_flag(spec, "sync_memset", options.sync_memset);
     options.lm_head_summary_rows =
         option_int(spec, "lm_head_summary_rows", options.lm_head_summary_rows, 0, 1 << 20);
     options.lm_head_summary_min_rows =

@@ -55,6 +55,8 @@
 //                     memory (no device-to-host copies in a call's graph); "0": device buffers copied back
 //   "persistent_lm_head" "1": prefills of <= 128 rows on an H100 / H200 in fp16 / bf16 (n_embd <= 768) run the LM head
 //                     and the summary as the persistent kernel's last phases; "0" (default; measured slower)
+//   "sync_memset"     "1": a memset node zeroes the persistent kernels' barrier counters before each launch; "0"
+//                     (default): the kernels leave them zero themselves (one graph node fewer a call)
 //   "profile"         "1": graphs off, per-kernel times printed to stderr when the backend is destroyed
 //   "device"          CUDA device index (default 0)
 #include <cstdint>

@@ -405,6 +405,8 @@ struct Workspace {
       part = static_cast<float*>(
           alloc->alloc(kernels::kPersistentMaxSplits * std::min<std::size_t>(n, 128) * C * sizeof(float)));
       sync = static_cast<unsigned*>(alloc->alloc(kernels::kPersistentSyncWords * sizeof(unsigned)));
+      // zero once: the persistent kernels leave them zero (kernels::persistent_detail::leave_and_reset)
+      CU(cudaMemset(sync, 0, kernels::kPersistentSyncWords * sizeof(unsigned)));
       if (lm_parts_per_row > 0)
         lm_parts = static_cast<kernels::SummaryPart*>(
             alloc->alloc(std::min<std::size_t>(n, 128) * lm_parts_per_row * sizeof(kernels::SummaryPart)));
@@ -1290,7 +1292,7 @@ class EngineImpl final : public Engine {
         p.top1 = ws.top1;
         p.row_sum = ws.row_sum;
       }
-      CU(cudaMemsetAsync(ws.sync, 0, kernels::kPersistentSyncWords * sizeof(unsigned), stream_));
+      if (opt_.sync_memset) CU(cudaMemsetAsync(ws.sync, 0, kernels::kPersistentSyncWords * sizeof(unsigned), stream_));
       const cudaError_t launched =
           persistent_pairs_ ? kernels::launch_gpt2_layers_persistent<T, 2>(map_h, map_att, map_u, p, persistent_blocks_,
                                                                            stream_, true, map_h64, persistent_lm_map_)
@@ -1454,7 +1456,7 @@ class EngineImpl final : public Engine {
     a.counter = ws.sync;
     a.eps = static_cast<float>(cfg_.layer_norm_epsilon);
     a.gelu_tanh = gelu_tanh_ ? 1 : 0;
-    CU(cudaMemsetAsync(ws.sync, 0, sizeof(unsigned), stream_));
+    if (opt_.sync_memset) CU(cudaMemsetAsync(ws.sync, 0, sizeof(unsigned), stream_));
     CU(kernels::launch_gpt2_decode_persistent<T>(a, decode_blocks_, stream_));
     mark("decode_persistent_layers");
   }

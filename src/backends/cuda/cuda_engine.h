@@ -129,6 +129,12 @@ struct EngineOptions {
   // row_summary kernel after it (n_embd <= 768; not int8). Correct, but measured slower (H200, 3 alternating
   // rounds: B1 x S128 0.3670 against 0.3622 ms, B1 x S64 0.3333 against 0.3337; layers_persistent.cuh): off.
   bool persistent_lm_head = false;
+  // A memset node before each launch of the persistent kernels (prefill, decode step) that zeroes their grid
+  // barrier's counters, as before the nineteenth session; off: the kernels leave the counters zero themselves (the
+  // last block to leave resets them), so a call's graph has one node fewer. H200, 5 alternating rounds (nineteenth
+  // session): B1 x S128 0.3628 against 0.3645 ms, decode batch 1 3,969 against 3,917 new tokens/s (the card's
+  // noise is ~1.5 %).
+  bool sync_memset = false;
   // Logits summaries (top-1, row sum) of lm_head_summary_min_rows .. lm_head_summary_rows rows on a compute
   // capability 9.0 GPU, fp16 / bf16 (prefills and decode prompts; not int8): the LM head with the summary in its
   // epilogue (lm_head_summary.cuh: no logits written unless a caller wants them) instead of cuBLASLt's LM head and

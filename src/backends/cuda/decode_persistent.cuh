@@ -65,7 +65,9 @@ struct DecodeArgs {
   const T *wte = nullptr, *wpe = nullptr;
   float* x = nullptr;            // [rows][C] residual stream out (the last block's output)
   T *qkv = nullptr, *att = nullptr, *u = nullptr;  // [rows][3C], [rows][C], [rows][F]
-  unsigned* counter = nullptr;   // the grid barrier's arrivals: zero at launch
+  // the grid barrier's arrivals (zero at launch, and at exit: persistent_detail::leave_and_reset), then the
+  // synchronisation words of layers_persistent.cuh (kPersistentSyncWords)
+  unsigned* counter = nullptr;
   float eps = 1e-5f;
   int gelu_tanh = 1;             // GELU's tanh form (GPT-2's gelu_new), else erf
   // lab (decode_persistent_lab; the engine sets none): block 0's %globaltimer at the start and after each barrier
@@ -326,6 +328,8 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
       barrier([&] { preload<T, ROWS, QkvMap>(pl, N.w_qkv, N.b_qkv, 3 * C, C, gwarp, lane); });
     }
   }
+  __syncthreads();  // the block's last poll is behind it
+  if (tid == kSyncThread) persistent_detail::leave_and_reset(p.counter, 1);
 }
 
 // ---- host side ---------------------------------------------------------------------------------------------------
@@ -359,8 +363,8 @@ int decode_persistent_blocks(int sms, int C, int F, int max_positions) {
   return fit;
 }
 
-// Launches the step on `blocks` blocks (decode_persistent_blocks). The counter must be zero: a memset node
-// before it in a graph.
+// Launches the step on `blocks` blocks (decode_persistent_blocks). The counter must be zero: zeroed once when
+// allocated, the kernel leaves it zero (persistent_detail::leave_and_reset).
 template <typename T>
 cudaError_t launch_gpt2_decode_persistent(const DecodeArgs<T>& p, int blocks, cudaStream_t stream) {
   if (p.rows < 1 || p.rows > kDecodeMaxRows || p.n_layers > kDecodeMaxLayers) return cudaErrorInvalidValue;

@@ -72,7 +72,7 @@ struct PersistentArgs {
   T *h = nullptr, *qkv = nullptr, *att = nullptr, *u = nullptr;
   float* part = nullptr;                       // [kPersistentMaxSplits, M, C]
   const float *lnf_g = nullptr, *lnf_b = nullptr;  // the final LayerNorm: h = ln_f(x) at the end
-  unsigned* counter = nullptr;                 // kPersistentSyncWords words, zero at launch
+  unsigned* counter = nullptr;                 // kPersistentSyncWords words, zero at launch (and at exit)
   // QKV -> attention through per-head ready counters instead of a grid barrier (6 barriers a layer, not 7): an
   // attention item starts as soon as the 6 QKV tiles of its head are stored.
   int head_flags = 0;
@@ -139,7 +139,10 @@ __host__ __device__ constexpr int persistent_phases(bool head_flags) { return he
 // The synchronisation words, each counter on its own 128-byte line: the grid barrier's arrivals at [0], then a
 // QKV-done counter per head (head_flags; at most kPersistentMaxHeads heads: C <= 1024, head size 64).
 constexpr int kPersistentMaxHeads = 16;
-constexpr int kPersistentSyncWords = 32 * (1 + kPersistentMaxHeads);
+// Then the count of blocks that have left: the last one zeroes every counter for the next launch, so that a graph
+// needs no memset node before the kernel (the words are zeroed once when allocated).
+constexpr int kPersistentExitWord = 32 * (1 + kPersistentMaxHeads);
+constexpr int kPersistentSyncWords = kPersistentExitWord + 32;
 // The LM head phase: each block keeps one half of the rows (64 rows x C, C / 64 boxes of 8 KB: 96 KB at C 768)
 // resident in shared memory and streams vocabulary tiles of 64 columns (8 KB a 64-k box) through a ring of
 // kPersistentLmSlots boxes per consumer warpgroup; the two warpgroups take alternate tiles (m64n64 MMAs).
@@ -184,6 +187,18 @@ __device__ __forceinline__ void red_release_add(unsigned* p, unsigned v) {
 __device__ __forceinline__ void wait_passed(const unsigned* counter, unsigned index) {
   const unsigned target = index * gridDim.x;
   while (ld_acquire(counter) < target) {
+  }
+}
+// One thread of each block, once the whole block is done with the synchronisation words (its last poll behind it):
+// counts the block out (acquire-release, so the last block's stores come after every block's polls) and, in the
+// last block, zeroes the first `lines` counters (one a 128-byte line) and the exit count for the next launch,
+// which stream order makes see them.
+__device__ __forceinline__ void leave_and_reset(unsigned* words, int lines) {
+  unsigned old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(words + kPersistentExitWord) : "memory");
+  if (old == gridDim.x - 1) {
+    for (int i = 0; i < lines; ++i) words[32 * i] = 0u;
+    words[kPersistentExitWord] = 0u;
   }
 }
 __device__ __forceinline__ unsigned long long globaltimer() {
@@ -946,11 +961,19 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   __syncthreads();
   if constexpr (CL == 2) cluster_sync();  // the pair's barriers exist before either arrives on the other's
 
+  // The end of the block's use of the synchronisation words: all 288 threads (the producer's last poll is behind
+  // it too), then the count out (leave_and_reset).
+  auto leave = [&] {
+    asm volatile("bar.sync 2, 288;\n" ::: "memory");
+    if (tid == 0) leave_and_reset(p.counter, 1 + kPersistentMaxHeads);
+  };
   if (warp == 8) {  // the producer warp: lane 0 issues every copy, for the whole kernel
     if (lane == 0 && !p.barriers_only) {
       produce_all<T, CL>(sm, p, &map_h, &map_att, &map_u);
       if (p.lm_head) produce_lm_head<T>(sm, p, &map_h64, &map_lm);
     }
+    __syncwarp();
+    leave();
     return;
   }
 
@@ -1057,6 +1080,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   }
   // No block leaves while its pair may still read what it sent (and then arrive on its barrier).
   if (CL == 2 && pair_uses > 0) mbar_wait(sm.may_send(), (pair_uses - 1) & 1);
+  leave();
 #else
   __trap();  // built without sm_90a: the host never launches this
 #endif
@@ -1111,8 +1135,8 @@ int persistent_blocks(int sms) {
   return blocks;
 }
 
-// Launches the kernel on `blocks` blocks (persistent_blocks). The counter must be zero: a memset node before it
-// in a graph. Cooperative where the driver allows it with clusters, so that a grid that cannot be co-resident
+// Launches the kernel on `blocks` blocks (persistent_blocks). The synchronisation words must be zero: zeroed once
+// when allocated, the kernel leaves them zero (leave_and_reset). Cooperative where the driver allows it with clusters, so that a grid that cannot be co-resident
 // fails instead of hanging; otherwise co-residency rests on persistent_blocks' occupancy query.
 // With p.lm_head: map_h64 is h's map with boxes of 64 rows, map_lm the tied embedding's [vocab_padded, C] with
 // boxes of 64 rows (unused otherwise).
