@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CUDA engine's check programs, its GPU unit tests and the kernel labs here (no GPU needed) and packs
 # them for the GPU machine into .device-carry/cuda (gitignored): bins.tar.xz (stripped, compressed: a device
-# call carries at most 64 MiB; with the Debian libraries they link) and, unless the gptbench bundle
-# (bundle_gptbench.sh) is there to provide them, the tiny trained model and the WikiText-2 test text. The CUDA
+# call carries at most 64 MiB; with the Debian libraries they link) and, unless WITH_BUNDLE=1 says that the gptbench
+# bundle (bundle_gptbench.sh) provides them, the tiny trained model and the WikiText-2 test text. The CUDA
 # runtime and cuBLASLt come from the GPU machine's own CUDA 13 install.
 # Usage: scripts/gpu/pack_cuda_carry.sh [build-dir]   (then run scripts/gpu/check_cuda_engine.sh there)
 # WITH_BUNDLE=1: for a call that carries the gptbench bundle too (int8 needs its `gptbench calibrate`): the bundle's
@@ -49,7 +49,9 @@ fi
 rm -rf "$carry"
 mkdir -p "$carry"
 tar -C "$stage" -cJf "$carry/bins.tar.xz" $(cd "$stage" && ls -d bin lib 2>/dev/null)
-if [[ ! -f $root/.device-carry/gptbench/bundle.tar.xz ]]; then
+# (the data whenever the call is not meant to carry the bundle: a bundle left in .device-carry/gptbench from an
+# earlier call is not carried by a call that names only .device-carry/cuda)
+if [[ $with_bundle != 1 ]]; then
   mkdir -p "$carry/gpt2-tiny-wt2"
   cp "$shared"/models/gpt2-tiny-wt2/{config.json,model.safetensors,vocab.json,merges.txt} "$carry/gpt2-tiny-wt2/"
   cp "$shared"/data/wikitext-2-raw/wiki.test.raw "$carry/"
