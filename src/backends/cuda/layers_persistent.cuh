@@ -18,6 +18,9 @@
 //   P4  rows:  x += b_proj + sum_s part[s], h = LN2(x)  a block per row
 //   P5  FC:    u = GELU_tanh(h . Wfc^T + b)             128 x 32 tiles, k whole (96 items)
 //   P6  mproj: part[s] = u . Wmproj^T                   128 x 64 tiles, 8 k splits (96 items)
+// After ln_f, with PersistentArgs::lm_head (off in the engine: measured slower, below): the LM head (half the rows
+// resident in each block, 64-column vocabulary tiles streamed past them) with each row's top-1 and sum as
+// per-block parts, one more grid barrier, and a fold of the parts. The last block to leave zeroes the counters.
 // head_flags (the engine's default): no grid barrier between P1 and P2 — each QKV block counts its tiles done on
 // their heads' counters (release), and an attention item waits (acquire) only for the 6 tiles of its head; the
 // attention items go to the blocks in reverse, so the blocks without a QKV tile take them first. (Measured: the
