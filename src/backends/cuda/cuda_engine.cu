@@ -334,10 +334,10 @@ struct Workspace {
   float* part = nullptr;
   unsigned* sync = nullptr;
   bool persistent = false;
-  // Its LM head phase's per-(row, block) summary parts: room for lm_parts_per_row a row (0: the phase is off; set
-  // by the engine: persistent_lm_parts_capacity).
+  // Its LM head phase's per-(row, block) summary parts: room for lm_parts_capacity a row, whatever the call's rows
+  // (0: the phase is off; set by the engine: kernels::persistent_lm_parts_capacity).
   kernels::SummaryPart* lm_parts = nullptr;
-  int lm_parts_per_row = 0;
+  int lm_parts_capacity = 0;
   // The LM head with the summary in its epilogue (lm_head_summary.cuh): its per-(row, tile) parts, summary_tiles
   // a row (0: the path is off; set by the engine).
   kernels::SummaryPart* parts = nullptr;
@@ -407,9 +407,9 @@ struct Workspace {
       sync = static_cast<unsigned*>(alloc->alloc(kernels::kPersistentSyncWords * sizeof(unsigned)));
       // zero once: the persistent kernels leave them zero (kernels::persistent_detail::leave_and_reset)
       CU(cudaMemset(sync, 0, kernels::kPersistentSyncWords * sizeof(unsigned)));
-      if (lm_parts_per_row > 0)
+      if (lm_parts_capacity > 0)
         lm_parts = static_cast<kernels::SummaryPart*>(
-            alloc->alloc(std::min<std::size_t>(n, 128) * lm_parts_per_row * sizeof(kernels::SummaryPart)));
+            alloc->alloc(std::min<std::size_t>(n, 128) * lm_parts_capacity * sizeof(kernels::SummaryPart)));
     }
     if (summary_tiles > 0)
       parts = static_cast<kernels::SummaryPart*>(alloc->alloc(n * summary_tiles * sizeof(kernels::SummaryPart)));
@@ -535,7 +535,7 @@ class EngineImpl final : public Engine {
                        D_ == 64 && prop.major == 9 && prop.minor == 0;
     setup_persistent();
     ws_.persistent = persistent_blocks_ > 0;
-    ws_.lm_parts_per_row = persistent_lm_head_ ? kernels::persistent_lm_parts_capacity(persistent_blocks_) : 0;
+    ws_.lm_parts_capacity = persistent_lm_head_ ? kernels::persistent_lm_parts_capacity(persistent_blocks_) : 0;
     // (a device that cannot map host memory keeps the copies)
     opt_.mapped_outputs = opt_.mapped_outputs && prop.canMapHostMemory;
     ws_.mapped_outputs = opt_.mapped_outputs;

@@ -897,31 +897,14 @@ __device__ __forceinline__ void lm_head_phase(const Smem& sm, const PersistentAr
   }
 }
 
-// After the grid barrier: a warp folds each row's parts in a fixed order (as lm_head_combine) into top1 / row_sum.
+// After the grid barrier: a warp folds each row's parts in a fixed order (fold_summary_parts, as lm_head_combine)
+// into top1 / row_sum.
 template <typename T>
 __device__ __forceinline__ void lm_head_fold(const PersistentArgs<T>& p, int tid) {
-  const int per_row = persistent_lm_parts_per_row(p.M, gridDim.x), lane = tid % 32;
-  for (int r = static_cast<int>(blockIdx.x) * 8 + tid / 32; r < p.M; r += static_cast<int>(gridDim.x) * 8) {
-    float best = -INFINITY;
-    int index = 0x7fffffff;
-    double sum = 0.0;
-    const SummaryPart* parts = p.lm_parts + static_cast<std::int64_t>(r) * per_row;
-    for (int t = lane; t < per_row; t += 32) {
-      const SummaryPart q = parts[t];
-      sum += q.sum;
-      better(best, index, q.best, q.index);
-    }
-    for (int o = 16; o > 0; o >>= 1) {
-      sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      const float ob = __shfl_xor_sync(0xffffffffu, best, o);
-      const int oi = __shfl_xor_sync(0xffffffffu, index, o);
-      better(best, index, ob, oi);
-    }
-    if (lane == 0) {
-      p.top1[r] = index;
-      p.row_sum[r] = sum;
-    }
-  }
+  const int per_row = persistent_lm_parts_per_row(p.M, gridDim.x);
+  for (int r = static_cast<int>(blockIdx.x) * 8 + tid / 32; r < p.M; r += static_cast<int>(gridDim.x) * 8)
+    fold_summary_parts(p.lm_parts + static_cast<std::int64_t>(r) * per_row, per_row, tid % 32, p.top1 + r,
+                       p.row_sum + r);
 }
 
 }  // namespace persistent_detail

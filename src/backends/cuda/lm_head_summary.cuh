@@ -407,20 +407,16 @@ __global__ void __launch_bounds__(384, 1)
 #endif
 }
 
-// top1 / row_sum of each row from its n_tiles parts: one warp per row, in a fixed order (each lane folds the tiles
-// lane, lane + 32, ...; then a fixed shuffle tree), so the result does not depend on the timing. A programmatic
-// dependent of lm_head_summary.
-__global__ void __launch_bounds__(256) lm_head_combine(const SummaryPart* parts, int M, int n_tiles, int* top1,
-                                                       double* row_sum) {
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (row >= M) return;
+// One warp folds one row's n parts (parts[0 .. n)) into *top1 / *row_sum in a fixed order — each lane the parts
+// lane, lane + 32, ...; then a fixed shuffle tree — so the result does not depend on the timing. (Also the
+// persistent prefill kernel's LM head fold, layers_persistent.cuh.)
+__device__ __forceinline__ void fold_summary_parts(const SummaryPart* parts, int n, int lane, int* top1,
+                                                   double* row_sum) {
   float best = -INFINITY;
   int index = 0x7fffffff;
   double sum = 0.0;
-  const SummaryPart* r = parts + static_cast<std::int64_t>(row) * n_tiles;
-  for (int t = lane; t < n_tiles; t += 32) {
-    const SummaryPart q = r[t];
+  for (int t = lane; t < n; t += 32) {
+    const SummaryPart q = parts[t];
     sum += q.sum;
     better(best, index, q.best, q.index);
   }
@@ -431,9 +427,19 @@ __global__ void __launch_bounds__(256) lm_head_combine(const SummaryPart* parts,
     better(best, index, ob, oi);
   }
   if (lane == 0) {
-    top1[row] = index;
-    row_sum[row] = sum;
+    *top1 = index;
+    *row_sum = sum;
   }
+}
+
+// top1 / row_sum of each row from its n_tiles parts: one warp per row (fold_summary_parts). A programmatic
+// dependent of lm_head_summary.
+__global__ void __launch_bounds__(256) lm_head_combine(const SummaryPart* parts, int M, int n_tiles, int* top1,
+                                                       double* row_sum) {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= M) return;
+  fold_summary_parts(parts + static_cast<std::int64_t>(row) * n_tiles, n_tiles, lane, top1 + row, row_sum + row);
 }
 
 // ---- host side ---------------------------------------------------------------------------------------------------
