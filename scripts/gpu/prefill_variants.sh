@@ -7,7 +7,8 @@
 #   SHAPES    prefill shapes BxS,... (default 1x128,8x512); PRECISION (default fp16); ROUNDS (default 3);
 #   ITERS     timed calls per shape and round (default 30)
 # Needs what check_cuda_engine.sh needs (.device-carry/cuda/bins.tar.xz, the bundle for the data) and writes
-# $OUT/variants.jsonl (one prefill_speed / decode_speed line per variant, shape and round; "variant" names it).
+# $OUT/variants.jsonl (one prefill_speed / decode_speed line per variant, shape and round; "variant" names it) and
+# prints each variant's medians over the rounds (prefill GPU ms, decode new tokens/s per sequence).
 # Run on the GPU machine from the repository root.
 set -uo pipefail
 carry=${CARRY:-.device-carry/cuda}
@@ -45,14 +46,17 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
       echo "{\"check\": \"FAILED\", \"variant\": \"$variant\", \"round\": $round}" >> "$out/variants.jsonl"
   done
 done
-# Median per (variant, shape) over the rounds' medians.
+# Median per (variant, shape) over the rounds' medians: prefill GPU ms, then decode new tokens/s per sequence.
 python3 - "$out/variants.jsonl" <<'EOF'
 import collections, json, statistics, sys
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r.get("check") == "prefill_speed":
-        rows[(r["variant"], f'B{r["batch"]}xS{r["seq"]}')].append(r["gpu_ms_median"])
-for (variant, shape), ms in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-    print(f"{shape:10s} {variant:50s} median {statistics.median(ms):.4f} ms  rounds {' '.join(f'{m:.4f}' for m in ms)}")
+        rows[(f'B{r["batch"]}xS{r["seq"]}', r["variant"], "ms")].append(r["gpu_ms_median"])
+    elif r.get("check") == "decode_speed":
+        rows[(f'decode B{r["batch"]}', r["variant"], "new tokens/s")].append(r["new_tokens_per_s_per_sequence_median"])
+for (shape, variant, unit), v in sorted(rows.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+    digits = 4 if unit == "ms" else 1
+    print(f"{shape:10s} {variant:50s} median {statistics.median(v):.{digits}f} {unit}  rounds {' '.join(f'{x:.{digits}f}' for x in v)}")
 EOF
