@@ -7,7 +7,8 @@
 # Usage: scripts/gpu/pack_cuda_carry.sh [build-dir]   (then run scripts/gpu/check_cuda_engine.sh there)
 # WITH_BUNDLE=1: for a call that carries the gptbench bundle too (int8 needs its `gptbench calibrate`): the bundle's
 # lib/ and data serve the binaries, so neither is packed here, and only the check program and the unit tests are
-# (LABS="persistent_lab ..." adds labs) — bundle (~48 MB), binaries (~5 MB) and tree (~12 MB) then fit the 64 MiB.
+# (LABS="persistent_lab ..." adds labs) — with a bundle made with WITH_ORT=0 (~36 MB), binaries (~5 MB) and the
+# tree (~16 MB on disk) then fit the 64 MiB (with ONNX Runtime in the bundle, ~48 MB, they no longer do).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build-cuda}
