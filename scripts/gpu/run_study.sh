@@ -2,6 +2,7 @@
 # Runs on the GPU machine (device tool), from the repository root, with .device-carry/gptbench carried:
 #   1. the tokenizer's Hugging Face parity cases (transformers is installed there),
 #   2. configs/matrix.yaml on a random GPT-2 124M checkpoint (speed; native CUDA, native CPU, ONNX Runtime CPU),
+#      then its digest (scripts/gpu/matrix_digest.py: verdict, the CUDA fp16 cells, the gates),
 #   3. configs/baseline.yaml's perplexity on gpt2-tiny-wt2 on the CUDA engine (accuracy, whole WikiText-2 test).
 # Results go to $OUT as archives (the device call returns at most 8 files). Extra arguments go to the matrix run,
 # e.g. --set repetitions=3. MATRIX_TIMEOUT (seconds, default 560) bounds it; a run cut short still gets its
@@ -44,6 +45,7 @@ timeout "${MATRIX_TIMEOUT:-560}" "$bin" run --config configs/matrix.yaml --out "
 status=$?
 echo "matrix exit $status after $(( $(date +%s) - start )) s"
 if [ "$status" = 124 ]; then "$bin" report "$out/matrix"; echo "report exit $?"; fi
+python3 scripts/gpu/matrix_digest.py "$out/matrix"  # verdict, the CUDA fp16 cells, the gates
 fi
 
 if has accuracy; then
