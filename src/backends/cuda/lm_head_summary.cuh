@@ -227,9 +227,8 @@ __global__ void __launch_bounds__(384, 1)
 // (main loop alone 413-435); the summary from registers (summarise_rows) stays exposed (481-508: ~2,000 unrolled
 // instructions a thread; 539-571 with independent chains), through shared memory (STAGED) in a rolled loop it hides
 // (438-445 with the in-vocabulary fast path; 471-474 without); a double per logit costs ~140 us more than float
-// runs; one shared staging buffer to afford a fifth ring slot is slower (472-481). The ring's barriers are waited on by phase parity, which tells a
-// phase only from the one before, so a warpgroup starts waiting for its tile's slots only once the other has
-// waited for the last of its own (named barriers 4 and 5: the other's arrival at its last slot).
+// runs; one shared staging buffer to afford a fifth ring slot is slower (472-481). The main loop is wgmma_wide.cuh's
+// pingpong_tile_mainloop (how the two warpgroups hand the ring over is said there).
 template <int BN_, int STAGES, int STAGED = 0>
 struct LmHeadPingPongShape {
   static constexpr int BM = 128, BN = BN_;
@@ -348,34 +347,8 @@ __global__ void __launch_bounds__(384, 1)
     const int u = blockIdx.x + i * gridDim.x;
     if (u >= work) break;
     const int m0 = (u % m_tiles) * S::BM, nt = u / m_tiles, n0 = nt * BN;
-    int it = i * kt_n;  // the ring position of this tile's first k-block
-    // Zeroed, although the first product does not accumulate: its accumulate flag is a run-time predicate, so
-    // without this ptxas keeps the last tile's values live through the epilogue (128 x 192 tiles then spilled).
-#pragma unroll
-    for (int j = 0; j < BN / 2; ++j) acc0[j] = 0.f, acc1[j] = 0.f;
-    if (i > 0) asm volatile("bar.sync %0, 256;\n" ::"r"(4 + cw) : "memory");
-    for (int kt = 0; kt < kt_n; ++kt, ++it) {
-      const int s = it % STAGES;
-      mbar_wait(full(s), (it / STAGES) & 1);
-      if (kt == kt_n - 1) asm volatile("bar.arrive %0, 256;\n" ::"r"(5 - cw) : "memory");
-      const std::uint32_t a = base + s * S::kStage, w = a + S::kABytes;
-      if constexpr (LAB == 2) {
-        mbar_arrive(empty(s));
-        continue;
-      }
-      asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-      for (int k16 = 0; k16 < 4; ++k16) {
-        wgmma_k16<T, BN>(acc0, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
-        wgmma_k16<T, BN>(acc1, sw128_desc(a + 64 * 128 + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
-      }
-      asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-      if (kt > 0) mbar_arrive(empty((it - 1) % STAGES));
-    }
+    pingpong_tile_mainloop<T, BN, STAGES, LAB != 2>(acc0, acc1, base, S::kStage, S::kABytes, i, cw, kt_n, full, empty);
     if constexpr (LAB == 2) continue;
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    mbar_arrive(empty((it - 1) % STAGES));
     const int r0 = m0 + wwarp * 16 + lane / 4;
     if constexpr (LAB == 1) {
       if (p.vocab < 0) {  // never: keeps the products

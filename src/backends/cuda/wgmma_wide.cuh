@@ -149,6 +149,51 @@ __device__ __forceinline__ void wide_tile_mainloop(float (&acc)[BN / 2], std::ui
   warpgroup_tile_mainloop<T, BN, STAGES>(acc, base, S::kStage, cw * (64 * 128), S::kABytes, kt_n, it, full, release);
 }
 
+// The ping-pong schedule's main loop (CUTLASS's "ping-pong": each consumer warpgroup a whole 128 x BN tile, the two
+// taking the block's tiles i = cw, cw + 2, ... in turn, so that one's epilogue runs beside the other's products) for
+// warpgroup cw's tile i, whose kt_n k-blocks sit at ring positions i * kt_n ..: per k16 step two m64nBNk16 products
+// (rows 0-63 into acc0, 64-127 into acc1; a slot holds A's 128 rows, then W's BN rows at a_bytes) that share W's
+// slot, each slot released once the next slot's products are in flight. The ring's barriers are waited on by phase
+// parity, which tells a phase only from the one before, so a warpgroup starts waiting for its tile's slots only
+// once the other has waited for the last of its own (named barriers 4 and 5: the other's arrival at its last slot).
+// Every product has completed, and every slot is released, on return. PRODUCTS = false (a lab's "ring alone")
+// releases each slot as it arrives and issues nothing. Used by the LM head (lm_head_summary_pingpong) and the lab's
+// store-epilogue product (lab/cuda/gemm_pingpong_store.cuh).
+template <typename T, int BN, int STAGES, bool PRODUCTS = true, typename Full, typename Empty>
+__device__ __forceinline__ void pingpong_tile_mainloop(float (&acc0)[BN / 2], float (&acc1)[BN / 2], std::uint32_t base,
+                                                       std::uint32_t stage, std::uint32_t a_bytes, int i, int cw,
+                                                       int kt_n, Full full, Empty empty) {
+  int it = i * kt_n;  // the ring position of this tile's first k-block
+  // Zeroed, although the first product does not accumulate: its accumulate flag is a run-time predicate, so without
+  // this ptxas keeps the last tile's values live through the epilogue (128 x 192 tiles then spilled).
+#pragma unroll
+  for (int j = 0; j < BN / 2; ++j) acc0[j] = 0.f, acc1[j] = 0.f;
+  if (i > 0) asm volatile("bar.sync %0, 256;\n" ::"r"(4 + cw) : "memory");
+  for (int kt = 0; kt < kt_n; ++kt, ++it) {
+    const int s = it % STAGES;
+    mbar_wait(full(s), (it / STAGES) & 1);
+    if (kt == kt_n - 1) asm volatile("bar.arrive %0, 256;\n" ::"r"(5 - cw) : "memory");
+    const std::uint32_t a = base + s * stage, w = a + a_bytes;
+    if constexpr (!PRODUCTS) {
+      mbar_arrive(empty(s));
+      continue;
+    }
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int k16 = 0; k16 < 4; ++k16) {
+      wgmma_k16<T, BN>(acc0, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
+      wgmma_k16<T, BN>(acc1, sw128_desc(a + 64 * 128 + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
+    }
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+    if (kt > 0) mbar_arrive(empty((it - 1) % STAGES));
+  }
+  if constexpr (PRODUCTS) {
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    mbar_arrive(empty((it - 1) % STAGES));
+  }
+}
+
 }  // namespace wgmma_detail
 
 }  // namespace gptbench::cuda_engine::kernels
