@@ -11,7 +11,7 @@
 #   8. INT8 (W8A8): calibration caches made by `gptbench calibrate` (the bundle of bundle_gptbench.sh, when
 #      carried) on the WikiText-2 validation text, then logits, perplexity and speed like the other precisions.
 # Environment: FULL=1 also times bf16 and fp32; PROFILE=1 adds a per-kernel profile (graphs off) of fp16;
-# SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab decode_persistent_lab"; the default; also wgmma_chain_lab, gemm_large_lab, lm_head_lab, residual_layernorm_lab, layernorm_folded_lab, tma_fill_lab); SKIP_ANCHORS=1 leaves out the transformers anchors; COMPILE_ANCHORS=1 adds torch.compile's (B1 x S128, B8 x S512: minutes of compiling); ITERS (default 30) timed calls per shape.
+# SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab decode_persistent_lab"; the default; also wgmma_chain_lab, gemm_large_lab, lm_head_lab, residual_layernorm_lab, layernorm_folded_lab, tma_fill_lab, gemm_pingpong_lab); SKIP_ANCHORS=1 leaves out the transformers anchors; COMPILE_ANCHORS=1 adds torch.compile's (B1 x S128, B8 x S512: minutes of compiling); ITERS (default 30) timed calls per shape.
 # Every command has its own time limit, so one stuck step cannot eat the device budget.
 # Results: $OUT/results.jsonl (one JSON object per check), $OUT/summary.md; progress on stderr.
 # Run on the GPU machine from the repository root after scripts/gpu/pack_cuda_carry.sh packed .device-carry/cuda.
