@@ -472,35 +472,11 @@ __global__ void __launch_bounds__(384, 1)
     }
     asm volatile("cp.async.commit_group;\n" ::: "memory");
     float sum = 0.f, sum_sq = 0.f;
-    int it = i * kt_n;  // the ring position of this tile's first k-block
-    // Zeroed although the first product does not accumulate (its flag is a run-time predicate): otherwise ptxas
-    // keeps the last tile's values live through the epilogue (thirteenth session: 128 x 192 tiles spilled).
-#pragma unroll
-    for (int j = 0; j < BN / 2; ++j) acc0[j] = 0.f, acc1[j] = 0.f;
-    // The ring's barriers are waited on by phase parity, which tells a phase only from the one before: a warpgroup
-    // may wait for its tile's slots only once the other has waited for all of the previous tile's (named barrier
-    // 4 + cw: the other's arrival after its last slot).
-    if (i > 0) asm volatile("bar.sync %0, 256;\n" ::"r"(4 + cw) : "memory");
-    for (int kt = 0; kt < kt_n; ++kt, ++it) {
-      const int s = it % STAGES;
-      mbar_wait(full(s), (it / STAGES) & 1);
-      if (kt == kt_n - 1) asm volatile("bar.arrive %0, 256;\n" ::"r"(5 - cw) : "memory");
-      const std::uint32_t a = base + s * S::kStage, w = a + S::kABytes;
-      asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-      for (int k16 = 0; k16 < 4; ++k16) {
-        wgmma_k16<T, BN>(acc0, sw128_desc(a + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
-        wgmma_k16<T, BN>(acc1, sw128_desc(a + 64 * 128 + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
-      }
-      asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-      if constexpr (LAB == 0 && !SW) {
-        folded_detail::add_row_sums<T, 8>(a, wtid, 0, sum, sum_sq);
-      }
-      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-      if (kt > 0) mbar_arrive(empty((it - 1) % STAGES));
-    }
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    mbar_arrive(empty((it - 1) % STAGES));
+    pingpong_tile_mainloop<T, BN, STAGES>(acc0, acc1, base, S::kStage, S::kABytes, i, cw, kt_n, full, empty,
+                                          [&](std::uint32_t a, int) {
+                                            if constexpr (LAB == 0 && !SW)
+                                              folded_detail::add_row_sums<T, 8>(a, wtid, 0, sum, sum_sq);
+                                          });
     if constexpr (SW) {
       mbar_wait(stat_full(cw), (i >> 1) & 1);  // this tile's statistics are in
     } else {

@@ -156,13 +156,16 @@ __device__ __forceinline__ void wide_tile_mainloop(float (&acc)[BN / 2], std::ui
 // slot, each slot released once the next slot's products are in flight. The ring's barriers are waited on by phase
 // parity, which tells a phase only from the one before, so a warpgroup starts waiting for its tile's slots only
 // once the other has waited for the last of its own (named barriers 4 and 5: the other's arrival at its last slot).
-// Every product has completed, and every slot is released, on return. PRODUCTS = false (a lab's "ring alone")
-// releases each slot as it arrives and issues nothing. Used by the LM head (lm_head_summary_pingpong) and the lab's
-// store-epilogue product (lab/cuda/gemm_pingpong_store.cuh).
-template <typename T, int BN, int STAGES, bool PRODUCTS = true, typename Full, typename Empty>
+// Every product has completed, and every slot is released, on return. on_slot(a, kt), when given, runs while slot
+// kt's products are in flight, with the shared address of its A rows (as in warpgroup_tile_mainloop: the
+// LayerNorm-folded lab product's row statistics). PRODUCTS = false (a lab's "ring alone") releases each slot as it
+// arrives and issues nothing. Used by the LM head (lm_head_summary_pingpong) and two lab products
+// (lab/cuda/gemm_pingpong_store.cuh, lab/cuda/gemm_layernorm_folded.cuh's ping-pong kernel).
+template <typename T, int BN, int STAGES, bool PRODUCTS = true, typename Full, typename Empty,
+          typename OnSlot = NoSlotWork>
 __device__ __forceinline__ void pingpong_tile_mainloop(float (&acc0)[BN / 2], float (&acc1)[BN / 2], std::uint32_t base,
                                                        std::uint32_t stage, std::uint32_t a_bytes, int i, int cw,
-                                                       int kt_n, Full full, Empty empty) {
+                                                       int kt_n, Full full, Empty empty, OnSlot on_slot = {}) {
   int it = i * kt_n;  // the ring position of this tile's first k-block
   // Zeroed, although the first product does not accumulate: its accumulate flag is a run-time predicate, so without
   // this ptxas keeps the last tile's values live through the epilogue (128 x 192 tiles then spilled).
@@ -185,6 +188,7 @@ __device__ __forceinline__ void pingpong_tile_mainloop(float (&acc0)[BN / 2], fl
       wgmma_k16<T, BN>(acc1, sw128_desc(a + 64 * 128 + k16 * 32), sw128_desc(w + k16 * 32), kt > 0 || k16 > 0);
     }
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    on_slot(a, kt);
     asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     if (kt > 0) mbar_arrive(empty((it - 1) % STAGES));
   }
