@@ -11,7 +11,7 @@
 #   8. INT8 (W8A8): calibration caches made by `gptbench calibrate` (the bundle of bundle_gptbench.sh, when
 #      carried) on the WikiText-2 validation text, then logits, perplexity and speed like the other precisions.
 # Environment: FULL=1 also times bf16 and fp32; PROFILE=1 adds a per-kernel profile (graphs off) of fp16;
-# SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab decode_persistent_lab"; the default; also wgmma_chain_lab, gemm_large_lab, lm_head_lab, residual_layernorm_lab, layernorm_folded_lab, tma_fill_lab, gemm_pingpong_lab); SKIP_ANCHORS=1 leaves out the transformers anchors; COMPILE_ANCHORS=1 adds torch.compile's (B1 x S128, B8 x S512: minutes of compiling); ITERS (default 30) timed calls per shape.
+# SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab decode_persistent_lab"; the default; also wgmma_chain_lab, gemm_large_lab, lm_head_lab, residual_layernorm_lab, layernorm_folded_lab, tma_fill_lab, gemm_pingpong_lab); SKIP_ANCHORS=1 leaves out the transformers anchors; COMPILE_ANCHORS=1 adds torch.compile's (B1 x S128, B8 x S512: minutes of compiling); ITERS (default 50, after 10 warm-up calls: the anchors file's protocol) timed calls per shape.
 # Every command has its own time limit, so one stuck step cannot eat the device budget.
 # Results: $OUT/results.jsonl (one JSON object per check), $OUT/summary.md; progress on stderr.
 # Run on the GPU machine from the repository root after scripts/gpu/pack_cuda_carry.sh packed .device-carry/cuda.
@@ -19,7 +19,8 @@ set -uo pipefail
 carry=${CARRY:-.device-carry/cuda}
 out=${OUT:-/tmp/cuda-engine-out}
 work=${WORK:-/tmp/cuda-engine-work}
-iters=${ITERS:-30}
+iters=${ITERS:-50}
+warmup=${WARMUP:-10}
 mkdir -p "$out" "$work"
 results=$out/results.jsonl
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
@@ -87,13 +88,13 @@ run 40 "$bin" logits --model "$m124" --precision fp16 --ids "$work/ids.bin" --ba
 run 40 "$bin" logits --model "$m124" --precision bf16 --ids "$work/ids.bin" --batch 1 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 30 "$bin" ppl --model "$tiny" --precision fp32 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
 run 30 "$bin" ppl --model "$tiny" --precision fp16 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
-run 90 "$bin" bench --model "$m124" --precision fp16 --iters $iters --warmup 5 --peak-tflops $tf --peak-tbps $bw --json "$results"
+run 90 "$bin" bench --model "$m124" --precision fp16 --iters $iters --warmup $warmup --peak-tflops $tf --peak-tbps $bw --json "$results"
 run 40 "$bin" ppl --model "$m124" --precision fp16 --tokens "$work/wt2_test.bin" --json "$results"
 run 40 "$bin" logits --model "$m124" --precision bf16 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 40 "$bin" logits --model "$m124" --precision tf32 --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
 run 30 "$bin" ppl --model "$tiny" --precision bf16 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
 run 30 "$bin" ppl --model "$tiny" --precision tf32 --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
-[[ -n ${FULL:-} ]] && run 120 "$bin" bench --model "$m124" --precision bf16 --iters $iters --warmup 5 --json "$results"
+[[ -n ${FULL:-} ]] && run 120 "$bin" bench --model "$m124" --precision bf16 --iters $iters --warmup $warmup --json "$results"
 [[ -n ${FULL:-} ]] && run 120 "$bin" bench --model "$m124" --precision fp32 --iters 10 --warmup 2 --json "$results"
 if [[ -n $gptbench && -z ${SKIP_INT8:-} && ! -x $gb/bin/gptbench ]]; then
   # a data-only bundle (no bin/: small enough to carry beside the binaries): no calibration, so no int8 rows
@@ -107,7 +108,7 @@ elif [[ -n $gptbench && -z ${SKIP_INT8:-} ]]; then
   if [[ -n $calib_tiny && -n $calib_124m ]]; then
     run 40 "$bin" logits --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
     run 30 "$bin" ppl --model "$tiny" --precision int8 --opt calibration_cache=$calib_tiny --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
-    run 90 "$bin" bench --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --variant default --iters $iters --warmup 5 --peak-tflops $tf --peak-tbps $bw --json "$results"
+    run 90 "$bin" bench --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --variant default --iters $iters --warmup $warmup --peak-tflops $tf --peak-tbps $bw --json "$results"
   fi
 fi
 # Decode, for comparison: without the fused matrix-vector kernels (cuBLASLt + separate LayerNorm kernels), and
@@ -116,7 +117,7 @@ for variant in ${DECODE_VARIANTS:-gemv_kernels=0 decode_persistent=0}; do
   run 60 "$bin" bench --model "$m124" --precision fp16 --shapes none --opt "$variant" --json "$results"
 done
 [[ -n ${PROFILE:-} ]] && run 120 "$bin" profile --model "$m124" --precision fp16 --shapes 1x128,8x512 2> "$out/profile-fp16.txt"
-[[ -z ${SKIP_ANCHORS:-} ]] && run 150 python3 scripts/gpu/reference.py anchors --work "$work" --iters ${ANCHOR_ITERS:-20} --warmup 5 --json "$results"
+[[ -z ${SKIP_ANCHORS:-} ]] && run 300 python3 scripts/gpu/reference.py anchors --work "$work" --iters ${ANCHOR_ITERS:-50} --warmup ${ANCHOR_WARMUP:-10} --json "$results"
 # torch.compile (the anchors file's fastest PyTorch figures; each shape compiles for a minute or more)
-[[ -n ${COMPILE_ANCHORS:-} ]] && run 420 python3 scripts/gpu/reference.py compile --work "$work" --iters ${ANCHOR_ITERS:-20} --warmup 5 --json "$results"
+[[ -n ${COMPILE_ANCHORS:-} ]] && run 420 python3 scripts/gpu/reference.py compile --work "$work" --iters ${ANCHOR_ITERS:-50} --warmup ${ANCHOR_WARMUP:-10} --json "$results"
 python3 scripts/gpu/summarize.py "$results" > "$out/summary.md" && cat "$out/summary.md"
