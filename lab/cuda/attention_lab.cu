@@ -26,13 +26,18 @@
 //   v16 attention_wgmma<T, 2, 2, false>      two consumer warpgroups (128 queries) share each K / V tile
 //   v17 attention_wgmma<T, 2, 3, true>       both
 //   v18 attention_wgmma<T, 1, 2, true>       v15 with 2 slots
+//   v19 attention_wgmma<T, 2, 2, false, true>  keys split inside the block (KSPLIT): two warpgroups on the same
+//                                            64 queries, the first on key tiles [0, h), the second on [h, n), each
+//                                            with a ring of 2 slots; merged through shared memory at the end (the
+//                                            heavy blocks' chain of steps halved)
+//   v20 attention_wgmma<T, 2, 3, false, true>  v19 with rings of 3 slots
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:
 //   attention_lab [--quick] [--json FILE] [--version N] [--min-ms 50] [--shape BxS]
 //     --quick      skip the big shapes (B8xS512, B32xS128, B1xS1024)
 //     --json FILE  append one JSON line per (version, shape) to FILE
-//     --version N  run only version N (1..18)
+//     --version N  run only version N (1..20)
 //     --min-ms X   time each (version, shape) for at least X ms (default 50)
 //     --shape BxS  run only the shapes of that batch and length (e.g. to profile one with Nsight Compute)
 // Exits non-zero if any check fails.
@@ -89,6 +94,8 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
         case 16: e = k::launch_attention_wgmma<T, 2, 2, false>(*map, out, batch, seq, heads, C, sl2, stream); break;
         case 17: e = k::launch_attention_wgmma<T, 2, 3, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
         case 18: e = k::launch_attention_wgmma<T, 1, 2, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
+        case 19: e = k::launch_attention_wgmma<T, 2, 2, false, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
+        case 20: e = k::launch_attention_wgmma<T, 2, 3, false, true>(*map, out, batch, seq, heads, C, sl2, stream); break;
         default: break;
       }
     }
@@ -116,7 +123,7 @@ void run_version(int v, const T* qkv, T* out, int batch, int seq, int heads, flo
     default: std::fprintf(stderr, "bad version %d\n", v); std::exit(2);
   }
 }
-constexpr int kVersions = 18;
+constexpr int kVersions = 20;
 const char* version_name(int v) {
   switch (v) {
     case 1: return "wmma_w4";
@@ -137,6 +144,8 @@ const char* version_name(int v) {
     case 16: return "wgmma_wg2_s2";
     case 17: return "wgmma_wg2_s3_pipe";
     case 18: return "wgmma_wg1_s2_pipe";
+    case 19: return "wgmma_ksplit2_s2";
+    case 20: return "wgmma_ksplit2_s3";
     default: return "?";
   }
 }

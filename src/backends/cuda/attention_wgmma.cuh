@@ -91,13 +91,19 @@ __device__ __forceinline__ void fence_operand(float (&d)[32]) {
 
 }  // namespace attn_wgmma_detail
 
-template <int WG, int STAGES>
+// KSPLIT: the two warpgroups share one 64-query tile and each has a ring of its own (ring r = warpgroup r's key
+// tiles); otherwise one ring serves all warpgroups, each with its own query tile.
+template <int WG, int STAGES, bool KSPLIT = false>
 struct AttentionWgmmaSmem {
   static constexpr std::uint32_t kTile = 64 * 128;  // 64 rows of 64 16-bit elements
+  static constexpr int kQTiles = KSPLIT ? 1 : WG;
+  static constexpr int kRings = KSPLIT ? WG : 1;
   static constexpr std::uint32_t q_off = 0;
-  __host__ __device__ static constexpr std::uint32_t k_off(int s) { return WG * kTile + 2 * kTile * s; }
-  __host__ __device__ static constexpr std::uint32_t v_off(int s) { return WG * kTile + 2 * kTile * s + kTile; }
-  static constexpr int bytes = static_cast<int>((WG + 2 * STAGES) * kTile) + 1024;  // + alignment slack
+  __host__ __device__ static constexpr std::uint32_t k_off(int s, int ring = 0) {
+    return kQTiles * kTile + 2 * kTile * (ring * STAGES + s);
+  }
+  __host__ __device__ static constexpr std::uint32_t v_off(int s, int ring = 0) { return k_off(s, ring) + kTile; }
+  static constexpr int bytes = static_cast<int>((kQTiles + 2 * STAGES * kRings) * kTile) + 1024;  // + alignment slack
 };
 
 // PIPE: the S product of key tile t+1 is issued before the softmax of tile t, so the tensor cores work while the
@@ -106,22 +112,34 @@ struct AttentionWgmmaSmem {
 // Launch bounds' second argument: with the explicit 1, ptxas gives the plain kernel 96 registers (4 blocks per SM);
 // without it, 104 (3 blocks; B8 x S512 18.8 vs 17.6 us on an H200). Larger values, to cap the registers for 5
 // (plain) or 4 (PIPE) blocks per SM, spilled 600+ bytes each: not kept.
-template <typename T, int WG, int STAGES, bool PIPE>
+//
+// KSPLIT (WG = 2, not PIPE): split keys inside the block. Causal blocks differ 8x in work at S = 512 (the last
+// query tile needs 8 key tiles, the first 1), and a warpgroup walks its tiles one after another, so the heavy
+// blocks' chain of dependent steps (wait for the tile, S product, softmax, PV product) sets the kernel's length
+// while the light ones leave their SMs idle at the end. Here a block's two warpgroups share its 64 queries: the
+// first takes key tiles [0, h), the second [h, n) (h = ceil(n / 2)), each from a ring of its own that the producer
+// fills alternately, and at the end the second hands its running max, partial row sums and unnormalised output
+// to the first through shared memory (its own ring's space, idle by then), which merges them
+//   m = max(m1, m2),  o = o1 2^(m1 - m) + o2 2^(m2 - m),  l = l1 2^(m1 - m) + l2 2^(m2 - m)
+// and stores. The chain is half as long; the work and the tiles read are the same.
+template <typename T, int WG, int STAGES, bool PIPE, bool KSPLIT = false>
 __global__ void __launch_bounds__(128 * WG + 32, 1)
     attention_wgmma(const __grid_constant__ CUtensorMap map_qkv, T* __restrict__ out, int seq, int heads,
                     int out_stride, float scale_log2) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(!KSPLIT || (WG == 2 && !PIPE), "the key split is written for two warpgroups without PIPE");
   using namespace wgmma_detail;
   using namespace attn_wgmma_detail;
-  using L = AttentionWgmmaSmem<WG, STAGES>;
-  constexpr int BQ = 64 * WG;
+  using L = AttentionWgmmaSmem<WG, STAGES, KSPLIT>;
+  constexpr int BQ = KSPLIT ? 64 : 64 * WG;
+  constexpr int RINGS = L::kRings;
   extern __shared__ __align__(1024) unsigned char attn_smem[];
-  __shared__ alignas(8) std::uint64_t bars[1 + 2 * STAGES];  // q_full, full[s], empty[s]
+  __shared__ alignas(8) std::uint64_t bars[1 + 2 * STAGES * RINGS];  // q_full, full[r][s], empty[r][s]
   const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(attn_smem)) + 1023u) & ~1023u;
   const std::uint32_t bar0 = static_cast<std::uint32_t>(__cvta_generic_to_shared(bars));
   const std::uint32_t q_full = bar0;
-  auto full = [&](int s) { return bar0 + 8u * (1 + s); };
-  auto empty = [&](int s) { return bar0 + 8u * (1 + STAGES + s); };
+  auto full = [&](int s, int ring = 0) { return bar0 + 8u * (1 + ring * STAGES + s); };
+  auto empty = [&](int s, int ring = 0) { return bar0 + 8u * (1 + RINGS * STAGES + ring * STAGES + s); };
 
   asm volatile("griddepcontrol.wait;" ::: "memory");  // a programmatic dependent reads qkv only after its writer
   asm volatile("griddepcontrol.launch_dependents;");
@@ -131,13 +149,15 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
   const int q0 = (gridDim.y - 1 - blockIdx.y) * BQ;  // heavy (late) query blocks first
   const int row0 = b * seq;
   const int n_tiles = (min(seq, q0 + BQ) + 63) / 64;  // keys 0 .. min(seq, q0 + BQ) - 1
+  const int split = (n_tiles + 1) / 2;                // KSPLIT: warpgroup 0 takes tiles [0, split), 1 the rest
 
   if (tid == 0) {
     mbar_init(q_full, 1);
-    for (int s = 0; s < STAGES; ++s) {
-      mbar_init(full(s), 1);
-      mbar_init(empty(s), 128 * WG);
-    }
+    for (int r = 0; r < RINGS; ++r)
+      for (int s = 0; s < STAGES; ++s) {
+        mbar_init(full(s, r), 1);
+        mbar_init(empty(s, r), KSPLIT ? 128 : 128 * WG);
+      }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -145,14 +165,24 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
   if (warp == 4 * WG) {  // producer warp
     if (lane == 0) {
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_qkv)) : "memory");
-      mbar_expect_tx(q_full, WG * L::kTile);
-      for (int w = 0; w < WG; ++w) tma_load_2d(base + L::q_off + w * L::kTile, &map_qkv, h * 64, row0 + q0 + 64 * w, q_full);
-      for (int t = 0; t < n_tiles; ++t) {
-        const int s = t % STAGES;
-        if (t >= STAGES) mbar_wait(empty(s), ((t / STAGES) - 1) & 1);
-        mbar_expect_tx(full(s), 2 * L::kTile);
-        tma_load_2d(base + L::k_off(s), &map_qkv, C + h * 64, row0 + 64 * t, full(s));
-        tma_load_2d(base + L::v_off(s), &map_qkv, 2 * C + h * 64, row0 + 64 * t, full(s));
+      mbar_expect_tx(q_full, L::kQTiles * L::kTile);
+      for (int w = 0; w < L::kQTiles; ++w)
+        tma_load_2d(base + L::q_off + w * L::kTile, &map_qkv, h * 64, row0 + q0 + 64 * w, q_full);
+      // the i-th tile of ring r (KSPLIT: ring r's tiles start at 0 / split; otherwise one ring of all tiles)
+      auto load = [&](int r, int i, int t) {
+        const int s = i % STAGES;
+        if (i >= STAGES) mbar_wait(empty(s, r), ((i / STAGES) - 1) & 1);
+        mbar_expect_tx(full(s, r), 2 * L::kTile);
+        tma_load_2d(base + L::k_off(s, r), &map_qkv, C + h * 64, row0 + 64 * t, full(s, r));
+        tma_load_2d(base + L::v_off(s, r), &map_qkv, 2 * C + h * 64, row0 + 64 * t, full(s, r));
+      };
+      if constexpr (KSPLIT) {
+        for (int i = 0; i < split; ++i) {  // alternately, so that both warpgroups start at once
+          load(0, i, i);
+          if (split + i < n_tiles) load(1, i, split + i);
+        }
+      } else {
+        for (int t = 0; t < n_tiles; ++t) load(0, t, t);
       }
     }
     return;
@@ -161,13 +191,17 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
   // The consumer warpgroup, through a shuffle so that the compiler sees a warp-uniform value: the loop bounds
   // derived from it must be provably uniform, or ptxas serialises the wgmma left in flight across them.
   const int w = __shfl_sync(0xffffffffu, warp / 4, 0);
-  const int wq0 = q0 + 64 * w;              // its first query
+  const int wq0 = KSPLIT ? q0 : q0 + 64 * w;  // its first query
   const int g = lane / 4, t4 = lane % 4;
   const int qi0 = wq0 + 16 * (warp % 4) + g, qi1 = qi0 + 8;  // this thread's two query rows
   // Key tiles this warpgroup needs: those starting at or before its first query (tiles and warpgroups are both
   // 64 wide, so every such tile shows key k0 to every row: no row is fully masked in a tile it computes).
-  const int my_tiles = wq0 < seq ? min(n_tiles, wq0 / 64 + 1) : 0;
-  const std::uint32_t qa = base + L::q_off + w * L::kTile;
+  // KSPLIT: tiles [t_lo, my_tiles) of those, from ring w, whose i-th slot use holds tile t_lo + i.
+  const int all_tiles = wq0 < seq ? min(n_tiles, wq0 / 64 + 1) : 0;
+  const int t_lo = KSPLIT && w == 1 ? min(split, all_tiles) : 0;
+  const int my_tiles = KSPLIT && w == 0 ? min(split, all_tiles) : all_tiles;
+  const int ring = KSPLIT ? w : 0;
+  const std::uint32_t qa = base + L::q_off + (KSPLIT ? 0 : w) * L::kTile;
 
   float o[32];
 #pragma unroll
@@ -176,8 +210,9 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
   mbar_wait(q_full, 0);
 
   auto issue_s = [&](float (&sacc)[32], int t) {
-    const std::uint32_t kb = base + L::k_off(t % STAGES);
-    mbar_wait(full(t % STAGES), (t / STAGES) & 1);
+    const int i = t - t_lo;  // this ring's use number
+    const std::uint32_t kb = base + L::k_off(i % STAGES, ring);
+    mbar_wait(full(i % STAGES, ring), (i / STAGES) & 1);
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
     for (int k16 = 0; k16 < 4; ++k16) wgmma_k16<T, 64>(sacc, sw128_desc(qa + 32 * k16), sw128_desc(kb + 32 * k16), k16);
@@ -189,7 +224,7 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
   // paths it cannot prove uniform.
   auto step = [&](int t, float (&s_cur)[32], float (&s_next)[32], auto next_c) {
     constexpr bool NEXT = decltype(next_c)::value;
-    const int s = t % STAGES;
+    const int s = (t - t_lo) % STAGES;
     if constexpr (NEXT) {
       issue_s(s_next, t + 1);  // (no operand fence here: any instruction on its registers now would serialise)
       asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // S of tile t is done
@@ -249,7 +284,7 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
       o[4 * j + 2] *= alpha1;
       o[4 * j + 3] *= alpha1;
     }
-    const std::uint32_t vb = base + L::v_off(s);
+    const std::uint32_t vb = base + L::v_off(s, ring);
     fence_operand(o);
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
@@ -258,7 +293,7 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");  // (NEXT: also the S of tile t+1)
     fence_operand(o);
     if constexpr (NEXT) fence_operand(s_next);
-    mbar_arrive(empty(s));
+    mbar_arrive(empty(s, ring));
   };
 
   // PIPE: two S accumulators used in turn (the loop unrolled by two), so that no register copy has to wait for
@@ -278,13 +313,45 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
       step(t, s_a, s_b, std::false_type{});
     }
   } else {
-    for (int t = 0; t < my_tiles; ++t) step(t, s_a, s_b, std::false_type{});
+    for (int t = t_lo; t < my_tiles; ++t) step(t, s_a, s_b, std::false_type{});
   }
-  // Tiles only the other warpgroup needs: wait until each has landed before releasing it, so that the arrival
-  // counts for this tile's use of the slot and not for the one before (which may still be being read).
-  for (int t = my_tiles; t < n_tiles; ++t) {
-    mbar_wait(full(t % STAGES), (t / STAGES) & 1);
-    mbar_arrive(empty(t % STAGES));
+  if constexpr (!KSPLIT) {
+    // Tiles only the other warpgroup needs: wait until each has landed before releasing it, so that the arrival
+    // counts for this tile's use of the slot and not for the one before (which may still be being read).
+    for (int t = my_tiles; t < n_tiles; ++t) {
+      mbar_wait(full(t % STAGES), (t / STAGES) & 1);
+      mbar_arrive(empty(t % STAGES));
+    }
+  } else {
+    // Warpgroup 1 hands (m, l, o) over in its own ring's space (every tile it was sent has landed and been read);
+    // warpgroup 0 merges. Thread j of both warpgroups holds the same rows and columns. Layout [value][thread]:
+    // consecutive threads, consecutive words.
+    float* xfer = reinterpret_cast<float*>(attn_smem + (base - static_cast<std::uint32_t>(__cvta_generic_to_shared(
+                                                                   attn_smem))) + L::k_off(0, 1));
+    const int j = tid % 128;
+    if (w == 1) {
+      xfer[0 * 128 + j] = m0;
+      xfer[1 * 128 + j] = m1;
+      xfer[2 * 128 + j] = l0;
+      xfer[3 * 128 + j] = l1;
+#pragma unroll
+      for (int i = 0; i < 32; ++i) xfer[(4 + i) * 128 + j] = o[i];
+      asm volatile("bar.arrive 1, 256;\n" ::: "memory");
+      return;
+    }
+    asm volatile("bar.sync 1, 256;\n" ::: "memory");
+    const float mb0 = xfer[0 * 128 + j], mb1 = xfer[1 * 128 + j];
+    const float mx0 = fmaxf(m0, mb0), mx1 = fmaxf(m1, mb1);
+    // -inf on both sides only for rows past the sequence (never stored): keep them finite
+    const float a0 = mx0 == -INFINITY ? 0.f : exp2f(m0 - mx0), b0 = mx0 == -INFINITY ? 0.f : exp2f(mb0 - mx0);
+    const float a1 = mx1 == -INFINITY ? 0.f : exp2f(m1 - mx1), b1 = mx1 == -INFINITY ? 0.f : exp2f(mb1 - mx1);
+    l0 = l0 * a0 + xfer[2 * 128 + j] * b0;
+    l1 = l1 * a1 + xfer[3 * 128 + j] * b1;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      const bool row1 = (i % 4) >= 2;  // accumulator layout: {0, 1} row qi0, {2, 3} row qi1
+      o[i] = o[i] * (row1 ? a1 : a0) + xfer[(4 + i) * 128 + j] * (row1 ? b1 : b0);
+    }
   }
   // ---- epilogue: normalise and store this thread's two rows ----
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -309,17 +376,18 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
 
 // grid = (batch * heads, ceil(seq / (64 WG))), block = 128 WG + 32 threads. map_qkv: wgmma_tensor_map(qkv, rows
 // >= batch * seq, 3C, 64). pdl: launched as a programmatic dependent of the kernel before.
-template <typename T, int WG, int STAGES, bool PIPE>
+template <typename T, int WG, int STAGES, bool PIPE, bool KSPLIT = false>
 cudaError_t launch_attention_wgmma(const CUtensorMap& map_qkv, T* out, int batch, int seq, int heads, int out_stride,
                                    float scale_log2, cudaStream_t stream, bool pdl = false) {
   if (batch <= 0 || seq <= 0 || heads <= 0) return cudaSuccess;
-  using L = AttentionWgmmaSmem<WG, STAGES>;
-  auto kernel = attention_wgmma<T, WG, STAGES, PIPE>;
+  using L = AttentionWgmmaSmem<WG, STAGES, KSPLIT>;
+  constexpr int BQ = KSPLIT ? 64 : 64 * WG;
+  auto kernel = attention_wgmma<T, WG, STAGES, PIPE, KSPLIT>;
   static const cudaError_t configured =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes);
   if (configured != cudaSuccess) return configured;
-  return launch_kernel(kernel, dim3(batch * heads, (seq + 64 * WG - 1) / (64 * WG)), dim3(128 * WG + 32), L::bytes,
-                       stream, pdl, map_qkv, out, seq, heads, out_stride, scale_log2);
+  return launch_kernel(kernel, dim3(batch * heads, (seq + BQ - 1) / BQ), dim3(128 * WG + 32), L::bytes, stream, pdl,
+                       map_qkv, out, seq, heads, out_stride, scale_log2);
 }
 
 }  // namespace gptbench::cuda_engine::kernels
