@@ -65,12 +65,12 @@ TEST(CudaHost, PrecisionNames) {
 }
 
 // ---- a small random model and a double-precision reference forward -----------------------------------------------
-Gpt2Model small_model(int n_head, std::uint32_t seed, int n_embd = 128, int vocab = 1000) {
+Gpt2Model small_model(int n_head, std::uint32_t seed, int n_embd = 128, int vocab = 1000, int n_positions = 128) {
   Gpt2Model m;
   m.config.n_layer = 2;
   m.config.n_head = n_head;
   m.config.n_embd = n_embd;
-  m.config.n_positions = 128;
+  m.config.n_positions = n_positions;
   m.config.vocab_size = vocab;
   m.weights = allocate_weights(m.config);
   std::mt19937 rng(seed);
@@ -244,7 +244,7 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
   const Gpt2Model m = small_model(2, 1);
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"attention_warps", "four"}, {"attention_warps", "2"}, {"gemv_max_rows", "9"}, {"gemv_max_rows", "4x"},
-           {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"},
+           {"device", "-1"}, {"graphs", "yes please"}, {"prefill_pdl", "maybe"}, {"attention", "sdpa"}, {"attention_ksplit", "2"},
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
            {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
            {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"lm_head_summary_min_rows", "0"},
@@ -293,6 +293,7 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
     variants.push_back({precision, {{"attention", "mma"}, {"attention_warps", "1"}}});
     variants.push_back({precision, {{"attention", "wmma"}}});
     variants.push_back({precision, {{"attention", "mma"}}});  // (on an H100 / H200 the default is the wgmma one)
+    variants.push_back({precision, {{"attention_ksplit", "1"}}});  // (head size 64 on an H100 / H200)
     variants.push_back({precision, {{"prefill_pdl", "1"}}});  // LayerNorm / attention as programmatic dependents
     variants.push_back({precision, {{"gemm_tune_l2", "hot"}}});  // the autotune's calls back to back
     // the residual stream in 16 bits (the fp16 default) and in float (the bf16 default)
@@ -332,6 +333,45 @@ TEST_P(CudaEngineAccuracy, LogitsMatchDoublePrecisionReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(HeadDims, CudaEngineAccuracy, ::testing::Values(2, 4));
+
+// attention_ksplit: the Hopper attention kernel with each block's key tiles split between two warpgroups and
+// merged at the end agrees with the double reference, differs in its bits from the plain kernel (so it ran), and
+// the default picks it for one long sequence (few blocks, > 256 tokens) but not for short ones. Off Hopper the
+// option changes nothing. (No autotune: the products must not differ between the backends compared.)
+TEST(CudaEngine, AttentionKeySplitMatchesReference) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(2, 13, 128, 1000, 512);  // head size 64
+  const bool hopper = cuda_engine::compute_capability(0) == 90;
+  auto plain = cuda_backend(m, "fp16", {{"gemm_autotune", "0"}, {"attention_ksplit", "0"}});
+  auto chosen = cuda_backend(m, "fp16", {{"gemm_autotune", "0"}});
+  auto split = cuda_backend(m, "fp16", {{"gemm_autotune", "0"}, {"attention_ksplit", "1"}});
+  for (const auto& [B, S] : std::vector<std::pair<int, int>>{{1, 320}, {2, 80}}) {
+    SCOPED_TRACE("B" + std::to_string(B) + " x S" + std::to_string(S));
+    const auto ids = random_ids(B * S, m.config.vocab_size, 21 + S);
+    std::vector<double> ref;
+    for (int b = 0; b < B; ++b) {
+      auto r = reference_logits(m, std::vector<std::int32_t>(ids.begin() + b * S, ids.begin() + (b + 1) * S));
+      ref.insert(ref.end(), r.begin(), r.end());
+    }
+    ForwardOutput a, b, c;
+    plain->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, a);
+    chosen->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, b);
+    split->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, c);
+    ASSERT_EQ(c.logits.size(), ref.size());
+    for (const ForwardOutput* o : {&a, &b, &c}) {
+      const Errors e = compare(o->logits, ref);
+      EXPECT_LE(e.max_rel, 2e-2);
+      EXPECT_LE(e.rel_norm, 5e-3);
+    }
+    if (hopper) {
+      EXPECT_NE(a.logits, c.logits) << "the key split changed no bit: it did not run";
+      EXPECT_EQ(b.logits, S > 256 ? c.logits : a.logits) << "the default picked the other kernel";
+    } else {
+      EXPECT_EQ(a.logits, c.logits);
+      EXPECT_EQ(a.logits, b.logits);
+    }
+  }
+}
 
 // residual_16bit: a cuBLASLt prefill (160 rows: more than the few-row paths take) really keeps its residual stream
 // in 16 bits: its logits differ from the float stream's, they stay within the precision's limit against the double

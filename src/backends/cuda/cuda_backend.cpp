@@ -141,6 +141,11 @@ class CudaBackend final : public Backend {
       else if (it->second == "wmma") options.attention = A::kWmma;
       else throw Error(spec.label() + ": option attention must be wgmma, mma or wmma, not '" + it->second + "'");
     }
+    if (auto it = spec.options.find("attention_ksplit"); it != spec.options.end()) {
+      if (it->second != "auto" && it->second != "0" && it->second != "1")
+        throw Error(spec.label() + ": option attention_ksplit must be auto, 0 or 1, not '" + it->second + "'");
+      options.attention_ksplit = it->second == "auto" ? -1 : it->second == "1" ? 1 : 0;
+    }
     options.attention_warps = option_int(spec, "attention_warps", 0, 0, 4);
     if (options.attention_warps == 2 || options.attention_warps == 3)
       throw Error(spec.label() + ": option attention_warps must be 0, 1 or 4, got '" +

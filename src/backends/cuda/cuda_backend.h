@@ -17,6 +17,10 @@
 //                     with TMA-fed key / value tiles, elsewhere as "mma"; "mma": FA2-style attention on mma.sync
 //                     with register accumulators; "wmma": the older kernel with shared-memory accumulators
 //                     (fp16/bf16 only; fp32/tf32 use a CUDA-core kernel)
+//   "attention_ksplit" the wgmma kernel with each block's key tiles split between two warpgroups on the same 64
+//                     queries, merged at the end: "auto" (default) where the plain grid has fewer blocks than two
+//                     per SM and sequences are longer than 256 (B1 x S512, B1 x S1024: measured faster), "0" never,
+//                     "1" always
 //   "attention_warps" the mma / wmma kernels' blocks: "0" (default): chosen by shape; "1": 16-query blocks; "4":
 //                     64-query blocks
 //   "gemv_kernels"    "1" (default): decode steps of <= 4 sequences through fused LayerNorm + matrix-vector

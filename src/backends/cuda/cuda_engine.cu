@@ -987,8 +987,18 @@ class EngineImpl final : public Engine {
           qkv_map_base_ = qkv;
           qkv_map_rows_ = rows;
         }
+        // Few blocks with long chains of key tiles: the keys split between two warpgroups of each block
+        // (KSPLIT, attention_lab v19 against v14 on an H200: B1 x S512 6.98 vs 8.20 us, B1 x S1024 11.90 vs
+        // 14.19; with many blocks the plain kernel stays ahead: B8 x S512 18.13 vs 17.64, B32 x S128 13.74 vs
+        // 11.72, B8 x S128 5.80 vs 5.57). Option attention_ksplit: -1 (default) this rule, 0 never, 1 always.
+        const int blocks = batch * H_ * ((seq + 63) / 64);
+        const bool ksplit = opt_.attention_ksplit == 1 ||
+                            (opt_.attention_ksplit < 0 && seq > 256 && blocks < 2 * sm_count_);
         const cudaError_t launched =
-            kernels::launch_attention_wgmma<T, 1, 2, false>(qkv_map_, out, batch, seq, H_, C_, sl2, stream_, pdl);
+            ksplit ? kernels::launch_attention_wgmma<T, 2, 2, false, true>(qkv_map_, out, batch, seq, H_, C_, sl2,
+                                                                           stream_, pdl)
+                   : kernels::launch_attention_wgmma<T, 1, 2, false>(qkv_map_, out, batch, seq, H_, C_, sl2, stream_,
+                                                                     pdl);
         CU(launched);
         return;
       }

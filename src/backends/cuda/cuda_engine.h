@@ -45,6 +45,10 @@ struct EngineOptions {
   Attention attention = Attention::kWgmma;
   // Prefill attention blocks: 0: chosen by shape (mma) / 4 warps (WMMA); 1: 1 warp (16 queries); 4: 4 warps.
   int attention_warps = 0;
+  // The Hopper attention kernel with each block's key tiles split between two warpgroups on the same queries,
+  // merged at the end (attention_wgmma.cuh's KSPLIT): -1 where the plain grid has few blocks (< 2 per SM) and
+  // sequences longer than 256 (measured faster there: B1 x S512, B1 x S1024), 0 never, 1 always.
+  int attention_ksplit = -1;
   // With graphs off: time every kernel with events and print a per-kernel table to stderr at destruction.
   bool profile = false;
   // Decode steps of <= 4 sequences through the fused matrix-vector kernels of gemv.cuh (LayerNorm in the
