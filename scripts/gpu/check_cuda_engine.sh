@@ -23,15 +23,8 @@ iters=${ITERS:-50}
 warmup=${WARMUP:-10}
 mkdir -p "$out" "$work"
 results=$out/results.jsonl
-for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
-  [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
-done
-# lib_wrapper WRAPPER LIBDIR PROGRAM: a script that runs PROGRAM with LIBDIR first on its library path — carried
-# libraries for our programs only, not for the machine's Python.
-lib_wrapper() {
-  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s:${LD_LIBRARY_PATH:-}" exec "%s" "$@"\n' "$2" "$3" > "$1"
-  chmod +x "$1"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
+cuda_library_path
 tar -C "$work" -xJf "$carry/bins.tar.xz"  # bin/: the check program, the GPU unit tests, the kernel labs
 # gptbench itself (calibration caches for int8), from the bundle of scripts/gpu/bundle_gptbench.sh when carried.
 gptbench=
@@ -41,12 +34,9 @@ if [[ -f .device-carry/gptbench/bundle.tar.xz ]]; then
   gptbench=$gb/gptbench-wrapper
   lib_wrapper "$gptbench" "$gb/lib" "$gb/bin/gptbench"
 fi
-# The Debian libraries the binaries link: lib/ beside them (packed since the seventeenth session), else the
-# bundle's (pack_cuda_carry.sh with WITH_BUNDLE=1 packs none, so that binaries and bundle fit one call).
-binlib=$work/lib
-[[ ! -d $binlib && -n $gptbench ]] && binlib=$gb/lib
+binlib=$(carried_libdir "$work" "${gptbench:+$gb}")
 bin=$work/bin/gptbench_cuda_check
-if [[ -d $binlib ]]; then
+if [[ -n $binlib ]]; then
   bin=$work/gptbench_cuda_check-wrapper
   lib_wrapper "$bin" "$binlib" "$work/bin/gptbench_cuda_check"
 fi

@@ -14,9 +14,8 @@ lab=${LAB:-persistent_lab}
 ab_args=${AB_ARGS:---weights-order}
 rounds=${ROUNDS:-2}
 [[ $# -ge 1 ]] || { echo "usage: OUT=... $0 NAME ..." >&2; exit 2; }
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-  [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
-done
+source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
+cuda_library_path
 work=$(mktemp -d)
 mkdir -p "$out"
 tar -C "$work" -xJf .device-carry/lab/lab.tar.xz || exit 1

@@ -15,9 +15,8 @@ carry=${CARRY:-.device-carry/cuda}
 out=${OUT:-/tmp/cuda-engine-out}
 work=${WORK:-/tmp/cuda-engine-work}
 mkdir -p "$out" "$work"
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-  [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
-done
+source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
+cuda_library_path
 [[ -x $work/bin/gptbench_cuda_check ]] || tar -C "$work" -xJf "$carry/bins.tar.xz"
 data=$carry
 if [[ -f .device-carry/gptbench/bundle.tar.xz ]]; then
@@ -28,10 +27,7 @@ if [[ -f .device-carry/gptbench/bundle.tar.xz ]]; then
   ln -sfn "$gb/shared/models/gpt2-tiny-wt2" "$data/gpt2-tiny-wt2"
   ln -sfn "$gb/shared/data/wikitext-2-raw/wiki.test.raw" "$data/wiki.test.raw"
 fi
-# The Debian libraries the check program links (fmt, ...): lib/ beside the binaries (pack_cuda_carry.sh), else the
-# bundle's (WITH_BUNDLE=1 packs none).
-libdir=$work/lib
-[[ ! -d $libdir && -n ${gb:-} ]] && libdir=$gb/lib
+libdir=$(carried_libdir "$work" "${gb:-}")
 # The GPT-2 124M-shaped checkpoint (transformers, seed 0), unless an earlier step of this call wrote it.
 [[ -f $work/gpt2-random/config.json ]] ||
   timeout 120 python3 scripts/gpu/reference.py prepare --work "$work" --carry "$data" --json "$out/prepare.jsonl"

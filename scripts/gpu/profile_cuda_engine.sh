@@ -9,16 +9,14 @@ carry=${CARRY:-.device-carry/cuda}
 out=${OUT:-/tmp/cuda-engine-out}
 work=${WORK:-/tmp/cuda-engine-work}
 mkdir -p "$out" "$work"
-for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
-  [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
-done
+source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
+cuda_library_path
 tar -C "$work" -xJf "$carry/bins.tar.xz"
 gb=/tmp/gptbench-bundle
 rm -rf "$gb" && mkdir -p "$gb" && tar -C "$gb" -xJf .device-carry/gptbench/bundle.tar.xz
 export GPTBENCH_SHARED_DIR="$gb/shared"
-gptbench=$gb/gptbench-wrapper  # (a program, not a function: timeout runs it)
-printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/lib:${LD_LIBRARY_PATH:-}" exec "%s/bin/gptbench" "$@"\n' "$gb" "$gb" > "$gptbench"
-chmod +x "$gptbench"
+gptbench=$gb/gptbench-wrapper
+lib_wrapper "$gptbench" "$gb/lib" "$gb/bin/gptbench"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 m124=$work/gpt2-init
 [[ -f $m124/model.safetensors ]] || "$gptbench" init-random --shape gpt2 --out "$m124" > /dev/null

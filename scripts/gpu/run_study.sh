@@ -15,10 +15,9 @@ gb=/tmp/gptbench-bundle
 rm -rf "$gb" && mkdir -p "$gb" && tar -C "$gb" -xJf .device-carry/gptbench/bundle.tar.xz
 export GPTBENCH_ORT_LIBRARY="$gb/lib/libonnxruntime.so.1"
 export GPTBENCH_SHARED_DIR="$gb/shared"
-# The bundled libraries for gptbench only, not for the machine's Python: a wrapper (timeout needs a program).
+source "$(dirname "${BASH_SOURCE[0]}")/device_env.sh"
 bin="$gb/gptbench"
-printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/lib:${LD_LIBRARY_PATH:-}" exec "%s/bin/gptbench" "$@"\n' "$gb" "$gb" > "$bin"
-chmod +x "$bin"
+lib_wrapper "$bin" "$gb/lib" "$gb/bin/gptbench"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 # OpenBLAS (the native CPU engine's attention products) did not recognise the GPU host's Xeon and fell back to its
 # SSE3 "Prescott" kernel: name the kernel the CPU can run, as CI does (Haswell) on its AMD machines.
