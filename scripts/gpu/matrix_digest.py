@@ -24,10 +24,12 @@ def main():
     for path in (report, summary, gates):
         if not os.path.isfile(path):
             sys.exit(f"matrix_digest: {path}: missing (not a finished gptbench run folder)")
+    verdict_shown = False
     with open(report) as f:
         for line in f:
             if line.startswith("**Verdict") or line.startswith("| status |"):
                 print(line.rstrip())
+                verdict_shown = verdict_shown or line.startswith("**Verdict")
     with open(summary, newline="") as f:
         for row in csv.DictReader(f):
             if row["device"] != args.device or row["precision"] != args.precision:
@@ -42,7 +44,8 @@ def main():
                   f"  tokens_per_s {float(row['tokens_per_s']):,.0f}{extra}")
     with open(gates) as f:
         g = json.load(f)
-    print(g["verdict"])
+    if not verdict_shown:  # (the report's banner says it already)
+        print(g["verdict"])
     for gate in g["gates"]:
         print(f"  {gate['name']} {gate['status']} {gate['summary'][:300]}")
 
