@@ -28,11 +28,12 @@ PyTorch SDPA's pace under the power limit.
 """
 import argparse
 import ctypes
-import json
 import statistics
 import time
 
 import torch
+
+from reference import emit  # (scripts/gpu/reference.py: one JSON line to stdout and the --json file)
 
 ROWS = 4096  # B8 x S512
 C = 768
@@ -68,14 +69,6 @@ class Nvml:
         v = ctypes.c_uint()
         self._ok(self.lib.nvmlDeviceGetEnforcedPowerLimit(self.handle, ctypes.byref(v)))
         return v.value / 1000.0
-
-
-def emit(path, obj):
-    line = json.dumps(obj)
-    print(line, flush=True)
-    if path:
-        with open(path, "a") as f:
-            f.write(line + "\n")
 
 
 def workloads():
