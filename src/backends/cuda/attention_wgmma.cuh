@@ -374,8 +374,8 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
 #endif
 }
 
-// grid = (batch * heads, ceil(seq / (64 WG))), block = 128 WG + 32 threads. map_qkv: wgmma_tensor_map(qkv, rows
-// >= batch * seq, 3C, 64). pdl: launched as a programmatic dependent of the kernel before.
+// grid = (batch * heads, ceil(seq / BQ)) with BQ = 64 WG (KSPLIT: 64), block = 128 WG + 32 threads. map_qkv:
+// wgmma_tensor_map(qkv, rows >= batch * seq, 3C, 64). pdl: launched as a programmatic dependent of the kernel before.
 template <typename T, int WG, int STAGES, bool PIPE, bool KSPLIT = false>
 cudaError_t launch_attention_wgmma(const CUtensorMap& map_qkv, T* out, int batch, int seq, int heads, int out_stride,
                                    float scale_log2, cudaStream_t stream, bool pdl = false) {
