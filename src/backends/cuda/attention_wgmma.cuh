@@ -98,6 +98,7 @@ struct AttentionWgmmaSmem {
   static constexpr std::uint32_t kTile = 64 * 128;  // 64 rows of 64 16-bit elements
   static constexpr int kQTiles = KSPLIT ? 1 : WG;
   static constexpr int kRings = KSPLIT ? WG : 1;
+  static constexpr int kQueries = 64 * kQTiles;  // a block's queries: the grid's y extent is ceil(seq / kQueries)
   static constexpr std::uint32_t q_off = 0;
   __host__ __device__ static constexpr std::uint32_t k_off(int s, int ring = 0) {
     return kQTiles * kTile + 2 * kTile * (ring * STAGES + s);
@@ -131,7 +132,7 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
   using namespace wgmma_detail;
   using namespace attn_wgmma_detail;
   using L = AttentionWgmmaSmem<WG, STAGES, KSPLIT>;
-  constexpr int BQ = KSPLIT ? 64 : 64 * WG;
+  constexpr int BQ = L::kQueries;
   constexpr int RINGS = L::kRings;
   extern __shared__ __align__(1024) unsigned char attn_smem[];
   __shared__ alignas(8) std::uint64_t bars[1 + 2 * STAGES * RINGS];  // q_full, full[r][s], empty[r][s]
@@ -381,7 +382,7 @@ cudaError_t launch_attention_wgmma(const CUtensorMap& map_qkv, T* out, int batch
                                    float scale_log2, cudaStream_t stream, bool pdl = false) {
   if (batch <= 0 || seq <= 0 || heads <= 0) return cudaSuccess;
   using L = AttentionWgmmaSmem<WG, STAGES, KSPLIT>;
-  constexpr int BQ = KSPLIT ? 64 : 64 * WG;
+  constexpr int BQ = L::kQueries;
   auto kernel = attention_wgmma<T, WG, STAGES, PIPE, KSPLIT>;
   static const cudaError_t configured =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::bytes);
