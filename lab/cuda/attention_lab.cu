@@ -31,6 +31,13 @@
 //                                            with a ring of 2 slots; merged through shared memory at the end (the
 //                                            heavy blocks' chain of steps halved)
 //   v20 attention_wgmma<T, 2, 3, false, true>  v19 with rings of 3 slots
+//   Session 22: every version from v14 on except the PIPE ones masks only on the diagonal tile, behind a
+//   warp-uniform branch (v14 at B8 x S512 16.4-16.9 against 17.6-17.9 us, H200). Measured then and not kept
+//   (docs/results/2026-11-29-session22/, calls 2-4): a persistent form (blocks walking (sequence, head, query
+//   tile) items from a counter, the next Q tile loaded during the current item: 20.0-22.9 us), FlashAttention-3's
+//   PV overlap (tile t's S product before tile t-1's PV product: 106 registers, 3 blocks an SM, 16.6-16.8 us), and
+//   FlashAttention-4's conditional rescaling (the max moved only past 2^8: 16.36 against 16.83-16.91 us, with the
+//   largest error against the reference 1.5e-3 against 1.2e-3 in fp16).
 //
 // Each version is checked against a CPU reference (double precision, from the same T-rounded inputs) and timed
 // with cudaEvents. Usage:

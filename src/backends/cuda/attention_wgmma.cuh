@@ -240,17 +240,27 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
     // that writes an accumulator register of a wgmma makes ptxas serialise the wgmma (the S product of the next
     // tile reuses these registers while this tile's softmax runs). Without PIPE in place (the copy measured 2-5 %
     // slower: B8 x S512 17.6 vs 16.7 us, H200).
+    // The causal mask only on the diagonal tile, behind a warp-uniform branch (not PIPE): its compare-and-selects
+    // were ~60 of a tile's ~350 instructions (B8 x S512 16.5 against 17.7 us with the selects on every tile, H200,
+    // session 22's lab v23).
     const int k0 = 64 * t;
     const bool diag = k0 + 63 > wq0;  // some key of the tile lies after some row's query
     float s_copy[32];
     float(&sv)[32] = PIPE ? s_copy : s_cur;
+    auto mask = [&](bool on) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int kj = k0 + 8 * j + 2 * t4;
-      sv[4 * j] = diag && kj > qi0 ? -INFINITY : s_cur[4 * j];
-      sv[4 * j + 1] = diag && kj + 1 > qi0 ? -INFINITY : s_cur[4 * j + 1];
-      sv[4 * j + 2] = diag && kj > qi1 ? -INFINITY : s_cur[4 * j + 2];
-      sv[4 * j + 3] = diag && kj + 1 > qi1 ? -INFINITY : s_cur[4 * j + 3];
+      for (int j = 0; j < 8; ++j) {
+        const int kj = k0 + 8 * j + 2 * t4;
+        sv[4 * j] = on && kj > qi0 ? -INFINITY : s_cur[4 * j];
+        sv[4 * j + 1] = on && kj + 1 > qi0 ? -INFINITY : s_cur[4 * j + 1];
+        sv[4 * j + 2] = on && kj > qi1 ? -INFINITY : s_cur[4 * j + 2];
+        sv[4 * j + 3] = on && kj + 1 > qi1 ? -INFINITY : s_cur[4 * j + 3];
+      }
+    };
+    if constexpr (PIPE) {
+      mask(diag);  // (a branch here, with the next S product in flight, makes ptxas serialise the products)
+    } else if (diag) {
+      mask(true);
     }
     float mt0 = -INFINITY, mt1 = -INFINITY;
 #pragma unroll
@@ -262,28 +272,33 @@ __global__ void __launch_bounds__(128 * WG + 32, 1)
     mt0 = fmaxf(mt0, __shfl_xor_sync(0xffffffffu, mt0, 2));
     mt1 = fmaxf(mt1, __shfl_xor_sync(0xffffffffu, mt1, 1));
     mt1 = fmaxf(mt1, __shfl_xor_sync(0xffffffffu, mt1, 2));
-    const float mn0 = fmaxf(m0, mt0 * scale_log2), mn1 = fmaxf(m1, mt1 * scale_log2);  // finite: key k0 is seen
-    const float alpha0 = exp2f(m0 - mn0), alpha1 = exp2f(m1 - mn1);                   // m = -inf -> 0
+    mt0 *= scale_log2;
+    mt1 *= scale_log2;
+    const float mn0 = fmaxf(m0, mt0), mn1 = fmaxf(m1, mt1);          // finite: key k0 is seen
+    const float alpha0 = exp2f(m0 - mn0), alpha1 = exp2f(m1 - mn1);  // m = -inf -> 0
     m0 = mn0;
     m1 = mn1;
     l0 *= alpha0;
     l1 *= alpha1;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      o[4 * j] *= alpha0;
+      o[4 * j + 1] *= alpha0;
+      o[4 * j + 2] *= alpha1;
+      o[4 * j + 3] *= alpha1;
+    }
     std::uint32_t pa[4][4];
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const float p0 = exp2f(fmaf(sv[4 * j], scale_log2, -mn0));
-      const float p1 = exp2f(fmaf(sv[4 * j + 1], scale_log2, -mn0));
-      const float p2 = exp2f(fmaf(sv[4 * j + 2], scale_log2, -mn1));
-      const float p3 = exp2f(fmaf(sv[4 * j + 3], scale_log2, -mn1));
+      const float p0 = exp2f(fmaf(sv[4 * j], scale_log2, -m0));
+      const float p1 = exp2f(fmaf(sv[4 * j + 1], scale_log2, -m0));
+      const float p2 = exp2f(fmaf(sv[4 * j + 2], scale_log2, -m1));
+      const float p3 = exp2f(fmaf(sv[4 * j + 3], scale_log2, -m1));
       l0 += p0 + p1;
       l1 += p2 + p3;
       // key columns 8j .. 8j+7 are half (j % 2) of k-step j / 2: registers {0, 1} or {2, 3} of its fragment
       pa[j / 2][2 * (j % 2)] = mma_detail::pack2<T>(p0, p1);
       pa[j / 2][2 * (j % 2) + 1] = mma_detail::pack2<T>(p2, p3);
-      o[4 * j] *= alpha0;
-      o[4 * j + 1] *= alpha0;
-      o[4 * j + 2] *= alpha1;
-      o[4 * j + 3] *= alpha1;
     }
     const std::uint32_t vb = base + L::v_off(s, ring);
     fence_operand(o);
