@@ -32,7 +32,8 @@
 //                     embedding and every block in one persistent kernel (grid barriers between phases; the same
 //                     bits as the 5-kernel chain); "0": the chain
 //   "prefill_pdl"     "1": the prefill's LayerNorm and attention kernels as programmatic dependents of the product
-//                     before them; "0" (default; measured no faster on an H200)
+//                     before them; "0" (default; measured no faster on an H200, again slower in the twenty-second
+//                     session: B8 x S512 2.033 against 2.016 ms)
 //   "residual_epilogue" "1" (default, not int8): the attention / MLP projections add into the float residual
 //                     stream inside cuBLASLt (beta = 1); "0": a 16-bit product, added by the LayerNorm kernel
 //   "residual_16bit"  "1" (default for fp16): fp16 / bf16 prefills through cuBLASLt (more rows than the few-row
