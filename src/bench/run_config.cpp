@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "backends/backend_options.h"
 #include "bench/config_schema.h"
 #include "common/error.h"
 #include "common/paths.h"
@@ -75,6 +76,9 @@ std::vector<BackendEntry> read_backends(ConfigValue value) {
     b.precisions = map.get_choice_list("precisions", {"fp32"}, known_precisions());
     b.threads = static_cast<int>(map.get_int("threads", 0, 0, 1024));
     b.options = map.get_string_map("options");
+    if (const auto key = unknown_backend_option(b.name, b.device, b.options))
+      map.fail("options." + *key, "unknown option for backend " + b.name + " on " + b.device,
+               join_list(backend_option_keys(b.name, b.device)));
     map.finish();
     if (!seen.insert(b.name + "/" + b.device).second)
       element.fail("backend " + b.name + " on " + b.device + " is listed twice",

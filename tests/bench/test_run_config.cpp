@@ -179,17 +179,40 @@ TEST(RunConfig, IntValueSyntax) {
 TEST(RunConfig, OverridesAreParsedAsYaml) {
   RunConfig c = parse_run_config(kMinimal, "t.yaml",
                                  {"repetitions=2", "perplexity.enabled=true", "perplexity.max_tokens=4096",
-                                  "scenarios.0.batch=[1, 4]", "backends.0.options.graph_optimization=all"});
+                                  "scenarios.0.batch=[1, 4]", "backends.0.options.calibration_cache=c.calib"});
   EXPECT_EQ(c.measure.repetitions, 2);
   EXPECT_EQ(c.scenarios[0].measure.repetitions, 2);  // scenario settings inherit the top level
   EXPECT_TRUE(c.perplexity.enabled);
   EXPECT_EQ(c.perplexity.max_tokens, 4096);
   EXPECT_EQ(c.scenarios[0].batch, (std::vector<std::int64_t>{1, 4}));
-  EXPECT_EQ(c.backends[0].options.at("graph_optimization"), "all");
+  EXPECT_EQ(c.backends[0].options.at("calibration_cache"), "c.calib");
   EXPECT_THAT(config_error(kMinimal, {"repetitions"}), HasSubstr("--set: 'repetitions' is not key=value"));
   EXPECT_THAT(config_error(kMinimal, {"scenarios.3.batch=1"}),
               HasSubstr("scenarios.3: --set scenarios.3.batch=1: no such list element"));
   EXPECT_THAT(config_error(kMinimal, {"bogus.key=1"}), HasSubstr("t.yaml: bogus: unknown key"));
+}
+
+// A backend reads only the option keys it knows: a misspelt one would be ignored and the run would look valid
+// without the setting it names, so the configuration names the key, the backend and the keys it has.
+TEST(RunConfig, UnknownBackendOptionIsOneClearError) {
+  const std::string cuda = R"(
+model: {source: /models/tiny, expect: {name: gpt2-tiny-wt2, parameters: 7357312}}
+backends: [{name: native, device: cpu, precisions: [fp32]},
+           {name: native, device: cuda, precisions: [fp16], options: {attention_ksplt: "0"}}]
+scenarios: [{kind: prefill, batch: 1, seq: 128}]
+)";
+  const std::string message = config_error(cuda);
+  EXPECT_THAT(message, HasSubstr("cfg/test.yaml: backends[1].options.attention_ksplt: unknown option for backend "
+                                 "native on cuda; allowed: "));
+  EXPECT_THAT(message, HasSubstr("attention_ksplit"));
+  // a key one backend has is not a key of another
+  EXPECT_THAT(config_error(kMinimal, {"backends.0.options.graph_optimization=all"}),
+              HasSubstr("backends[0].options.graph_optimization: unknown option for backend native on cpu; allowed: "
+                        "calibration_cache"));
+  // and every key the backends document parses
+  EXPECT_EQ(config_error(kMinimal, {"backends.0.device=cuda", "backends.0.options.attention_ksplit=0",
+                                    "backends.0.options.wgmma_tile=64x32"}),
+            "");
 }
 
 // A list element in --set as the error lines print it (backends[0].precisions) is the same as backends.0.precisions;

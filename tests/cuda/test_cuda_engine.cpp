@@ -2,13 +2,17 @@
 // GPU tests skip (with the reason) on machines without a CUDA device, e.g. CI.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <regex>
 
 #include <filesystem>
 
 #include "backends/backend.h"
+#include "backends/backend_options.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_engine.h"
 #include "common/error.h"
@@ -261,6 +265,34 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
       EXPECT_EQ(what.find('\n'), std::string::npos) << what;
     }
   }
+}
+
+// An option key the engine does not read is refused before anything else (no device needed): a misspelt key
+// would otherwise leave the setting it names out of a run that looks valid.
+TEST(CudaEngine, UnknownOptionIsOneClearError) {
+  const Gpt2Model m = small_model(2, 1);
+  try {
+    cuda_backend(m, "fp16", {{"attention_ksplt", "0"}});
+    ADD_FAILURE() << "attention_ksplt was accepted";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("unknown option 'attention_ksplt'"), std::string::npos) << what;
+    EXPECT_NE(what.find("attention_ksplit"), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+}
+
+// The keys the configuration accepts for native/cuda (backends/backend_options.cpp) are the ones cuda_backend.h
+// documents: an option added to one and not the other fails here.
+TEST(CudaEngine, OptionKeysMatchTheDocumentedOnes) {
+  std::ifstream header(std::string(GPTBENCH_SOURCE_DIR) + "/src/backends/cuda/cuda_backend.h");
+  ASSERT_TRUE(header) << "cannot read cuda_backend.h";
+  std::vector<std::string> documented;
+  const std::regex entry(R"re(^//   "([a-z0-9_]+)")re");
+  for (std::string line; std::getline(header, line);)
+    if (std::smatch m; std::regex_search(line, m, entry)) documented.push_back(m[1]);
+  std::sort(documented.begin(), documented.end());
+  EXPECT_EQ(documented, backend_option_keys("native", "cuda"));
 }
 
 class CudaEngineAccuracy : public ::testing::TestWithParam<int> {};  // param: number of heads (D = 128/heads)

@@ -140,6 +140,16 @@ TEST(Registry, UnknownBackendDeviceOrPrecisionIsAClearError) {
   spec.device = "cpu";
   spec.precision = "fp8";
   EXPECT_THROW(create_backend(spec, tiny_model()), Error);
+  // an option key the backend does not read: one line naming it and the keys it has, not a silently ignored typo
+  spec.precision = "fp32";
+  spec.options["calibration_cahce"] = "x.calib";
+  try {
+    create_backend(spec, tiny_model());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "backend native/cpu/fp32: unknown option 'calibration_cahce' (known: calibration_cache)");
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "backends/backend_options.h"
 #include "backends/cuda/cuda_engine.h"
 #include "common/error.h"
 #include "model/checkpoint.h"
@@ -70,6 +71,7 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend(const BackendSpec& spec, const Gpt2Model& model) : spec_(spec), n_positions_(model.config.n_positions) {
     const auto start = std::chrono::steady_clock::now();
+    check_backend_options(spec);  // (also for callers outside the registry: gptbench_cuda_check's --opt)
     cuda_engine::EngineOptions options;
     if (!cuda_engine::parse_precision(spec.precision, options.precision))
       throw Error(spec.label() + ": unknown precision '" + spec.precision + "' (fp32, tf32, fp16, bf16, int8)");

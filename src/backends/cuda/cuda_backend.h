@@ -58,6 +58,14 @@
 //                     batch and max_tokens; "0": each session allocates and captures its own
 //   "mapped_outputs"  "1" (default): the top-1 and row sums written by the summary kernels into mapped pinned host
 //                     memory (no device-to-host copies in a call's graph); "0": device buffers copied back
+//   "persistent"      "1" (default): prefills of <= 128 rows on an H100 / H200 in fp16 / bf16 (head size 64) run the
+//                     embedding, every block and ln_f in one persistent kernel (grid barriers between phases); "0":
+//                     the chain of wgmma kernels
+//   "persistent_pairs" "1": that kernel's QKV and FC products as 128 x 64 tiles whose k halves run on the two blocks
+//                     of a cluster; "0" (default; measured slower)
+//   "persistent_embed" "1" (default): the embedding inside that kernel's first row phase; "0": a kernel before it
+//   "persistent_head_flags" "1" (default): that kernel's attention waits for its head's QKV tiles on per-head
+//                     counters; "0": a grid barrier after QKV
 //   "persistent_lm_head" "1": prefills of <= 128 rows on an H100 / H200 in fp16 / bf16 (n_embd <= 768) run the LM head
 //                     and the summary as the persistent kernel's last phases; "0" (default; measured slower)
 //   "sync_memset"     "1": a memset node zeroes the persistent kernels' barrier counters before each launch; "0"

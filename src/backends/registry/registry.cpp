@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backends/backend.h"
+#include "backends/backend_options.h"
 #include "backends/native/native_backend.h"
 #include "common/error.h"
 #include "model/checkpoint.h"
@@ -50,6 +51,9 @@ std::string join(const std::vector<std::string>& items) {
 }
 
 std::unique_ptr<Backend> create_native(const BackendSpec& spec, const Gpt2Model& model) {
+  if (spec.device != "cpu" && spec.device != "cuda")
+    throw Error("backend native: unknown device '" + spec.device + "' (cpu, cuda)");
+  check_backend_options(spec);
   if (spec.device == "cuda") {
 #ifdef GPTBENCH_WITH_CUDA
     return create_cuda_backend(spec, model);
@@ -57,7 +61,6 @@ std::unique_ptr<Backend> create_native(const BackendSpec& spec, const Gpt2Model&
     throw Error("backend native/cuda: this build has no CUDA engine (the CUDA toolkit was not found at build time)");
 #endif
   }
-  if (spec.device != "cpu") throw Error("backend native: unknown device '" + spec.device + "' (cpu, cuda)");
   NativeCpuOptions options;
   options.threads = spec.threads;
   options.precision = spec.precision;
@@ -80,6 +83,7 @@ std::vector<std::string> available_backends() {
 std::unique_ptr<Backend> create_backend(const BackendSpec& spec, const Gpt2Model& model) {
   if (spec.name == "native") return create_native(spec, model);
   if (spec.name == "onnxruntime") {
+    check_backend_options(spec);
 #ifdef GPTBENCH_WITH_ONNXRUNTIME
     return create_onnxruntime_backend(spec, model);
 #else
