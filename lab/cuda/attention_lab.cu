@@ -32,7 +32,7 @@
 //                                            heavy blocks' chain of steps halved)
 //   v20 attention_wgmma<T, 2, 3, false, true>  v19 with rings of 3 slots
 //   Session 22: every version from v14 on except the PIPE ones masks only on the diagonal tile, behind a
-//   warp-uniform branch (v14 at B8 x S512 16.4-16.9 against 17.6-17.9 us, H200). Measured then and not kept
+//   warp-uniform branch (B8 x S512 16.4-16.6 against 17.6-17.9 us in one call, H200). Measured then and not kept
 //   (docs/results/2026-11-29-session22/, calls 2-4): a persistent form (blocks walking (sequence, head, query
 //   tile) items from a counter, the next Q tile loaded during the current item: 20.0-22.9 us), FlashAttention-3's
 //   PV overlap (tile t's S product before tile t-1's PV product: 106 registers, 3 blocks an SM, 16.6-16.8 us), and
