@@ -1,5 +1,8 @@
 #include "backends/backend_options.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 
 #include "common/error.h"
@@ -46,10 +49,9 @@ std::optional<std::string> unknown_backend_option(const std::string& name, const
 
 void check_backend_options(const BackendSpec& spec) {
   if (const auto key = unknown_backend_option(spec.name, spec.device, spec.options)) {
-    std::string known;
-    for (const auto& k : backend_option_keys(spec.name, spec.device)) known += (known.empty() ? "" : ", ") + k;
-    throw Error("backend " + spec.label() + ": unknown option '" + *key + "' (known: " +
-                (known.empty() ? std::string("none") : known) + ")");
+    const auto& known = backend_option_keys(spec.name, spec.device);
+    throw Error(fmt::format("backend {}: unknown option '{}' (known: {})", spec.label(), *key,
+                            known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", "))));
   }
 }
 

@@ -51,16 +51,15 @@ std::string join(const std::vector<std::string>& items) {
 }
 
 std::unique_ptr<Backend> create_native(const BackendSpec& spec, const Gpt2Model& model) {
-  if (spec.device != "cpu" && spec.device != "cuda")
-    throw Error("backend native: unknown device '" + spec.device + "' (cpu, cuda)");
-  check_backend_options(spec);
-  if (spec.device == "cuda") {
+  if (spec.device == "cuda") {  // (the CUDA backend checks its option keys itself: it is also created directly)
 #ifdef GPTBENCH_WITH_CUDA
     return create_cuda_backend(spec, model);
 #else
     throw Error("backend native/cuda: this build has no CUDA engine (the CUDA toolkit was not found at build time)");
 #endif
   }
+  if (spec.device != "cpu") throw Error("backend native: unknown device '" + spec.device + "' (cpu, cuda)");
+  check_backend_options(spec);
   NativeCpuOptions options;
   options.threads = spec.threads;
   options.precision = spec.precision;
