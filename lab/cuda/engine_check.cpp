@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend_options.h"
 #include "backends/cuda/cuda_backend.h"
 #include "eval/perplexity.h"
 #include "common/error.h"
@@ -409,6 +410,13 @@ int main(int argc, char** argv) {
       load_hf_dir(g_args.at("model"));
       return 0;
     }
+    // A misspelt --opt key is named before anything else, also on a machine without a GPU (the backend checks its
+    // options itself, but only once it is created, after the device check below).
+    BackendSpec probe;
+    probe.name = "native";
+    probe.device = "cuda";
+    probe.options = parse_options();
+    check_backend_options(probe);
     std::string why;
     if (!cuda_device_available(&why)) throw Error("no CUDA device: " + why);
     if (cmd == "logits") cmd_logits();
