@@ -10,7 +10,7 @@
 #   7. The kernel labs (lab/cuda/*_lab.cu: kernel versions against a CPU reference, timed), when packed.
 #   8. INT8 (W8A8): calibration caches made by `gptbench calibrate` (the bundle of bundle_gptbench.sh, when
 #      carried) on the WikiText-2 validation text, then logits, perplexity and speed like the other precisions.
-# Environment: FULL=1 also times bf16 and fp32; PROFILE=1 adds a per-kernel profile (graphs off) of fp16;
+# Environment: FULL=1 also times bf16 and fp32; PROFILE=1 adds a per-kernel profile (graphs off) of fp16 (and of int8 with the bundle);
 # SKIP_INT8=1 leaves out the int8 calibration and checks; SKIP_LABS=1 leaves out the kernel labs (LABS picks some: "attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab persistent_lab decode_persistent_lab"; the default; also wgmma_chain_lab, gemm_large_lab, lm_head_lab, residual_layernorm_lab, layernorm_folded_lab, tma_fill_lab, gemm_pingpong_lab); SKIP_ANCHORS=1 leaves out the transformers anchors; COMPILE_ANCHORS=1 adds torch.compile's (B1 x S128, B8 x S512: minutes of compiling); ITERS (default 50, after 10 warm-up calls: the anchors file's protocol) timed calls per shape.
 # Every command has its own time limit, so one stuck step cannot eat the device budget.
 # Results: $OUT/results.jsonl (one JSON object per check), $OUT/summary.md; progress on stderr.
@@ -99,6 +99,8 @@ elif [[ -n $gptbench && -z ${SKIP_INT8:-} ]]; then
     run 40 "$bin" logits --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --ids "$work/ids.bin" --batch 2 --seq 128 --ref "$work/ref_fp32.bin" --json "$results"
     run 30 "$bin" ppl --model "$tiny" --precision int8 --opt calibration_cache=$calib_tiny --tokens "$work/wt2_test.bin" --expect $ppl_ref --json "$results"
     run 90 "$bin" bench --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --variant default --iters $iters --warmup $warmup --peak-tflops $tf --peak-tbps $bw --json "$results"
+    run 40 "$bin" ppl --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --tokens "$work/wt2_test.bin" --json "$results"
+    [[ -n ${PROFILE:-} ]] && run 120 "$bin" profile --model "$m124" --precision int8 --opt calibration_cache=$calib_124m --shapes 1x128,8x512 2> "$out/profile-int8.txt"
   fi
 fi
 # Decode, for comparison: without the fused matrix-vector kernels (cuBLASLt + separate LayerNorm kernels), and

@@ -1077,6 +1077,48 @@ TEST(CudaEngine, Int8AgreesWithReferenceAndTheCpuInt8Engine) {
   EXPECT_EQ(gpu->describe().details.at("calibration_cache"), calib);
 }
 
+// int8_fused (default): each product's input quantized by the kernel that makes it, the LM head's summary / NLL
+// read from its int32 products. The same helpers in the same order as the separate kernels, so the same bits:
+// summaries of prefills through both summary kernels (128 rows: 1,024 threads a row; 300: 256) and of a decode
+// session (its prompt through the fused blocks), the logits a caller asks for, and a perplexity pass's NLL. At
+// GPT-2 124M's width (n_embd 768: six float4 of a row per lane), where a first version differed (the compiler had
+// contracted the bias add into an FMA in one kernel only) while n_embd 128 gave the same bits.
+TEST(CudaEngine, Int8FusedKernelsGiveTheSeparateKernelsBits) {
+  REQUIRE_DEVICE();
+  Gpt2Model m = small_model(12, 29, 768);
+  m.identity.name = "small";
+  m.identity.weight_files.push_back({"model.safetensors", 0, std::string(64, 'd')});
+  const int S = 64;
+  const std::string calib = write_test_calibration(m, random_ids(2 * S, m.config.vocab_size, 5), S, "int8_fused.calib");
+  auto fused = cuda_backend(m, "int8", {{"calibration_cache", calib}, {"gemm_autotune", "0"}});
+  auto separate =
+      cuda_backend(m, "int8", {{"calibration_cache", calib}, {"gemm_autotune", "0"}, {"int8_fused", "0"}});
+  const std::string kernels = fused->describe().details.at("kernels");
+  EXPECT_NE(kernels.find("quantized by the kernel that makes it"), std::string::npos) << kernels;
+  EXPECT_EQ(separate->describe().details.at("kernels").find("quantized by the kernel that makes it"),
+            std::string::npos);
+  const CallSummaries a = summaries_of(*separate, m), b = summaries_of(*fused, m);
+  ASSERT_EQ(b.top1.size(), static_cast<std::size_t>(2 * (128 + 300 + 7) + 2 * (30 - 12 + 1)));
+  EXPECT_EQ(b.top1, a.top1);
+  EXPECT_EQ(b.sums, a.sums);
+  const auto ids = random_ids(3 * S, m.config.vocab_size, 7);
+  ForwardOutput la, lb;
+  separate->prefill(TokenBatch{3, S, ids}, OutputMode::kLogits, la);
+  fused->prefill(TokenBatch{3, S, ids}, OutputMode::kLogits, lb);
+  ASSERT_EQ(la.logits.size(), static_cast<std::size_t>(3 * S * m.config.vocab_size));
+  EXPECT_EQ(lb.logits, la.logits);
+  EXPECT_EQ(lb.top1, la.top1);
+  PerplexitySettings s;
+  s.ctx = 128;
+  s.stride = 64;
+  const auto text = random_ids(600, m.config.vocab_size, 11);
+  const auto pa = evaluate_perplexity(*separate, text, s, m.config.n_positions);
+  const auto pb = evaluate_perplexity(*fused, text, s, m.config.n_positions);
+  ASSERT_EQ(pa.token_nll.size(), 599u);
+  EXPECT_EQ(pb.token_nll, pa.token_nll);
+  EXPECT_GT(pb.ppl, 1.0);
+}
+
 TEST(CudaEngine, Int8NeedsACalibrationOfThisModel) {
   REQUIRE_DEVICE();
   const Gpt2Model m = hashed_small_model(2, 23, std::string(64, 'b'));

@@ -136,6 +136,7 @@ class CudaBackend final : public Backend {
     options.lm_head_pingpong = option_flag(spec, "lm_head_pingpong", options.lm_head_pingpong);
     options.decode_reuse = option_flag(spec, "decode_reuse", options.decode_reuse);
     options.mapped_outputs = option_flag(spec, "mapped_outputs", options.mapped_outputs);
+    options.int8_fused = option_flag(spec, "int8_fused", options.int8_fused);
     if (auto it = spec.options.find("attention"); it != spec.options.end()) {
       using A = cuda_engine::EngineOptions::Attention;
       if (it->second == "wgmma") options.attention = A::kWgmma;

@@ -58,6 +58,10 @@
 //                     batch and max_tokens; "0": each session allocates and captures its own
 //   "mapped_outputs"  "1" (default): the top-1 and row sums written by the summary kernels into mapped pinned host
 //                     memory (no device-to-host copies in a call's graph); "0": device buffers copied back
+//   "int8_fused"      "1" (default): int8 products take their input quantized by the kernel that produces it
+//                     (residual + LayerNorm, FC's dequantize + GELU), and the LM head's summary / NLL read its
+//                     int32 products directly (no dequantized logits); the same bits as "0": a quantize kernel
+//                     before and a dequantize kernel after every product
 //   "persistent"      "1" (default): prefills of <= 128 rows on an H100 / H200 in fp16 / bf16 (head size 64) run the
 //                     embedding, every block and ln_f in one persistent kernel (grid barriers between phases); "0":
 //                     the chain of wgmma kernels

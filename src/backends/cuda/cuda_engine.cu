@@ -508,6 +508,8 @@ class EngineImpl final : public Engine {
       gemm_i8_ = std::make_unique<Gemm>(CUBLAS_COMPUTE_32I, CUDA_R_8I, CUDA_R_32I, CUDA_R_32I, 32u << 20, alloc_,
                                         options.gemm_autotune);
       ws_.int8 = true;
+      if constexpr (std::is_same_v<T, __half>)
+        with_register_row([&](auto v) { int8_residual_ln_ = kernels::int8_residual_layernorm_reg<T, decltype(v)::value>; });
     } else {
       gemm_ = std::make_unique<Gemm>(compute, cuda_type<T>(), cuda_type<T>(), CUDA_R_32F, 32u << 20, alloc_,
                                      options.gemm_autotune);
@@ -606,8 +608,14 @@ class EngineImpl final : public Engine {
   std::string describe_kernels() const override {
     std::string s;
     if (int8_) {
-      s = "cuBLASLt int8 GEMMs (IMMA, compute 32I, TN) with a quantize kernel before and a dequantize+bias(+GELU) "
-          "kernel after each product (W8A8: weights per output channel, activations per tensor, calibrated)";
+      if (use_int8_fused())
+        s = "cuBLASLt int8 GEMMs (IMMA, compute 32I, TN); each product's input quantized by the kernel that makes it "
+            "(dequantize+bias+GELU, residual+LayerNorm; a quantize kernel after attention and ln_f), the LM head's "
+            "summary / NLL read from its int32 products (W8A8: weights per output channel, activations per tensor, "
+            "calibrated)";
+      else
+        s = "cuBLASLt int8 GEMMs (IMMA, compute 32I, TN) with a quantize kernel before and a dequantize+bias(+GELU) "
+            "kernel after each product (W8A8: weights per output channel, activations per tensor, calibrated)";
       if (opt_.gemv_kernels) s += "; decode steps of <= 8 sequences through fused LayerNorm+int8 GEMV (dp4a) kernels";
     } else {
       s = "cuBLASLt GEMMs (";
@@ -1358,18 +1366,48 @@ class EngineImpl final : public Engine {
   // W8A8: q = clamp(round(x / s_x)) in int8, acc = q . Wq on cuBLASLt's integer kernels (int32, exact), then
   // y = s_x * s_w[n] * acc + b (+ GELU) in float, stored as T.
   void linear_int8(const DeviceLinear<T>& W, const T* x, T* y, int rows, bool gelu, Workspace<T>& ws) {
+    quantize_int8(W, x, rows, ws);
+    int8_product(W, rows, ws);
+    dequantize_int8(W, y, rows, gelu, ws);
+  }
+  // ws.q = W's input x quantized with W's activation scale.
+  void quantize_int8(const DeviceLinear<T>& W, const T* x, int rows, Workspace<T>& ws) {
     const std::int64_t n_in = static_cast<std::int64_t>(rows) * W.in;  // a multiple of 8 (checked at creation)
     const int qblocks = static_cast<int>(std::min<std::int64_t>((n_in / 8 + 255) / 256, 8 * sm_count_));
     kernels::quantize_int8<T><<<qblocks, 256, 0, stream_>>>(x, ws.q, n_in, 1.f / W.act_scale);
     mark("int8_quantize");
+  }
+  // ws.acc = ws.q . Wq (int32)
+  void int8_product(const DeviceLinear<T>& W, int rows, Workspace<T>& ws) {
     gemm_i8_->run(stream_, W.wq, ws.q, ws.acc, W.out, rows, W.in, nullptr, Epilogue::kNone);
     mark("int8_imma_gemm");  // the caller's next mark then times the dequantize kernel
+  }
+  // y = dequantized ws.acc (+ bias, + GELU) as T; or, with next (option int8_fused), those T values quantized with
+  // the product `next`'s scale into ws.q, its input.
+  void dequantize_int8(const DeviceLinear<T>& W, T* y, int rows, bool gelu, Workspace<T>& ws,
+                       const DeviceLinear<T>* next = nullptr) {
     const std::int64_t n_out = static_cast<std::int64_t>(rows) * W.out;
     const int dblocks = static_cast<int>(std::min<std::int64_t>((n_out / 4 + 255) / 256, 16 * sm_count_));
     const int mode = !gelu ? 0 : gelu_tanh_ ? 1 : 2;
     kernels::dequantize_int8<T><<<dblocks, 256, 0, stream_>>>(ws.acc, W.w_scale, W.act_scale, W.b, y, n_out, W.out,
-                                                              mode);
+                                                              mode, next ? ws.q : nullptr,
+                                                              next ? 1.f / next->act_scale : 0.f);
   }
+  // After the int8 residual product W (option int8_fused): x += dequantized ws.acc + bias, then LN(x) with (w, b)
+  // quantized with `next`'s scale into ws.q or, without next, stored as T to ws.h (ln_f: the LM head's input).
+  void int8_residual_layernorm(const DeviceLinear<T>& W, int rows, Workspace<T>& ws, const float* ln_w,
+                               const float* ln_b, const DeviceLinear<T>* next) {
+    const int warps = 4;
+    CU(kernels::launch_kernel(int8_residual_ln_, dim3((rows + warps - 1) / warps), dim3(warps * 32), 0, stream_,
+                              false, ws.x, static_cast<const std::int32_t*>(ws.acc),
+                              static_cast<const float*>(W.w_scale), W.act_scale, static_cast<const T*>(W.b), ln_w,
+                              ln_b, ws.h, next ? ws.q : nullptr, next ? 1.f / next->act_scale : 0.f, rows, C_,
+                              static_cast<float>(cfg_.layer_norm_epsilon)));
+  }
+  // int8 with option int8_fused (n_embd 128 V, the row in a warp's registers): each product's input is quantized
+  // by the kernel that produces it (the residual + LayerNorm kernels, FC's dequantize + GELU), and a summary or
+  // NLL reads the LM head's integer products instead of stored logits.
+  bool use_int8_fused() const { return int8_ && opt_.int8_fused && int8_residual_ln_ != nullptr; }
 
   void lm_head(const T* h, T* logits, int rows, Workspace<T>& ws) { linear(lm_head_, h, logits, rows, false, ws); }
 
@@ -1567,6 +1605,10 @@ class EngineImpl final : public Engine {
       head_in = ws.h_last;
       head_rows = batch;
     }
+    if (tail != Tail::kSummaryLogits && use_int8_fused()) {
+      lm_head_int8_tail(ws, head_in, head_rows, tail);
+      return;
+    }
     if (tail != Tail::kNll && use_lm_head_summary(mode, head_rows)) {
       lm_head_with_summary(ws, head_in, head_rows, tail == Tail::kSummaryLogits);
       return;
@@ -1641,9 +1683,15 @@ class EngineImpl final : public Engine {
       layernorm(ws.x, nullptr, layers_[0].ln1_w, layers_[0].ln1_b, ws.h, rows, chain_pdl);
       mark("layernorm");
     }
+    const bool i8f = use_int8_fused();
+    if (i8f) quantize_int8(layers_[0].qkv, ws.h, rows, ws);  // later layers' inputs come quantized
     for (int l = 0; l < L_; ++l) {
       const DeviceLayer<T>& d = layers_[l];
       const float sl2 = attn_scale_log2(l);
+      if (i8f) {
+        forward_layer_int8_fused(ws, mode, l, batch, seq, cache, max_tokens);
+        continue;
+      }
       if (hw) wgmma_product(kernels::WgmmaOut::kStore, map_h, wgmma_w_[l].qkv, d.qkv, ws.qkv, rows, ws, chain_pdl);
       else linear(d.qkv, ws.h, ws.qkv, rows, false, ws);
       mark("gemm_qkv");
@@ -1682,6 +1730,57 @@ class EngineImpl final : public Engine {
     }
   }
 
+  // One block of an int8 forward with option int8_fused; ws.q holds LN1(x) quantized with the QKV product's
+  // scale, and holds the next block's (or ws.h ln_f's output) when it returns.
+  void forward_layer_int8_fused(Workspace<T>& ws, Mode mode, int l, int batch, int seq, std::vector<T*>* cache,
+                                int max_tokens) {
+    const int rows = batch * seq;
+    const DeviceLayer<T>& d = layers_[l];
+    int8_product(d.qkv, rows, ws);
+    dequantize_int8(d.qkv, ws.qkv, rows, false, ws);
+    mark("gemm_qkv");
+    if (cache) {
+      kernels::append_kv<T><<<rows, 256, 0, stream_>>>(ws.qkv, (*cache)[l], seq, C_, max_tokens,
+                                                       mode == Mode::kDecodeStep ? ws.pos : nullptr);
+      mark("append_kv");
+    }
+    if (mode == Mode::kDecodeStep) attention_decode(ws.qkv, (*cache)[l], ws.att, batch, max_tokens, ws.pos,
+                                                    attn_scale_log2(l));
+    else attention_prefill(ws.qkv, ws.att, batch, seq, attn_scale_log2(l), opt_.prefill_pdl);
+    mark("attention");
+    quantize_int8(d.proj, ws.att, rows, ws);
+    int8_product(d.proj, rows, ws);
+    int8_residual_layernorm(d.proj, rows, ws, d.ln2_w, d.ln2_b, &d.fc);
+    mark("attn_proj+ln");
+    int8_product(d.fc, rows, ws);
+    dequantize_int8(d.fc, nullptr, rows, true, ws, &d.mproj);
+    mark("gemm_fc_gelu");
+    int8_product(d.mproj, rows, ws);
+    const bool last = l + 1 == L_;
+    int8_residual_layernorm(d.mproj, rows, ws, last ? lnf_w_ : layers_[l + 1].ln1_w,
+                            last ? lnf_b_ : layers_[l + 1].ln1_b, last ? nullptr : &layers_[l + 1].qkv);
+    mark("mlp_proj+ln");
+  }
+
+  // The int8 LM head with option int8_fused, for a summary or the NLL: the integer products go straight to the
+  // per-row kernels, which dequantize them as they read (no 16-bit logits written and read back: 412 MB each way
+  // at B8 x S512).
+  void lm_head_int8_tail(Workspace<T>& ws, const T* head_in, int rows, Tail tail) {
+    quantize_int8(lm_head_, head_in, rows, ws);
+    int8_product(lm_head_, rows, ws);
+    const kernels::Int8Logits<T> src{ws.acc, lm_head_.w_scale, lm_head_.act_scale, lm_head_.out};
+    if (tail == Tail::kNll) {
+      kernels::row_nll_int8<T><<<rows, 256, 0, stream_>>>(src, V_, ws.targets, ws.nll);
+      mark("row_nll");
+    } else {
+      if (rows <= 2 * sm_count_)
+        kernels::row_summary_int8<T, 1024><<<rows, 1024, 0, stream_>>>(src, V_, ws.top1, ws.row_sum);
+      else
+        kernels::row_summary_int8<T, 256><<<rows, 256, 0, stream_>>>(src, V_, ws.top1, ws.row_sum);
+      mark("row_summary");
+    }
+  }
+
   Gpt2Config cfg_;
   EngineOptions opt_;
   int C_, H_, D_, I_, V_, Vp_, L_, P_;
@@ -1710,6 +1809,10 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Gemm> gemm_residual16_;  // the same into a 16-bit residual stream (option residual_16bit)
   std::unique_ptr<Gemm> gemm_i8_;  // int8: integer products
   bool int8_ = false;
+  // int8, option int8_fused: kernels::int8_residual_layernorm_reg for this n_embd (nullptr: the row does not fit
+  // a warp's registers; the separate kernels run)
+  void (*int8_residual_ln_)(float*, const std::int32_t*, const float*, float, const T*, const float*, const float*, T*,
+                            std::int8_t*, float, int, int, float) = nullptr;
   bool attention_mma_ = true;     // prefill attention: the mma.sync kernel (else the WMMA one) ...
   bool attention_wgmma_ = false;  // ... unless Hopper's warpgroup kernel runs here (option attention=wgmma)
   // The tensor map of the qkv buffer for the warpgroup kernel, for the buffer and row count it was made for.

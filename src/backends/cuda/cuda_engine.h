@@ -163,6 +163,11 @@ struct EngineOptions {
   // copy nodes. H200, fp16, 4 alternating rounds: B1 x S128 0.3599 vs 0.3667 ms (every round faster), decode
   // batch 1 3,833 vs 3,723 new tokens/s, B8 x S512 2.038 vs 2.045 (eighteenth session). false: the copies.
   bool mapped_outputs = true;
+  // int8: each product's input quantized by the kernel that produces it (the residual + LayerNorm kernels, FC's
+  // dequantize + GELU) instead of a quantize kernel of its own, and a prefill's summary / a perplexity pass's NLL
+  // read from the LM head's int32 products instead of dequantized logits written and read back. The same bits
+  // (tested). false: the separate quantize / dequantize kernels around every product.
+  bool int8_fused = true;
   // int8: the calibrated activation scale (amax / 127) of each quantized product's input, by the native engine's
   // linear names ("h.<l>.attn.c_attn", "h.<l>.attn.c_proj", "h.<l>.mlp.c_fc", "h.<l>.mlp.c_proj", "lm_head").
   std::map<std::string, float> int8_activation_scales;

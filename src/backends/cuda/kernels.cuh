@@ -181,15 +181,19 @@ __device__ __forceinline__ void row_mean_rstd(const float4 (&v)[V], int C, float
   rstd = rsqrtf(warp_sum(var) / C + eps);
 }
 
-// Four elements of a normalised row: (v - mean) * rstd * w + b, stored as T.
+// Four elements of a normalised row: (v - mean) * rstd * w + b, rounded to T (and stored at p).
 template <typename T>
-__device__ __forceinline__ void store_normalised4(T* p, float4 v, float mean, float rstd, float4 w, float4 b) {
+__device__ __forceinline__ Vec4<T> normalised4(float4 v, float mean, float rstd, float4 w, float4 b) {
   Vec4<T> o;
   o.v[0] = from_f<T>((v.x - mean) * rstd * w.x + b.x);
   o.v[1] = from_f<T>((v.y - mean) * rstd * w.y + b.y);
   o.v[2] = from_f<T>((v.z - mean) * rstd * w.z + b.z);
   o.v[3] = from_f<T>((v.w - mean) * rstd * w.w + b.w);
-  *reinterpret_cast<Vec4<T>*>(p) = o;
+  return o;
+}
+template <typename T>
+__device__ __forceinline__ void store_normalised4(T* p, float4 v, float mean, float rstd, float4 w, float4 b) {
+  *reinterpret_cast<Vec4<T>*>(p) = normalised4<T>(v, mean, rstd, w, b);
 }
 
 // LayerNorm of one row held in registers (V float4 per lane of the row's warp, element c = (i * 32 + lane) * 4):
@@ -709,34 +713,54 @@ __device__ __forceinline__ void better(float& v, int& i, float v2, int i2) {
   }
 }
 
+// Where the per-row results read a row's logits from. StoredLogits: logits [rows, ld] of LT. Int8Logits (below,
+// with the int8 kernels): an int8 LM head's integer products, dequantized and rounded to T as a stored logit would
+// be. load() brings kVec consecutive logits (v a multiple of kVec) into registers; value() gives the i-th of them;
+// at() one logit. Both sources take 8 logits a load for T = fp16 / bf16, so a thread sums the same values in the
+// same order whichever it reads: the same bits.
+template <typename LT>
+struct StoredLogits {
+  static constexpr int kVec = 16 / sizeof(LT);
+  struct Raw {
+    uint4 v;
+  };
+  const LT* logits;
+  int ld;
+  __device__ __forceinline__ Raw load(int row, int v) const {
+    return {*reinterpret_cast<const uint4*>(logits + static_cast<std::int64_t>(row) * ld + v)};
+  }
+  __device__ __forceinline__ float value(const Raw& r, int i) const {
+    return to_f(reinterpret_cast<const LT*>(&r.v)[i]);
+  }
+  __device__ __forceinline__ float at(int row, int v) const {
+    return to_f(logits[static_cast<std::int64_t>(row) * ld + v]);
+  }
+};
+
 // top1 (lowest id wins ties) and the row's sum in double; one block of THREADS per row, 16-byte loads (ld is a
 // multiple of 8 elements, so every row start is aligned; columns >= vocab are skipped). Each thread has 4 loads in
 // flight before it uses them: with one, a block of few rows per SM waited out the memory latency ~25 times per row
 // (128 rows of GPT-2's vocabulary took ~16 us for 13 MB).
-template <typename LT, int THREADS>
-__global__ void __launch_bounds__(THREADS) row_summary(const LT* logits, int vocab, int ld, int* top1,
-                                                       double* row_sum) {
-  constexpr int kVec = 16 / sizeof(LT), kWarps = THREADS / 32, kUnroll = 4;
-  const int row = blockIdx.x;
-  const LT* x = logits + static_cast<std::int64_t>(row) * ld;
+template <typename Src, int THREADS>
+__device__ __forceinline__ void row_summary_of(const Src& src, int row, int vocab, int* top1, double* row_sum) {
+  constexpr int kVec = Src::kVec, kWarps = THREADS / 32, kUnroll = 4;
   float best = -INFINITY;
   int best_i = 0x7fffffff;
   double sum = 0.0;
   for (int v0 = threadIdx.x * kVec; v0 < vocab; v0 += kUnroll * THREADS * kVec) {
-    uint4 raw[kUnroll];
+    typename Src::Raw raw[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int v = v0 + u * THREADS * kVec;
-      raw[u] = v < vocab ? *reinterpret_cast<const uint4*>(x + v) : make_uint4(0u, 0u, 0u, 0u);
+      raw[u] = v < vocab ? src.load(row, v) : typename Src::Raw{};
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int v = v0 + u * THREADS * kVec;
-      const LT* e = reinterpret_cast<const LT*>(&raw[u]);
 #pragma unroll
       for (int i = 0; i < kVec; ++i) {
         if (v + i >= vocab) break;
-        const float f = to_f(e[i]);
+        const float f = src.value(raw[u], i);
         sum += f;
         if (f > best) {  // within a thread ids rise, so strict '>' keeps the lowest
           best = f;
@@ -773,20 +797,23 @@ __global__ void __launch_bounds__(THREADS) row_summary(const LT* logits, int voc
     top1[row] = bi == 0x7fffffff ? 0 : bi;  // all-NaN rows report id 0, like the host's scan
   }
 }
+template <typename LT, int THREADS>
+__global__ void __launch_bounds__(THREADS) row_summary(const LT* logits, int vocab, int ld, int* top1,
+                                                       double* row_sum) {
+  row_summary_of<StoredLogits<LT>, THREADS>(StoredLogits<LT>{logits, ld}, blockIdx.x, vocab, top1, row_sum);
+}
 
 // NLL of targets[row] (skipped: < 0 → 0): log-sum-exp in float with an online max, then minus the target's logit.
-template <typename LT>
-__global__ void __launch_bounds__(256) row_nll(const LT* logits, int vocab, int ld, const int* targets, double* nll) {
-  const int row = blockIdx.x;
+template <typename Src>
+__device__ __forceinline__ void row_nll_of(const Src& src, int row, int vocab, const int* targets, double* nll) {
   const int target = targets[row];
   if (target < 0) {
     if (threadIdx.x == 0) nll[row] = 0.0;
     return;
   }
-  const LT* x = logits + static_cast<std::int64_t>(row) * ld;
   float m = -INFINITY, s = 0.f;
   for (int v = threadIdx.x; v < vocab; v += 256) {
-    const float f = to_f(x[v]);
+    const float f = src.at(row, v);
     if (f > m) {
       s = s * __expf(m - f) + 1.f;
       m = f;
@@ -814,8 +841,12 @@ __global__ void __launch_bounds__(256) row_nll(const LT* logits, int vocab, int 
     double S = 0.0;
     for (int i = 0; i < 8; ++i)
       if (sm[i] != -INFINITY) S += static_cast<double>(ss[i]) * exp(static_cast<double>(sm[i] - M));
-    nll[row] = log(S) + M - static_cast<double>(to_f(x[target]));
+    nll[row] = log(S) + M - static_cast<double>(src.at(row, target));
   }
+}
+template <typename LT>
+__global__ void __launch_bounds__(256) row_nll(const LT* logits, int vocab, int ld, const int* targets, double* nll) {
+  row_nll_of(StoredLogits<LT>{logits, ld}, blockIdx.x, vocab, targets, nll);
 }
 
 // logits [rows, ld] of LT -> float [rows, vocab]
@@ -829,10 +860,17 @@ __global__ void logits_to_float(const LT* logits, int vocab, int ld, float* out)
 
 // ---- int8 (W8A8) ---------------------------------------------------------------------------------------------------
 // q = clamp(round_half_even(x * inv_scale), -127, 127), as the native CPU engine quantizes (quant/int8_gemm.cpp).
-// 8 elements per thread and step (n % 8 == 0: rows of C or I elements, both multiples of 8 in the int8 engine).
 __device__ __forceinline__ std::int8_t quantize_one(float v, float inv_scale) {
   return static_cast<std::int8_t>(fminf(fmaxf(rintf(v * inv_scale), -127.f), 127.f));
 }
+// Four T values quantized, packed as they lie in memory (4 consecutive int8).
+template <typename T>
+__device__ __forceinline__ char4 quantize4(const Vec4<T>& x, float inv_scale) {
+  return make_char4(quantize_one(to_f(x.v[0]), inv_scale), quantize_one(to_f(x.v[1]), inv_scale),
+                    quantize_one(to_f(x.v[2]), inv_scale), quantize_one(to_f(x.v[3]), inv_scale));
+}
+
+// 8 elements per thread and step (n % 8 == 0: rows of C or I elements, both multiples of 8 in the int8 engine).
 template <typename T>
 __global__ void quantize_int8(const T* __restrict__ x, std::int8_t* __restrict__ q, std::int64_t n, float inv_scale) {
   struct alignas(8 * sizeof(T)) In8 {
@@ -851,30 +889,131 @@ __global__ void quantize_int8(const T* __restrict__ x, std::int8_t* __restrict__
   }
 }
 
-// y[r][n] = act_scale * w_scale[n] * acc[r][n] + bias[n], then GELU (mode 1: tanh form, 2: erf form) or not (0);
-// 4 consecutive outputs of one row per thread and step (cols % 4 == 0).
+// One output of an int8 product before its activation, in float: act_scale * w_scale[n] * acc (+ bias[n]). Every
+// kernel that dequantizes calls this one function, so the fused kernels below give the separate kernels' bits. The
+// roundings are spelt out (__fmul_rn / __fadd_rn are never contracted): with plain operators the compiler fused the
+// bias add into an FMA in one kernel and not in the other (PTX of the two, twenty-third session), and 1-ulp
+// differences flipped a few int8 steps downstream.
+template <typename T>
+__device__ __forceinline__ float dequantize_one(std::int32_t acc, float w_scale, float act_scale, const T* bias_n) {
+  const float v = __fmul_rn(__fmul_rn(act_scale, w_scale), static_cast<float>(acc));
+  return bias_n ? __fadd_rn(v, to_f(*bias_n)) : v;
+}
+
+// y[r][n] = act_scale * w_scale[n] * acc[r][n] + bias[n], then GELU (mode 1: tanh form, 2: erf form) or not (0),
+// rounded to T; 4 consecutive outputs of one row per thread and step (cols % 4 == 0). With q (option int8_fused:
+// the product's output feeds only the next int8 product, as FC + GELU feeds the MLP projection) the T values are
+// quantized with that product's scale into q instead of stored to y: the separate quantize kernel's bits, without
+// its pass over y.
 template <typename T>
 __global__ void dequantize_int8(const std::int32_t* __restrict__ acc, const float* __restrict__ w_scale,
                                 float act_scale, const T* __restrict__ bias, T* __restrict__ y, std::int64_t n,
-                                int cols, int mode) {
+                                int cols, int mode, std::int8_t* __restrict__ q = nullptr, float q_inv_scale = 0.f) {
   const std::int64_t n4 = n / 4, stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   const int cols4 = cols / 4;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n4; i += stride) {
     const int c = static_cast<int>(i % cols4) * 4;
     const int4 a = reinterpret_cast<const int4*>(acc)[i];
     const float4 ws = *reinterpret_cast<const float4*>(w_scale + c);
-    float v[4] = {act_scale * ws.x * static_cast<float>(a.x), act_scale * ws.y * static_cast<float>(a.y),
-                  act_scale * ws.z * static_cast<float>(a.z), act_scale * ws.w * static_cast<float>(a.w)};
+    float v[4] = {dequantize_one(a.x, ws.x, act_scale, bias ? bias + c : nullptr),
+                  dequantize_one(a.y, ws.y, act_scale, bias ? bias + c + 1 : nullptr),
+                  dequantize_one(a.z, ws.z, act_scale, bias ? bias + c + 2 : nullptr),
+                  dequantize_one(a.w, ws.w, act_scale, bias ? bias + c + 3 : nullptr)};
     Vec4<T> o;
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      if (bias) v[e] += to_f(bias[c + e]);
       if (mode == 1) v[e] = gelu_tanh(v[e]);
       else if (mode == 2) v[e] = gelu_erf(v[e]);
       o.v[e] = from_f<T>(v[e]);
     }
-    reinterpret_cast<Vec4<T>*>(y)[i] = o;
+    if (q) reinterpret_cast<char4*>(q)[i] = quantize4(o, q_inv_scale);
+    else reinterpret_cast<Vec4<T>*>(y)[i] = o;
   }
+}
+
+// After an int8 residual product (option int8_fused), in one pass with the row in a warp's registers (C = 128 V):
+// the product dequantized and rounded to T as dequantize_int8 would store it, added to the float residual stream x
+// (stored back), then LayerNorm, rounded to T, and either quantized with the next product's scale into q (the
+// next product's input) or stored to out (ln_f, the LM head's input). The same helpers in the same order as
+// dequantize_int8 + residual_layernorm_reg + quantize_int8: the same bits, with two kernels and the passes over
+// the 16-bit product and the 16-bit LayerNorm output fewer.
+template <typename T, int V>
+__global__ void int8_residual_layernorm_reg(float* x, const std::int32_t* __restrict__ acc,
+                                            const float* __restrict__ w_scale, float act_scale,
+                                            const T* __restrict__ bias, const float* w, const float* b, T* out,
+                                            std::int8_t* q, float q_inv_scale, int rows, int C, float eps) {
+  const int warps = blockDim.x / 32;
+  const int row = blockIdx.x * warps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const std::int64_t r0 = static_cast<std::int64_t>(row) * C;
+  float4 v[V];
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int c = (i * 32 + lane) * 4;
+    const int4 a = *reinterpret_cast<const int4*>(acc + r0 + c);
+    const float4 ws = *reinterpret_cast<const float4*>(w_scale + c);
+    Vec4<T> d;
+    d.v[0] = from_f<T>(dequantize_one(a.x, ws.x, act_scale, bias ? bias + c : nullptr));
+    d.v[1] = from_f<T>(dequantize_one(a.y, ws.y, act_scale, bias ? bias + c + 1 : nullptr));
+    d.v[2] = from_f<T>(dequantize_one(a.z, ws.z, act_scale, bias ? bias + c + 2 : nullptr));
+    d.v[3] = from_f<T>(dequantize_one(a.w, ws.w, act_scale, bias ? bias + c + 3 : nullptr));
+    v[i] = *reinterpret_cast<const float4*>(x + r0 + c);
+    v[i].x += to_f(d.v[0]);
+    v[i].y += to_f(d.v[1]);
+    v[i].z += to_f(d.v[2]);
+    v[i].w += to_f(d.v[3]);
+    *reinterpret_cast<float4*>(x + r0 + c) = v[i];
+  }
+  float mean, rstd;
+  row_mean_rstd<V>(v, C, eps, mean, rstd);
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int c = (i * 32 + lane) * 4;
+    const Vec4<T> o = normalised4<T>(v[i], mean, rstd, *reinterpret_cast<const float4*>(w + c),
+                                     *reinterpret_cast<const float4*>(b + c));
+    if (q) *reinterpret_cast<char4*>(q + r0 + c) = quantize4(o, q_inv_scale);
+    else *reinterpret_cast<Vec4<T>*>(out + r0 + c) = o;
+  }
+}
+
+// An int8 LM head's integer products as the per-row results' logits (option int8_fused: no logits are stored when
+// the caller wants only the summary or the NLL): act_scale * w_scale[v] * acc, rounded to T. 8 logits a load, as
+// StoredLogits<T> takes (two int4 of products and two float4 of scales).
+template <typename T>
+struct Int8Logits {
+  static constexpr int kVec = 8;
+  struct Raw {
+    int4 a[2];
+    float4 s[2];
+  };
+  const std::int32_t* acc;
+  const float* w_scale;
+  float act_scale;
+  int ld;
+  __device__ __forceinline__ Raw load(int row, int v) const {
+    const int4* a = reinterpret_cast<const int4*>(acc + static_cast<std::int64_t>(row) * ld + v);
+    const float4* s = reinterpret_cast<const float4*>(w_scale + v);
+    return {{a[0], a[1]}, {s[0], s[1]}};
+  }
+  __device__ __forceinline__ float value(const Raw& r, int i) const {
+    const int a = reinterpret_cast<const int*>(r.a)[i];
+    const float s = reinterpret_cast<const float*>(r.s)[i];
+    return to_f(from_f<T>(dequantize_one<T>(a, s, act_scale, nullptr)));
+  }
+  __device__ __forceinline__ float at(int row, int v) const {
+    return to_f(from_f<T>(dequantize_one<T>(acc[static_cast<std::int64_t>(row) * ld + v], w_scale[v], act_scale,
+                                            nullptr)));
+  }
+};
+template <typename T, int THREADS>
+__global__ void __launch_bounds__(THREADS) row_summary_int8(Int8Logits<T> src, int vocab, int* top1,
+                                                            double* row_sum) {
+  row_summary_of<Int8Logits<T>, THREADS>(src, blockIdx.x, vocab, top1, row_sum);
+}
+template <typename T>
+__global__ void __launch_bounds__(256) row_nll_int8(Int8Logits<T> src, int vocab, const int* targets, double* nll) {
+  row_nll_of(src, blockIdx.x, vocab, targets, nll);
 }
 
 }  // namespace gptbench::cuda_engine::kernels
