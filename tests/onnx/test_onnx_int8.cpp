@@ -32,6 +32,12 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
+// ONNX Runtime's CPU integer products have exact int32 sums only with VNNI (vpdpbusd, AVX-512 or AVX): without
+// it, its u8 x s8 kernels add pairs of products in int16 with saturation (vpmaddubsw), which is why ONNX Runtime's
+// quantization tool offers reduce_range "for non-VNNI CPUs". The native engine's AVX2 path stays exact
+// (quant/int8_gemm.cpp), so only on a VNNI CPU do the two engines give the same int8 sums.
+bool cpu_has_vnni() { return __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni"); }
+
 const TempDir& work_dir() {
   static TempDir dir;
   return dir;
@@ -254,8 +260,18 @@ TEST(OrtInt8, RunsIntegerKernelsAndStaysCloseToFp32AndToNativeW8A8) {
   EXPECT_LT(std::fabs(s.ppl_ratio - 1.0), 0.03);
   // Same scales and arithmetic as the native W8A8 engine (only the -128 code, the float parts ONNX Runtime fuses
   // and summation order differ): closer to it than either is to FP32 (measured: a fifth of the distance).
-  EXPECT_LT(same.kl_mean, sn.kl_mean / 3);
-  EXPECT_GT(same.top1_agreement, 0.98);
+  if (cpu_has_vnni()) {
+    EXPECT_LT(same.kl_mean, sn.kl_mean / 3);
+    EXPECT_GT(same.top1_agreement, 0.98);
+  } else {
+    // Without VNNI ONNX Runtime's saturating int16 pair sums add an error of int8's own size (measured on an
+    // AVX2-only AMD EPYC: KL 2.2e-3 between the engines against native W8A8's 1.2e-3 from FP32): the engines
+    // stay within a few int8 errors of each other, no closer.
+    std::printf("this CPU has no VNNI: ONNX Runtime's int8 sums saturate in int16, so it is compared with native "
+                "W8A8 at int8's own error, not closer\n");
+    EXPECT_LT(same.kl_mean, 3 * sn.kl_mean);
+    EXPECT_GT(same.top1_agreement, 0.95);
+  }
 }
 
 TEST(OrtInt8, DecodeWithPastGivesTheTokensOfPrefill) {
@@ -345,7 +361,25 @@ TEST(OrtInt8, OneBlockGivesTheLogitsOfNativeW8A8) {
   }
   std::printf("first block only, 256 positions: ORT int8 vs native W8A8 max |logit diff| %.3g, %d rows beyond 1e-3\n",
               max_diff, rows_off);
-  EXPECT_LE(rows_off, 2);  // a rare rounding-boundary case at most
+  if (cpu_has_vnni()) {
+    EXPECT_LE(rows_off, 2);  // a rare rounding-boundary case at most
+    return;
+  }
+  // No VNNI (see cpu_has_vnni): the engines differ by ONNX Runtime's int16 saturation; both must still be int8
+  // versions of the same float block, i.e. no further from each other than a few times int8's own error.
+  NativeCpuOptions fp32_options;
+  fp32_options.threads = 2;
+  ForwardOutput f;
+  create_native_cpu_backend(m, fp32_options)->prefill(batch, OutputMode::kLogits, f);
+  double engines_sq = 0.0, int8_sq = 0.0;
+  for (std::size_t i = 0; i < b.logits.size(); ++i) {
+    engines_sq += std::pow(static_cast<double>(a.logits[i]) - b.logits[i], 2);
+    int8_sq += std::pow(static_cast<double>(b.logits[i]) - f.logits[i], 2);
+  }
+  std::printf("this CPU has no VNNI: ||ORT int8 - native W8A8|| / ||native W8A8 - native fp32|| = %.3g\n",
+              std::sqrt(engines_sq / int8_sq));
+  EXPECT_GT(int8_sq, 0.0);
+  EXPECT_LT(std::sqrt(engines_sq / int8_sq), 3.0);
 }
 
 // ---- bad calibration input ---------------------------------------------------------------------------------
