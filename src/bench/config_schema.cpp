@@ -1,6 +1,7 @@
 #include "bench/config_schema.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,12 +14,7 @@
 namespace gptbench::bench {
 
 std::string join_list(const std::vector<std::string>& items, const std::string& separator) {
-  std::string out;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += separator;
-    out += items[i];
-  }
-  return out;
+  return fmt::format("{}", fmt::join(items, separator));
 }
 
 void config_fail(const std::string& file, const std::string& path, const std::string& problem,

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "checks/roofline.h"
 #include "common/stats.h"
@@ -45,14 +46,7 @@ std::string result_key(const json& r) {
 
 bool is_int8(const std::string& precision) { return precision.rfind("int8", 0) == 0; }
 
-std::string join(const std::vector<std::string>& items, const char* sep = "; ") {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
+std::string join(const std::vector<std::string>& items) { return fmt::format("{}", fmt::join(items, "; ")); }
 
 // "at most 3 items, then '… and N more'": summaries must stay one line.
 std::string join_capped(const std::vector<std::string>& items, std::size_t cap = 3) {

@@ -509,7 +509,8 @@ class EngineImpl final : public Engine {
                                         options.gemm_autotune);
       ws_.int8 = true;
       if constexpr (std::is_same_v<T, __half>)
-        with_register_row([&](auto v) { int8_residual_ln_ = kernels::int8_residual_layernorm_reg<T, decltype(v)::value>; });
+        with_register_row(
+            [&](auto v) { int8_residual_ln_ = kernels::int8_residual_layernorm_reg<T, decltype(v)::value>; });
     } else {
       gemm_ = std::make_unique<Gemm>(compute, cuda_type<T>(), cuda_type<T>(), CUDA_R_32F, 32u << 20, alloc_,
                                      options.gemm_autotune);

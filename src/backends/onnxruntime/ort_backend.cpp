@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -468,7 +470,7 @@ class OrtBackend final : public Backend {
     d.details["library"] = library_path_;
     d.details["graph_optimization"] = level_name_;
     d.details["execution_provider"] = settings_.cuda ? "CUDAExecutionProvider" : "CPUExecutionProvider";
-    d.details["providers_available"] = join(providers_);
+    d.details["providers_available"] = fmt::format("{}", fmt::join(providers_, ", "));
     if (!cuda_offered_) d.details["cuda"] = cuda_note_;
     d.details["threads"] = spec_.threads > 0 ? std::to_string(spec_.threads) : "default";
     d.details["model_path"] = prefill_.graph.path;
@@ -620,11 +622,6 @@ class OrtBackend final : public Backend {
       logits_to_float(half_scratch_.data(), prefill_.activation_type, count, logits);
   }
 
-  static std::string join(const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-    return s;
-  }
   static std::string fmt_double(double x) {
     std::ostringstream o;
     o.precision(4);

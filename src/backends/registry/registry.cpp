@@ -1,6 +1,8 @@
 // Maps a BackendSpec to an engine. Optional engines are compiled in only when their module was built
 // (GPTBENCH_WITH_* definitions come from those modules' CMake files).
 #include <algorithm>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "backends/backend.h"
 #include "backends/backend_options.h"
@@ -44,12 +46,6 @@ void use_int8_linears(const BackendSpec& spec, const Gpt2Model& model, NativeCpu
   options.matmul_kernels = int8_kernel_description(int8_options);
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string s;
-  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
-  return s;
-}
-
 std::unique_ptr<Backend> create_native(const BackendSpec& spec, const Gpt2Model& model) {
   if (spec.device == "cuda") {  // (the CUDA backend checks its option keys itself: it is also created directly)
 #ifdef GPTBENCH_WITH_CUDA
@@ -64,7 +60,7 @@ std::unique_ptr<Backend> create_native(const BackendSpec& spec, const Gpt2Model&
   options.threads = spec.threads;
   options.precision = spec.precision;
   if (std::find(cpu_precisions().begin(), cpu_precisions().end(), spec.precision) == cpu_precisions().end())
-    throw Error("backend native/cpu: unsupported precision '" + spec.precision + "' (" + join(cpu_precisions()) + ")");
+    throw Error("backend native/cpu: unsupported precision '" + spec.precision + "' (" + fmt::format("{}", fmt::join(cpu_precisions(), ", ")) + ")");
   if (spec.precision != "fp32") use_int8_linears(spec, model, options);
   return create_native_cpu_backend(model, options);
 }
@@ -89,7 +85,7 @@ std::unique_ptr<Backend> create_backend(const BackendSpec& spec, const Gpt2Model
     throw Error("backend onnxruntime: not in this build (ONNX Runtime was not found; run scripts/setup.sh)");
 #endif
   }
-  throw Error("unknown backend '" + spec.name + "' (available: " + join(available_backends()) + ")");
+  throw Error("unknown backend '" + spec.name + "' (available: " + fmt::format("{}", fmt::join(available_backends(), ", ")) + ")");
 }
 
 }  // namespace gptbench
