@@ -899,6 +899,15 @@ __device__ __forceinline__ float dequantize_one(std::int32_t acc, float w_scale,
   const float v = __fmul_rn(__fmul_rn(act_scale, w_scale), static_cast<float>(acc));
   return bias_n ? __fadd_rn(v, to_f(*bias_n)) : v;
 }
+// Four consecutive outputs a of one row, at column c (a multiple of 4), through dequantize_one.
+template <typename T>
+__device__ __forceinline__ float4 dequantize4(int4 a, const float* w_scale, float act_scale, const T* bias, int c) {
+  const float4 ws = *reinterpret_cast<const float4*>(w_scale + c);
+  return make_float4(dequantize_one(a.x, ws.x, act_scale, bias ? bias + c : nullptr),
+                     dequantize_one(a.y, ws.y, act_scale, bias ? bias + c + 1 : nullptr),
+                     dequantize_one(a.z, ws.z, act_scale, bias ? bias + c + 2 : nullptr),
+                     dequantize_one(a.w, ws.w, act_scale, bias ? bias + c + 3 : nullptr));
+}
 
 // y[r][n] = act_scale * w_scale[n] * acc[r][n] + bias[n], then GELU (mode 1: tanh form, 2: erf form) or not (0),
 // rounded to T; 4 consecutive outputs of one row per thread and step (cols % 4 == 0). With q (option int8_fused:
@@ -913,12 +922,8 @@ __global__ void dequantize_int8(const std::int32_t* __restrict__ acc, const floa
   const int cols4 = cols / 4;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n4; i += stride) {
     const int c = static_cast<int>(i % cols4) * 4;
-    const int4 a = reinterpret_cast<const int4*>(acc)[i];
-    const float4 ws = *reinterpret_cast<const float4*>(w_scale + c);
-    float v[4] = {dequantize_one(a.x, ws.x, act_scale, bias ? bias + c : nullptr),
-                  dequantize_one(a.y, ws.y, act_scale, bias ? bias + c + 1 : nullptr),
-                  dequantize_one(a.z, ws.z, act_scale, bias ? bias + c + 2 : nullptr),
-                  dequantize_one(a.w, ws.w, act_scale, bias ? bias + c + 3 : nullptr)};
+    const float4 d = dequantize4(reinterpret_cast<const int4*>(acc)[i], w_scale, act_scale, bias, c);
+    float v[4] = {d.x, d.y, d.z, d.w};
     Vec4<T> o;
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
@@ -951,18 +956,13 @@ __global__ void int8_residual_layernorm_reg(float* x, const std::int32_t* __rest
 #pragma unroll
   for (int i = 0; i < V; ++i) {
     const int c = (i * 32 + lane) * 4;
-    const int4 a = *reinterpret_cast<const int4*>(acc + r0 + c);
-    const float4 ws = *reinterpret_cast<const float4*>(w_scale + c);
-    Vec4<T> d;
-    d.v[0] = from_f<T>(dequantize_one(a.x, ws.x, act_scale, bias ? bias + c : nullptr));
-    d.v[1] = from_f<T>(dequantize_one(a.y, ws.y, act_scale, bias ? bias + c + 1 : nullptr));
-    d.v[2] = from_f<T>(dequantize_one(a.z, ws.z, act_scale, bias ? bias + c + 2 : nullptr));
-    d.v[3] = from_f<T>(dequantize_one(a.w, ws.w, act_scale, bias ? bias + c + 3 : nullptr));
+    // the product as dequantize_int8 would store it in T
+    const float4 d = dequantize4(*reinterpret_cast<const int4*>(acc + r0 + c), w_scale, act_scale, bias, c);
     v[i] = *reinterpret_cast<const float4*>(x + r0 + c);
-    v[i].x += to_f(d.v[0]);
-    v[i].y += to_f(d.v[1]);
-    v[i].z += to_f(d.v[2]);
-    v[i].w += to_f(d.v[3]);
+    v[i].x += to_f(from_f<T>(d.x));
+    v[i].y += to_f(from_f<T>(d.y));
+    v[i].z += to_f(from_f<T>(d.z));
+    v[i].w += to_f(from_f<T>(d.w));
     *reinterpret_cast<float4*>(x + r0 + c) = v[i];
   }
   float mean, rstd;

@@ -60,7 +60,8 @@ std::unique_ptr<Backend> create_native(const BackendSpec& spec, const Gpt2Model&
   options.threads = spec.threads;
   options.precision = spec.precision;
   if (std::find(cpu_precisions().begin(), cpu_precisions().end(), spec.precision) == cpu_precisions().end())
-    throw Error("backend native/cpu: unsupported precision '" + spec.precision + "' (" + fmt::format("{}", fmt::join(cpu_precisions(), ", ")) + ")");
+    throw Error(fmt::format("backend native/cpu: unsupported precision '{}' ({})", spec.precision,
+                            fmt::join(cpu_precisions(), ", ")));
   if (spec.precision != "fp32") use_int8_linears(spec, model, options);
   return create_native_cpu_backend(model, options);
 }
@@ -85,7 +86,7 @@ std::unique_ptr<Backend> create_backend(const BackendSpec& spec, const Gpt2Model
     throw Error("backend onnxruntime: not in this build (ONNX Runtime was not found; run scripts/setup.sh)");
 #endif
   }
-  throw Error("unknown backend '" + spec.name + "' (available: " + fmt::format("{}", fmt::join(available_backends(), ", ")) + ")");
+  throw Error(fmt::format("unknown backend '{}' (available: {})", spec.name, fmt::join(available_backends(), ", ")));
 }
 
 }  // namespace gptbench
