@@ -72,6 +72,9 @@ struct BackendDescription {
   std::map<std::string, std::string> details;   // e.g. "blas": "OpenBLAS 0.3.21 (Haswell kernel)"
   std::vector<std::string> floating_point_ops;  // for quantized precisions: what stays in floating point
   std::vector<Artifact> artifacts;
+  // What a reader of this backend's figures must know because of where it ran (e.g. a CPU feature it lacked);
+  // the runner makes each a warning of the run, which the report lists under its notes.
+  std::vector<std::string> caveats;
 };
 
 struct MemoryStats {

@@ -108,7 +108,8 @@ nlohmann::json backend_info_json(const BackendDescription& d, double setup_secon
   return {{"name", d.name},           {"device", d.device},
           {"precision", d.precision}, {"versions", d.versions},
           {"details", d.details},     {"floating_point_ops", d.floating_point_ops},
-          {"artifacts", artifacts},   {"setup_seconds", setup_seconds}};
+          {"artifacts", artifacts},   {"caveats", d.caveats},
+          {"setup_seconds", setup_seconds}};
 }
 
 nlohmann::json cell_base_record(const std::string& run_id, const Cell& cell) {
@@ -527,6 +528,10 @@ RunOutcome run_experiment(const RunConfig& config, const RunOptions& options) {
         continue;
       }
       backends_info.push_back({{"label", label}, {"status", "ok"}, {"description", backend_info}});
+      for (const auto& caveat : backend_info["caveats"]) {
+        warnings.push_back(fmt::format("`{}`: {}", label, caveat.get<std::string>()));
+        log("warning: " + warnings.back());
+      }
       for (const auto& a : backend_info["artifacts"]) {
         nlohmann::json entry = a;
         entry["backend"] = group.spec.name;

@@ -333,6 +333,8 @@ bool int8_isa_supported(Int8Isa isa) {
   return false;
 }
 
+bool cpu_has_vnni() { return __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni"); }
+
 Int8Isa best_int8_isa() {
   static const Int8Isa best = int8_isa_supported(Int8Isa::kAvx512Vnni) ? Int8Isa::kAvx512Vnni : Int8Isa::kAvx2;
   return best;

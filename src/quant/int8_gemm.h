@@ -21,6 +21,9 @@ enum class Int8Isa { kAuto, kAvx512Vnni, kAvx2 };
 Int8Isa best_int8_isa();              // what this CPU runs (kAvx512Vnni or kAvx2)
 std::string int8_isa_name(Int8Isa isa);  // "avx512-vnni", "avx2"
 bool int8_isa_supported(Int8Isa isa);
+// Whether this CPU has a VNNI dot-product instruction (AVX512-VNNI or AVX-VNNI), which adds u8 x s8 products into
+// int32. Without it, x86 int8 kernels (ONNX Runtime's among them) use vpmaddubsw, whose pair sums saturate at int16.
+bool cpu_has_vnni();
 
 // OpenMP threads a kernel uses when asked for `requested` (<= 0: all of them).
 int resolve_int8_threads(int requested);

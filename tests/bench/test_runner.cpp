@@ -50,6 +50,7 @@ class FakeBackend final : public Backend {
     d.precision = spec_.precision;
     d.versions["fake"] = "1.0";
     d.artifacts.push_back({"onnx", "/tmp/fake.onnx", 4000, spec_.precision});
+    if (spec_.precision == "int8") d.caveats.push_back("the fake int8 ran without its fast kernels");
     return d;
   }
   void prefill(const TokenBatch& t, OutputMode mode, ForwardOutput& out) override {
@@ -362,6 +363,12 @@ TEST(Runner, OutputFilesFollowTheRunFormat) {
     EXPECT_TRUE(manifest.contains(key)) << key;
   EXPECT_EQ(manifest["schema"], "gptbench.manifest/1");
   EXPECT_EQ(manifest["config"]["repetitions"], 3);
+  // A backend's caveat becomes a warning of the run (the report lists them), named by its backend; once, though
+  // the backend ran several cells. The other backends have none.
+  std::vector<std::string> caveat_warnings;
+  for (const auto& w : manifest["warnings"])
+    if (w.get<std::string>().find("fast kernels") != std::string::npos) caveat_warnings.push_back(w);
+  EXPECT_THAT(caveat_warnings, ::testing::ElementsAre("`native/cpu/int8`: the fake int8 ran without its fast kernels"));
   for (const char* key : {"tool_version", "git_revision", "build_type", "build_optimised", "host", "os", "cpu_model",
                           "cpu_threads", "gpu", "model"})
     EXPECT_TRUE(manifest["provenance"].contains(key)) << key;

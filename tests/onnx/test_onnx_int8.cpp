@@ -23,6 +23,7 @@
 #include "onnx_test_support.h"
 #include "quant/agreement.h"
 #include "quant/calibration_driver.h"
+#include "quant/int8_gemm.h"
 #include "quant/int8_linear.h"
 #include "tokenizer/gpt2_tokenizer.h"
 
@@ -36,7 +37,7 @@ using testing::TempDir;
 // it, its u8 x s8 kernels add pairs of products in int16 with saturation (vpmaddubsw), which is why ONNX Runtime's
 // quantization tool offers reduce_range "for non-VNNI CPUs". The native engine's AVX2 path stays exact
 // (quant/int8_gemm.cpp), so only on a VNNI CPU do the two engines give the same int8 sums.
-bool cpu_has_vnni() { return __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni"); }
+// (cpu_has_vnni: quant/int8_gemm.h)
 
 const TempDir& work_dir() {
   static TempDir dir;
@@ -181,6 +182,13 @@ TEST(OrtInt8, RunsIntegerKernelsAndStaysCloseToFp32AndToNativeW8A8) {
   EXPECT_EQ(d.artifacts[0].precision, "int8");
   EXPECT_EQ(d.artifacts[0].bytes, static_cast<std::int64_t>(fs::file_size(d.artifacts[0].path)));
   EXPECT_FALSE(d.floating_point_ops.empty());
+  // Whether this CPU's int8 kernels are exact is in the record, and where they are not a caveat says so (the
+  // report lists it among its notes). The fp32 cell carries neither.
+  EXPECT_EQ(d.details.at("cpu_vnni"), cpu_has_vnni() ? "yes" : "no");
+  ASSERT_EQ(d.caveats.size(), cpu_has_vnni() ? 0u : 1u);
+  if (!cpu_has_vnni()) EXPECT_NE(d.caveats[0].find("no VNNI"), std::string::npos) << d.caveats[0];
+  EXPECT_EQ(fp32->describe().details.count("cpu_vnni"), 0u);
+  EXPECT_TRUE(fp32->describe().caveats.empty());
   // ONNX Runtime fused every Q/DQ group into an integer product: no float MatMul on weights remains (the two
   // attention MatMuls per layer are activation × activation and stay float).
   const std::string ops = d.details.at("optimized_graph_ops");

@@ -25,6 +25,7 @@
 #include "export/onnx_qdq.h"
 #include "model/checkpoint.h"
 #include "quant/calibration_cache.h"
+#include "quant/int8_gemm.h"
 
 #ifndef GPTBENCH_ORT_DEFAULT_LIBRARY
 #define GPTBENCH_ORT_DEFAULT_LIBRARY "libonnxruntime.so.1"
@@ -499,6 +500,18 @@ class OrtBackend final : public Backend {
     if (int8_) {
       d.details["calibration_cache"] = int8_->path;
       d.details["calibration_method"] = int8_->table.method;
+      if (!settings_.cuda) {
+        const bool vnni = cpu_has_vnni();
+        d.details["cpu_vnni"] = vnni ? "yes" : "no";
+        // Without VNNI the same calibrated graph gives other int8 sums (docs/int8.md: on an AMD EPYC without it,
+        // one block's logits lie 0.82 x native W8A8's own distance from fp32 away from native W8A8's; with VNNI
+        // they agree to rounding): the cell's accuracy is then this CPU's, not the method's.
+        if (!vnni)
+          d.caveats.push_back(
+              "this CPU has no VNNI (avx512vnni / avxvnni): ONNX Runtime's u8 x s8 kernels add pairs of products in "
+              "int16 with saturation, so its int8 figures carry that error on top of the quantization's "
+              "(docs/int8.md)");
+      }
       d.floating_point_ops = onnx_int8_floating_point_ops();
       d.artifacts.push_back(Artifact{"onnx-int8-qdq", prefill_.graph.path, prefill_.graph.bytes, "int8"});
     }
