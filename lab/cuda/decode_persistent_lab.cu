@@ -3,11 +3,11 @@
 // attention projection + residual, LayerNorm + FC + GELU, MLP projection + residual; gemv.cuh).
 //
 // Check (GPT-2 124M widths: C 768, 12 heads, F 3072; 12 layers; random weights; a cache of max_tokens 256 filled
-// with random rows before pos): for T = half, bf16, float, rows 1, 3, 4 and pos 0, 5, 127:
+// with random rows before pos): for T = half, bf16, float, rows 1, 3, 4, 6, 8 and pos 0, 5, 127:
 //   - the persistent kernel gives the chain's bits: the final x, and every layer's new cache row (exit 1 if not);
 //   - x against a CPU reference in double that rounds to T where the kernels store T (qkv and the cache, att, u):
 //     ||x - ref|| / ||ref|| <= 5e-3 (half), 3e-2 (bf16), 1e-4 (float).
-// Timing (T = half, rows 1 and 4, pos 127): a CUDA graph of --iters steps (the persistent kernel: counter memset +
+// Timing (T = half, rows 1, 4 and 8, pos 127): a CUDA graph of --iters steps (the persistent kernel: counter memset +
 // kernel; the chain: its 61 kernels), best of 3 replays; the weights (170 MB) stream from HBM each step, as in a
 // real decode step. Prints us / step for both, and for the persistent kernel with its products' first weights requested
 // before the barrier's arrival or after the barrier instead of between arrival and wait; then one step's phases
@@ -458,7 +458,7 @@ void run_checks() {
     ++g_failures;
     return;
   }
-  for (int rows : {1, 3, 4})
+  for (int rows : {1, 3, 4, 6, 8})
     for (int pos : {0, 5, 127}) check<T>(rows, pos, blocks);
 }
 
@@ -483,7 +483,7 @@ int main(int argc, char** argv) {
   run_checks<__nv_bfloat16>();
   run_checks<float>();
   const int blocks = K::decode_persistent_blocks<__half>(g_sms, C, F, kMaxTokens);
-  for (int rows : {1, 4}) timing<__half>(rows, 127, blocks);
+  for (int rows : {1, 4, 8}) timing<__half>(rows, 127, blocks);
   std::printf("%s\n", g_failures ? "SOME CHECKS FAILED" : "all checks passed");
   return g_failures ? 1 : 0;
 }

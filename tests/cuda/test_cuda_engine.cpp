@@ -716,18 +716,19 @@ TEST(CudaEngine, FusedLayerNormMatchesReference) {
 TEST(CudaEngine, DecodeStepsMatchPrefill) {
   REQUIRE_DEVICE();
   const Gpt2Model m = small_model(2, 11);
-  const int B = 3, S = 40, prompt = 30;
-  const auto ids = random_ids(B * S, m.config.vocab_size, 5);
+  const int S = 40, prompt = 30;
   // gemv_kernels=1 (default): decode steps through the fused LayerNorm + matrix-vector kernels — in one persistent
-  // kernel (decode_persistent=1, default) or as a chain of kernels with and without programmatic dependent launch;
-  // 0: cuBLASLt.
+  // kernel (decode_persistent=1, default) or as a chain of kernels (up to 8 sequences: gemv_max_rows) with and
+  // without programmatic dependent launch; 0: cuBLASLt. 3 sequences run as 4 rows with a padding row, 6 as 8.
+  for (const int B : {3, 6})
   for (const char* gemv : {"1", "0", "1-chain", "1-chain-pdl"})
   for (const char* precision : {"fp32", "fp16", "bf16"}) {
-    SCOPED_TRACE(std::string(precision) + " gemv_kernels=" + gemv);
+    SCOPED_TRACE(std::string(precision) + " gemv_kernels=" + gemv + " B" + std::to_string(B));
+    const auto ids = random_ids(B * S, m.config.vocab_size, 5);
     const std::string g = gemv;
     auto backend = cuda_backend(m, precision,
                                 {{"gemv_kernels", g.substr(0, 1)}, {"pdl", g == "1-chain-pdl" ? "1" : "0"},
-                                 {"decode_persistent", g == "1" ? "1" : "0"}});
+                                 {"decode_persistent", g == "1" ? "1" : "0"}, {"gemv_max_rows", "8"}});
     ForwardOutput full;
     backend->prefill(TokenBatch{B, S, ids}, OutputMode::kLogits, full);
     auto session = backend->start_decode(B, S);
@@ -759,20 +760,26 @@ TEST(CudaEngine, DecodeStepsMatchPrefill) {
 }
 
 // The persistent decode step (decode_persistent.cuh) does the 5-kernel chain's arithmetic in one kernel: the same
-// logits to the bit, at 1 and 3 sequences (3 runs as 4 with a padding row), in every float precision; with graphs
-// and without. Where the path is available (head size 64) describe() names it.
+// logits to the bit, at 1, 3 and 6 sequences (3 runs as 4 rows with a padding row, 6 as 8 with two), in every float
+// precision; with graphs and without. Where the path is available (head size 64) describe() names it; by default it
+// takes up to 8 sequences in fp32 (faster there than cuBLASLt's FP32 products), 4 in fp16 / bf16 (where cuBLASLt's
+// tensor cores win at 8), and gemv_max_rows=8 sends 5-8 sequences through it in every precision.
 TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
   REQUIRE_DEVICE();
   const Gpt2Model m = small_model(4, 23, 256);  // head size 64
   for (const char* precision : {"fp32", "fp16", "bf16"})
-    for (const int B : {1, 3}) {
+    for (const int B : {1, 3, 6}) {
       SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B));
-      auto persistent = cuda_backend(m, precision, {{"gemm_autotune", "0"}});
-      auto eager = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"graphs", "0"}});
-      auto chain = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_persistent", "0"}});
+      const std::map<std::string, std::string> up_to_8 = {{"gemm_autotune", "0"}, {"gemv_max_rows", "8"}};
+      auto persistent = cuda_backend(m, precision, up_to_8);
+      auto eager = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"gemv_max_rows", "8"}, {"graphs", "0"}});
+      auto chain = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_persistent", "0"}, {"gemv_max_rows", "8"}});
       const std::string kernels = persistent->describe().details.at("kernels");
       const std::string named = "a single kernel for the embedding and every block";
       EXPECT_NE(kernels.find(named), std::string::npos) << kernels;
+      const std::string by_default = cuda_backend(m, precision, {{"gemm_autotune", "0"}})->describe().details.at("kernels");
+      const std::string limit = std::string(precision) == "fp32" ? "<= 8 sequences" : "<= 4 sequences";
+      EXPECT_NE(by_default.find("decode steps of " + limit), std::string::npos) << by_default;
       EXPECT_EQ(chain->describe().details.at("kernels").find(named), std::string::npos);
       const int S = 50, prompt = 20;
       const auto ids = random_ids(B * S, m.config.vocab_size, 29 + B);

@@ -23,12 +23,14 @@
 //                     "1" always
 //   "attention_warps" the mma / wmma kernels' blocks: "0" (default): chosen by shape; "1": 16-query blocks; "4":
 //                     64-query blocks
-//   "gemv_kernels"    "1" (default): decode steps of <= 4 sequences through fused LayerNorm + matrix-vector
-//                     kernels (5 per layer); "0": cuBLASLt + separate LayerNorm kernels as in prefill
-//   "gemv_max_rows"   the largest decode batch that uses those kernels (1..8; default 4, int8 8: measured)
+//   "gemv_kernels"    "1" (default): decode steps of <= 8 sequences (gemv_max_rows) through fused LayerNorm +
+//                     matrix-vector kernels (one persistent kernel, or 5 a layer); "0": cuBLASLt + separate
+//                     LayerNorm kernels as in prefill
+//   "gemv_max_rows"   the largest decode batch that uses those kernels (1..8; default 8 for fp32 / tf32 where the
+//                     persistent step runs and for int8, else 4: measured)
 //   "pdl"             "1": those kernels start early (programmatic dependent launch, Hopper) and wait for their
 //                     inputs; "0" (default): plain stream order (PDL measured no faster on an H200)
-//   "decode_persistent" "1" (default): those decode steps (not int8, head size 64, <= 4 sequences) run the
+//   "decode_persistent" "1" (default): those decode steps (not int8, head size 64, <= 8 sequences) run the
 //                     embedding and every block in one persistent kernel (grid barriers between phases; the same
 //                     bits as the 5-kernel chain); "0": the chain
 //   "prefill_pdl"     "1": the prefill's LayerNorm and attention kernels as programmatic dependents of the product

@@ -617,15 +617,20 @@ class EngineImpl final : public Engine {
       else
         s = "cuBLASLt int8 GEMMs (IMMA, compute 32I, TN) with a quantize kernel before and a dequantize+bias(+GELU) "
             "kernel after each product (W8A8: weights per output channel, activations per tensor, calibrated)";
-      if (opt_.gemv_kernels) s += "; decode steps of <= 8 sequences through fused LayerNorm+int8 GEMV (dp4a) kernels";
+      if (opt_.gemv_kernels)
+        s += "; decode steps of <= " + std::to_string(gemv_rows_limit()) +
+             " sequences through fused LayerNorm+int8 GEMV (dp4a) kernels";
     } else {
       s = "cuBLASLt GEMMs (";
       s += opt_.precision == Precision::kTf32 ? "compute 32F_FAST_TF32" : "compute 32F";
       s += std::string(", ") + (opt_.gelu_epilogue ? "GELU_BIAS epilogue" : "BIAS epilogue + GELU kernel") + ")";
-      if (opt_.gemv_kernels) s += "; decode steps of <= 8 sequences through fused LayerNorm+GEMV kernels";
-      if (decode_blocks_ > 0)
-        s += " (<= " + std::to_string(kernels::kDecodeMaxRows) + " sequences: a single kernel for the embedding and "
-             "every block, " + std::to_string(decode_blocks_) + " blocks with grid barriers between phases)";
+      if (opt_.gemv_kernels) {
+        s += "; decode steps of <= " + std::to_string(gemv_rows_limit()) +
+             " sequences through fused LayerNorm+GEMV kernels";
+        if (decode_blocks_ > 0)
+          s += " (a single kernel for the embedding and every block, " + std::to_string(decode_blocks_) +
+               " blocks with grid barriers between phases)";
+      }
     }
     if (persistent_blocks_ > 0)
       s += "; prefill of <= 128 rows: every block in one persistent kernel (" + std::to_string(persistent_blocks_) +
@@ -1414,12 +1419,18 @@ class EngineImpl final : public Engine {
 
   // Decode steps through the fused matrix-vector kernels (gemv.cuh): LayerNorm in the prologue, bias / GELU /
   // residual add / KV-cache store in the epilogue; 5 kernels per layer.
-  // Up to gemv_max_rows sequences (by default 4, int8 8): measured on an H200, batch 1 decode 3,243 new tokens/s with them
-  // against 1,939 through cuBLASLt; at batch 8 cuBLASLt's tensor-core products win (1,766 vs 1,671 per
-  // sequence): the kernels' shared-memory reads of 8 input rows per weight load become the bottleneck.
+  // Up to gemv_max_rows sequences (gemv_rows_limit): measured on an H200, batch 1 decode 3,243 new tokens/s with
+  // them against 1,939 through cuBLASLt. At batch 8 (H200, twenty-fourth session, new tokens/s per sequence):
+  // fp32 / tf32 (T float): the persistent step 1,869 against 1,137 through cuBLASLt's true-FP32 products; fp16 /
+  // bf16: cuBLASLt's tensor cores win, 2,334 against 2,146 for the persistent step (its CUDA-core products read
+  // 8 input rows from shared memory per weight load) and 1,746 for the 5-kernel chain.
+  int gemv_rows_limit() const {
+    if (opt_.gemv_max_rows > 0) return opt_.gemv_max_rows;
+    if (int8_) return 8;
+    return decode_blocks_ > 0 && std::is_same_v<T, float> ? kernels::kDecodeMaxRows : 4;
+  }
   bool use_gemv(Mode mode, int rows) const {
-    const int max_rows = opt_.gemv_max_rows > 0 ? opt_.gemv_max_rows : int8_ ? 8 : 4;
-    if (!opt_.gemv_kernels || mode != Mode::kDecodeStep || rows > max_rows) return false;
+    if (!opt_.gemv_kernels || mode != Mode::kDecodeStep || rows > gemv_rows_limit()) return false;
     if (int8_) return kernels::gemv_int8_supported(rows, C_) && kernels::gemv_int8_supported(rows, I_);
     return kernels::gemv_supported(rows, C_) &&
            kernels::gemv_supported(rows, I_);

@@ -51,20 +51,21 @@ struct EngineOptions {
   int attention_ksplit = -1;
   // With graphs off: time every kernel with events and print a per-kernel table to stderr at destruction.
   bool profile = false;
-  // Decode steps of <= 4 sequences through the fused matrix-vector kernels of gemv.cuh (LayerNorm in the
+  // Decode steps of <= gemv_max_rows sequences through the fused matrix-vector kernels of gemv.cuh (LayerNorm in the
   // prologue, bias / GELU / residual add / KV-cache store in the epilogue: 5 kernels per layer) instead of
   // cuBLASLt + separate LayerNorm kernels. int8: the same with int8 weights and dp4a products (W8A8, the input
   // quantized in the prologue).
   bool gemv_kernels = true;
-  // The largest decode batch that uses them (1..8); 0: by precision, measured on an H200 at batch 8: 8 for int8
-  // (1,810 vs 1,538 new tokens/s per sequence through cuBLASLt IMMA), 4 otherwise (fp16 1,678 vs 1,921).
+  // The largest decode batch that uses them (1..8); 0: measured on an H200 at batch 8: 8 for int8 (1,810 vs 1,538
+  // new tokens/s per sequence through cuBLASLt IMMA) and for fp32 / tf32 where the persistent step runs (1,869 vs
+  // 1,137; twenty-fourth session), else 4 (fp16: cuBLASLt 2,334, the persistent step 2,146, the chain 1,746).
   int gemv_max_rows = 0;
   // Those decode kernels launched with programmatic dependent launch (Hopper): each may start, and stream its
   // first weights in, while the kernel before it finishes; it waits for that kernel before reading inputs.
   // Measured on an H200: no gain (3,262 vs 3,294 new tokens/s at batch 1), since each kernel's blocks fill the
   // SMs and the next kernel's cannot become resident early. Off by default, kept as an option.
   bool pdl = false;
-  // Those decode steps (not int8; head size 64; <= 4 sequences) as ONE persistent kernel for the embedding and
+  // Those decode steps (not int8; head size 64; <= 8 sequences) as ONE persistent kernel for the embedding and
   // every block (decode_persistent.cuh: grid barriers between a layer's 5 phases instead of 5 kernels, each warp's
   // next weights loaded before the barrier), then ln_f + the LM head as before. The same bits as the 5-kernel
   // chain (lab/cuda/decode_persistent_lab.cu checks it).

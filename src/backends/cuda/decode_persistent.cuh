@@ -1,5 +1,5 @@
 #pragma once
-// A decode step of <= 4 sequences in ONE persistent kernel: the embedding of the new tokens and every transformer
+// A decode step of <= 8 sequences in ONE persistent kernel: the embedding of the new tokens and every transformer
 // block, one block of 256 threads per SM, the phases separated by grid-wide barriers instead of kernel boundaries.
 // ln_f and the LM head follow as the fused matrix-vector kernel (gemv.cuh), which already reads its 77 MB near
 // the memory's pace.
@@ -39,7 +39,7 @@
 namespace gptbench::cuda_engine::kernels {
 
 constexpr int kDecodeMaxLayers = 64;  // the cache pointers travel in the kernel's arguments
-constexpr int kDecodeMaxRows = 4;
+constexpr int kDecodeMaxRows = 8;
 constexpr int kDecodeThreads = 256;
 constexpr int kDecodeHeadDim = 64;
 
@@ -340,10 +340,12 @@ inline bool decode_persistent_supported(int C, int H, int F, int n_layers) {
          n_layers <= kDecodeMaxLayers;
 }
 
-__host__ __device__ constexpr int decode_rows_padded(int rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : 4; }
+__host__ __device__ constexpr int decode_rows_padded(int rows) {
+  return rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8;
+}
 
 // Blocks to launch: one per SM, if one block fits an SM with the shared memory of the largest step it will run
-// (4 sequences, a cache of max_positions); sets that shared memory limit on the kernels. 0: cannot run.
+// (kDecodeMaxRows sequences, a cache of max_positions); sets that shared memory limit on the kernels. 0: cannot run.
 template <typename T>
 int decode_persistent_blocks(int sms, int C, int F, int max_positions) {
   const int smem = decode_persistent_smem(kDecodeMaxRows, C, F, max_positions);
@@ -360,6 +362,7 @@ int decode_persistent_blocks(int sms, int C, int F, int max_positions) {
   probe(gpt2_decode_persistent<T, 1>);
   probe(gpt2_decode_persistent<T, 2>);
   probe(gpt2_decode_persistent<T, 4>);
+  probe(gpt2_decode_persistent<T, 8>);
   return fit;
 }
 
@@ -374,7 +377,8 @@ cudaError_t launch_gpt2_decode_persistent(const DecodeArgs<T>& p, int blocks, cu
   switch (R) {
     case 1: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 1>, p);
     case 2: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 2>, p);
-    default: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 4>, p);
+    case 4: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 4>, p);
+    default: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 8>, p);
   }
 }
 
