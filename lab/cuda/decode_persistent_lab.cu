@@ -13,7 +13,7 @@
 // before the barrier's arrival or after the barrier instead of between arrival and wait; then one step's phases
 // from %globaltimer stamps (the three ways).
 //
-// Build: part of the CMake build. Run: ./decode_persistent_lab [--iters N] [--json FILE]
+// Build: part of the CMake build. Run: ./decode_persistent_lab [--iters N] [--json FILE] [--timing-only]
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -465,11 +465,16 @@ void run_checks() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool timing_only = false;  // --timing-only: no checks (an A/B's rounds; the full run checks)
   for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--timing-only")) {
+      timing_only = true;
+      continue;
+    }
     const int c = common_option(argc, argv, i, g_json, g_iters);
     if (c < 0) return 2;
     if (c == 0) {
-      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--iters N] [--json FILE] [--timing-only]\n", argv[0]);
       return 2;
     }
   }
@@ -479,9 +484,11 @@ int main(int argc, char** argv) {
   g_sms = prop.multiProcessorCount;
   CK(cudaStreamCreate(&g_stream));
   std::printf("decode_persistent_lab on %s (%d SMs)\n", prop.name, g_sms);
-  run_checks<__half>();
-  run_checks<__nv_bfloat16>();
-  run_checks<float>();
+  if (!timing_only) {
+    run_checks<__half>();
+    run_checks<__nv_bfloat16>();
+    run_checks<float>();
+  }
   const int blocks = K::decode_persistent_blocks<__half>(g_sms, C, F, kMaxTokens);
   for (int rows : {1, 4, 8}) timing<__half>(rows, 127, blocks);
   std::printf("%s\n", g_failures ? "SOME CHECKS FAILED" : "all checks passed");
