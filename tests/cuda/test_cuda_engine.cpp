@@ -771,9 +771,14 @@ TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
     for (const int B : {1, 3, 6}) {
       SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B));
       const std::map<std::string, std::string> up_to_8 = {{"gemm_autotune", "0"}, {"gemv_max_rows", "8"}};
+      auto with = [&](const char* key, const char* value) {
+        auto options = up_to_8;
+        options[key] = value;
+        return cuda_backend(m, precision, options);
+      };
       auto persistent = cuda_backend(m, precision, up_to_8);
-      auto eager = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"gemv_max_rows", "8"}, {"graphs", "0"}});
-      auto chain = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_persistent", "0"}, {"gemv_max_rows", "8"}});
+      auto eager = with("graphs", "0");
+      auto chain = with("decode_persistent", "0");
       const std::string kernels = persistent->describe().details.at("kernels");
       const std::string named = "a single kernel for the embedding and every block";
       EXPECT_NE(kernels.find(named), std::string::npos) << kernels;

@@ -33,11 +33,11 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-// ONNX Runtime's CPU integer products have exact int32 sums only with VNNI (vpdpbusd, AVX-512 or AVX): without
-// it, its u8 x s8 kernels add pairs of products in int16 with saturation (vpmaddubsw), which is why ONNX Runtime's
-// quantization tool offers reduce_range "for non-VNNI CPUs". The native engine's AVX2 path stays exact
-// (quant/int8_gemm.cpp), so only on a VNNI CPU do the two engines give the same int8 sums.
-// (cpu_has_vnni: quant/int8_gemm.h)
+// Why the agreement tests below branch on cpu_has_vnni() (quant/int8_gemm.h): ONNX Runtime's CPU integer products
+// have exact int32 sums only with VNNI (vpdpbusd, AVX-512 or AVX); without it, its u8 x s8 kernels add pairs of
+// products in int16 with saturation (vpmaddubsw), which is why ONNX Runtime's quantization tool offers
+// reduce_range "for non-VNNI CPUs". The native engine's AVX2 path stays exact (quant/int8_gemm.cpp), so only on a
+// VNNI CPU do the two engines give the same int8 sums.
 
 const TempDir& work_dir() {
   static TempDir dir;

@@ -1418,7 +1418,8 @@ class EngineImpl final : public Engine {
   void lm_head(const T* h, T* logits, int rows, Workspace<T>& ws) { linear(lm_head_, h, logits, rows, false, ws); }
 
   // Decode steps through the fused matrix-vector kernels (gemv.cuh): LayerNorm in the prologue, bias / GELU /
-  // residual add / KV-cache store in the epilogue; 5 kernels per layer.
+  // residual add / KV-cache store in the epilogue; one persistent kernel for every block where it runs
+  // (decode_persistent.cuh), else 5 kernels per layer.
   // Up to gemv_max_rows sequences (gemv_rows_limit): measured on an H200, batch 1 decode 3,243 new tokens/s with
   // them against 1,939 through cuBLASLt. At batch 8 (H200, twenty-fourth session, new tokens/s per sequence):
   // fp32 / tf32 (T float): the persistent step 1,869 against 1,137 through cuBLASLt's true-FP32 products; fp16 /
