@@ -7,11 +7,14 @@
 //   - the persistent kernel gives the chain's bits: the final x, and every layer's new cache row (exit 1 if not);
 //   - x against a CPU reference in double that rounds to T where the kernels store T (qkv and the cache, att, u):
 //     ||x - ref|| / ||ref|| <= 5e-3 (half), 3e-2 (bf16), 1e-4 (float).
-// Timing (T = half, rows 1, 4 and 8, pos 127): a CUDA graph of --iters steps (the persistent kernel: counter memset +
-// kernel; the chain: its 61 kernels), best of 3 replays; the weights (170 MB) stream from HBM each step, as in a
-// real decode step. Prints us / step for both, and for the persistent kernel with its products' first weights requested
-// before the barrier's arrival or after the barrier instead of between arrival and wait; then one step's phases
-// from %globaltimer stamps (the three ways).
+// For 6 and 8 rows in half / bf16 also the tensor-core products (DecodeArgs::mma): x against the double reference
+// (same tolerance) and its distance from the chain's x (> 0: that path ran).
+// Timing (T = half, rows 1, 4 and 8, and bf16 rows 8; pos 127): a CUDA graph of --iters steps (the persistent
+// kernel: counter memset + kernel; the chain: its 61 kernels), best of 3 replays; the weights (170 MB) stream from
+// HBM each step, as in a real decode step. Prints us / step for the chain and for the persistent kernel as the
+// engine runs it and with one lab switch each (input rows staged by loads instead of cp.async; the products' first
+// weights requested before the barrier's arrival, or after the barrier; at 5-8 rows in half / bf16 the
+// tensor-core products and their switches), then one step's phases from %globaltimer stamps.
 //
 // Build: part of the CMake build. Run: ./decode_persistent_lab [--iters N] [--json FILE] [--timing-only]
 #include <cuda_runtime.h>
@@ -194,6 +197,11 @@ struct Step {
 // Lab switches and stamps of the persistent kernel (DecodeArgs' lab fields).
 struct LabOptions {
   int preload_order = 0;  // DecodeArgs::lab_preload_order
+  int mma = 0;            // DecodeArgs::mma (5-8 rows in half / bf16: tensor-core products)
+  int mma_warps = 0;      // DecodeArgs::lab_mma_warps
+  int poller_late = 0;    // DecodeArgs::lab_mma_poller_late
+  int row_loads = 0;      // DecodeArgs::lab_mma_row_loads (timing only)
+  int staging_loads = 0;  // DecodeArgs::lab_staging_loads
   unsigned long long *trace = nullptr, *trace_done = nullptr;
 };
 
@@ -201,6 +209,11 @@ template <typename T>
 void launch_persistent(const DeviceModel<T>& d, const Step<T>& s, int blocks, const LabOptions& lab = {}) {
   K::DecodeArgs<T> a;
   a.lab_preload_order = lab.preload_order;
+  a.mma = lab.mma;
+  a.lab_mma_warps = lab.mma_warps;
+  a.lab_mma_poller_late = lab.poller_late;
+  a.lab_mma_row_loads = lab.row_loads;
+  a.lab_staging_loads = lab.staging_loads;
   a.trace = lab.trace;
   a.trace_done = lab.trace_done;
   a.layers = d.table;
@@ -334,6 +347,15 @@ std::vector<double> reference_step(HostModel& m, const std::vector<int>& ids, in
   return x;
 }
 
+double rel_norm(const std::vector<float>& x, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    num += (x[i] - ref[i]) * (x[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / den);
+}
+
 template <typename T>
 void check(int rows, int pos, int blocks) {
   HostModel m = make_model<T>(rows);
@@ -366,23 +388,43 @@ void check(int rows, int pos, int blocks) {
   const bool same = std::memcmp(x_chain.data(), x_pers.data(), x_chain.size() * sizeof(float)) == 0 &&
                     std::memcmp(kv_chain.data(), kv_pers.data(), kv_chain.size() * sizeof(float)) == 0;
   const std::vector<double> ref = reference_step<T>(m, ids, pos);
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < ref.size(); ++i) {
-    num += (x_pers[i] - ref[i]) * (x_pers[i] - ref[i]);
-    den += ref[i] * ref[i];
-  }
-  const double err = std::sqrt(num / den);
+  const double err = rel_norm(x_pers, ref);
   const double tol = std::is_same_v<T, float> ? 1e-4 : std::is_same_v<T, __half> ? 5e-3 : 3e-2;
   const bool ok = same && err <= tol;
   g_failures += !ok;
   std::printf("check %-5s rows %d pos %3d: chain's bits %s, x rel-norm err vs double %.2e (tol %.0e)  %s\n",
               tname<T>(), rows, pos, same ? "yes" : "NO", err, tol, ok ? "ok" : "FAILED");
+  // 5-8 rows in half / bf16: the tensor-core products (not the chain's bits: their inputs are rounded to T first)
+  double err_mma = -1, vs_chain = -1;
+  bool ok_mma = true;
+  if (!std::is_same_v<T, float> && rows > 4) {
+    CK(cudaMemset(s.x, 0, rows * C * sizeof(float)));
+    LabOptions o;
+    o.mma = 1;
+    launch_persistent<T>(d, s, blocks, o);
+    CK(cudaStreamSynchronize(g_stream));
+    const std::vector<float> x_mma = download<float>(s.x, rows * C);
+    err_mma = rel_norm(x_mma, ref);
+    double num_c = 0, den_c = 0;
+    for (std::size_t i = 0; i < x_mma.size(); ++i) {
+      num_c += (x_mma[i] - x_chain[i]) * (x_mma[i] - x_chain[i]);
+      den_c += static_cast<double>(x_chain[i]) * x_chain[i];
+    }
+    vs_chain = std::sqrt(num_c / den_c);
+    ok_mma = err_mma <= tol && vs_chain > 0;  // > 0: the tensor-core path ran
+    g_failures += !ok_mma;
+    std::printf("check %-5s rows %d pos %3d: tensor cores: x rel-norm err vs double %.2e (tol %.0e), vs the chain "
+                "%.2e  %s\n",
+                tname<T>(), rows, pos, err_mma, tol, vs_chain, ok_mma ? "ok" : "FAILED");
+  }
   if (g_json)
     std::fprintf(g_json,
                  "{\"lab\":\"decode_persistent\",\"kind\":\"check\",\"gpu\":\"%s\",\"T\":\"%s\",\"rows\":%d,\"pos\":%d,"
-                 "\"same_bits_as_chain\":%s,\"x_rel_err\":%s,\"ok\":%s}\n",
+                 "\"same_bits_as_chain\":%s,\"x_rel_err\":%s,\"ok\":%s,\"mma_x_rel_err\":%s,"
+                 "\"mma_vs_chain\":%s,\"mma_ok\":%s}\n",
                  g_gpu.c_str(), tname<T>(), rows, pos, same ? "true" : "false", json_number(err).c_str(),
-                 ok ? "true" : "false");
+                 ok ? "true" : "false", json_number(err_mma).c_str(), json_number(vs_chain).c_str(),
+                 ok_mma ? "true" : "false");
   free_model(d);
 }
 
@@ -395,31 +437,54 @@ void timing(int rows, int pos, int blocks) {
   CK(cudaMemcpy(s.ids, ids.data(), rows * sizeof(int), cudaMemcpyHostToDevice));
   CK(cudaMemcpy(s.pos, &pos, sizeof(int), cudaMemcpyHostToDevice));
   const double chain = time_graph_best(g_stream, [&](int) { launch_chain<T>(d, s); return true; }, g_iters);
-  const double pers = time_graph_best(g_stream, [&](int) { launch_persistent<T>(d, s, blocks); return true; }, g_iters);
-  double order_us[3] = {pers, 0, 0};
-  for (int order = 1; order < 3; ++order) {
+  // The persistent kernel as the engine runs it, then with one lab switch each; at 5-8 rows in half / bf16 also
+  // the tensor-core products (the engine's default there) and their switches.
+  struct Variant {
+    const char* name;
     LabOptions o;
-    o.preload_order = order;
-    order_us[order] = time_graph_best(g_stream, [&](int) { launch_persistent<T>(d, s, blocks, o); return true; }, g_iters);
+  };
+  std::vector<Variant> variants;
+  auto add = [&](const char* name, auto set) {
+    Variant v{name, {}};
+    set(v.o);
+    variants.push_back(v);
+  };
+  add("persistent", [](LabOptions&) {});
+  add("persistent, rows staged by loads", [](LabOptions& o) { o.staging_loads = 1; });
+  add("persistent, first weights before the arrival", [](LabOptions& o) { o.preload_order = 1; });
+  add("persistent, first weights after the barrier", [](LabOptions& o) { o.preload_order = 2; });
+  const bool mma_rows = !std::is_same_v<T, float> && rows > 4;
+  if (mma_rows) {
+    add("tensor cores", [](LabOptions& o) { o.mma = 1; });
+    add("tensor cores, rows staged by loads", [](LabOptions& o) { o.mma = 1, o.staging_loads = 1; });
+    add("tensor cores, poller's weights after the wait", [](LabOptions& o) { o.mma = 1, o.poller_late = 1; });
+    add("tensor cores, weights read row by row (timing only)", [](LabOptions& o) { o.mma = 1, o.row_loads = 1; });
+    add("tensor cores, 7 product warps", [](LabOptions& o) { o.mma = 1, o.mma_warps = 7; });
   }
-  std::printf("time  %-5s rows %d pos %3d: chain (61 kernels) %7.1f us / step, persistent %7.1f us / step (%d blocks;"
-              " first weights requested before the arrival %.1f, after the barrier %.1f)\n",
-              tname<T>(), rows, pos, chain, pers, blocks, order_us[1], order_us[2]);
-  if (g_json)
-    std::fprintf(g_json,
-                 "{\"lab\":\"decode_persistent\",\"kind\":\"time\",\"gpu\":\"%s\",\"T\":\"%s\",\"rows\":%d,\"pos\":%d,"
-                 "\"layers\":%d,\"chain_us\":%.2f,\"persistent_us\":%.2f,\"preload_before_arrival_us\":%.2f,"
-                 "\"preload_after_barrier_us\":%.2f,\"blocks\":%d}\n",
-                 g_gpu.c_str(), tname<T>(), rows, pos, L, chain, pers, order_us[1], order_us[2], blocks);
-  // One step's phases from block 0's stamps: per phase (mean over layers), the slowest block's work from the
-  // releasing barrier to its arrival, and the whole phase up to the next release.
+  std::printf("time  %-5s rows %d pos %3d (%d blocks): chain (61 kernels) %7.1f us / step\n", tname<T>(), rows, pos,
+              blocks, chain);
+  for (const Variant& v : variants) {
+    const double us = time_graph_best(g_stream, [&](int) { launch_persistent<T>(d, s, blocks, v.o); return true; }, g_iters);
+    std::printf("time  %-5s rows %d pos %3d: %-50s %7.1f us / step\n", tname<T>(), rows, pos, v.name, us);
+    if (g_json)
+      std::fprintf(g_json,
+                   "{\"lab\":\"decode_persistent\",\"kind\":\"time\",\"gpu\":\"%s\",\"T\":\"%s\",\"rows\":%d,\"pos\":%d,"
+                   "\"layers\":%d,\"chain_us\":%.2f,\"variant\":\"%s\",\"us\":%.2f,\"blocks\":%d}\n",
+                   g_gpu.c_str(), tname<T>(), rows, pos, L, chain, v.name, us, blocks);
+  }
+  // One step's phases from block 0's stamps (the engine's path; at 5-8 rows in half / bf16 also the CUDA-core
+  // products): per phase (mean over layers), the slowest block's work from the releasing barrier to its arrival,
+  // and the whole phase up to the next release.
   const int barriers = 5 * L - 1;
   unsigned long long *trace = nullptr, *done = nullptr;
   CK(cudaMalloc(&trace, (barriers + 1) * sizeof(unsigned long long)));
   CK(cudaMalloc(&done, static_cast<std::size_t>(barriers) * blocks * sizeof(unsigned long long)));
-  for (int traced = 0; traced < 3; ++traced) {
-    LabOptions lab;
-    lab.preload_order = traced;
+  // traced: the engine's path, and at 5-8 rows in half / bf16 every tensor-core variant too
+  std::vector<Variant> traced_variants{variants[0]};
+  for (const Variant& v : variants)
+    if (v.o.mma && !v.o.row_loads) traced_variants.push_back(v);
+  for (const Variant& tv : traced_variants) {
+    LabOptions lab = tv.o;
     lab.trace = trace;
     lab.trace_done = done;
     for (int rep = 0; rep < 3; ++rep) launch_persistent<T>(d, s, blocks, lab);  // the last one is read
@@ -437,9 +502,8 @@ void timing(int rows, int pos, int blocks) {
       total[ph] += 1e-3 * static_cast<double>(t[b + 1] - t[b]);
       ++n[ph];
     }
-    const char* orders[3] = {"", ", first weights before the arrival", ", first weights after the barrier"};
-    std::printf("phases %-5s rows %d pos %3d%s (us, mean over layers; work = slowest block to its arrival):\n", tname<T>(),
-                rows, pos, orders[traced]);
+    std::printf("phases %-5s rows %d pos %3d, %s (us, mean over layers; work = slowest block to its arrival):\n",
+                tname<T>(), rows, pos, tv.name);
     const char* names[5] = {"A LN1+QKV", "B attention", "C proj", "D LN2+FC", "E mproj"};
     for (int ph = 0; ph < 5; ++ph)
       std::printf("  %-12s work %5.2f  phase %5.2f\n", names[ph], work[ph] / n[ph], total[ph] / n[ph]);
@@ -491,6 +555,7 @@ int main(int argc, char** argv) {
   }
   const int blocks = K::decode_persistent_blocks<__half>(g_sms, C, F, kMaxTokens);
   for (int rows : {1, 4, 8}) timing<__half>(rows, 127, blocks);
+  timing<__nv_bfloat16>(8, 127, K::decode_persistent_blocks<__nv_bfloat16>(g_sms, C, F, kMaxTokens));
   std::printf("%s\n", g_failures ? "SOME CHECKS FAILED" : "all checks passed");
   return g_failures ? 1 : 0;
 }

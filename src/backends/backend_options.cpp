@@ -23,7 +23,7 @@ const std::vector<std::string>& backend_option_keys(const std::string& name, con
   // ort_backend.cpp. calibration_cache is also what the runner sets for an int8 cell.
   static const std::vector<std::string> native_cpu = {"calibration_cache"};
   static const std::vector<std::string> native_cuda = sorted({
-      "attention", "attention_ksplit", "attention_warps", "calibration_cache", "decode_persistent", "decode_reuse",
+      "attention", "attention_ksplit", "attention_warps", "calibration_cache", "decode_mma", "decode_persistent", "decode_reuse",
       "device", "fused_layernorm_rows", "gelu_epilogue", "gemm_autotune", "gemm_tune_l2", "gemv_kernels",
       "gemv_max_rows", "graphs", "int8_fused", "layernorm_rows", "lm_head_pingpong", "lm_head_summary_min_rows",
       "lm_head_summary_rows", "mapped_outputs", "pdl", "persistent", "persistent_embed", "persistent_head_flags",

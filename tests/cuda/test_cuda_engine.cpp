@@ -252,7 +252,7 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
            {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
            {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"lm_head_summary_min_rows", "0"},
-           {"lm_head_pingpong", "fast"}, {"decode_reuse", "maybe"}, {"decode_persistent", "yes"},
+           {"lm_head_pingpong", "fast"}, {"decode_reuse", "maybe"}, {"decode_persistent", "yes"}, {"decode_mma", "enabled"},
            {"residual_16bit", "half"}, {"layernorm_rows", "3"}, {"layernorm_rows", "8"},
            {"fused_layernorm_rows", "-1"}, {"fused_layernorm_rows", "4k"}}) {
     try {
@@ -761,16 +761,18 @@ TEST(CudaEngine, DecodeStepsMatchPrefill) {
 
 // The persistent decode step (decode_persistent.cuh) does the 5-kernel chain's arithmetic in one kernel: the same
 // logits to the bit, at 1, 3 and 6 sequences (3 runs as 4 rows with a padding row, 6 as 8 with two), in every float
-// precision; with graphs and without. Where the path is available (head size 64) describe() names it; by default it
-// takes up to 8 sequences in fp32 (faster there than cuBLASLt's FP32 products), 4 in fp16 / bf16 (where cuBLASLt's
-// tensor cores win at 8), and gemv_max_rows=8 sends 5-8 sequences through it in every precision.
+// precision; with graphs and without (decode_mma=0, the default, stated: the CUDA-core products). Where the path
+// is available (head size 64) describe() names it; by default it takes up to 8 sequences in fp32 (faster there
+// than cuBLASLt's FP32 products), 4 in fp16 / bf16 (where cuBLASLt's tensor cores win at 8), and gemv_max_rows=8
+// sends 5-8 sequences through it in every precision.
 TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
   REQUIRE_DEVICE();
   const Gpt2Model m = small_model(4, 23, 256);  // head size 64
   for (const char* precision : {"fp32", "fp16", "bf16"})
     for (const int B : {1, 3, 6}) {
       SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B));
-      const std::map<std::string, std::string> up_to_8 = {{"gemm_autotune", "0"}, {"gemv_max_rows", "8"}};
+      const std::map<std::string, std::string> up_to_8 = {
+          {"gemm_autotune", "0"}, {"gemv_max_rows", "8"}, {"decode_mma", "0"}};
       auto with = [&](const char* key, const char* value) {
         auto options = up_to_8;
         options[key] = value;
@@ -785,6 +787,7 @@ TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
       const std::string by_default = cuda_backend(m, precision, {{"gemm_autotune", "0"}})->describe().details.at("kernels");
       const std::string limit = std::string(precision) == "fp32" ? "<= 8 sequences" : "<= 4 sequences";
       EXPECT_NE(by_default.find("decode steps of " + limit), std::string::npos) << by_default;
+      EXPECT_EQ(by_default.find("mma.sync"), std::string::npos) << by_default;
       EXPECT_EQ(chain->describe().details.at("kernels").find(named), std::string::npos);
       const int S = 50, prompt = 20;
       const auto ids = random_ids(B * S, m.config.vocab_size, 29 + B);
@@ -806,6 +809,56 @@ TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
       EXPECT_EQ(a, c);
       EXPECT_EQ(run(*eager), c);
       EXPECT_EQ(run(*persistent), a) << "a second session (reused cache and graphs) differs";
+    }
+}
+
+// The persistent step's tensor-core products (decode_mma=1, fp16 / bf16, 5-8 sequences: 8 rows on mma.sync instead
+// of CUDA cores; off by default, measured slower) against its CUDA-core products (decode_mma=0, the chain's bits):
+// close logits at every step, not the same bits (the path ran); its own results reproducible to the bit (a second
+// session, and eager against graphs). describe() names it, and its 8-sequence default. Batch 5 runs as 8 rows with
+// three padding rows.
+TEST(CudaEngine, TensorCoreDecodeStepsMatchTheCudaCoreStep) {
+  REQUIRE_DEVICE();
+  const Gpt2Model m = small_model(4, 31, 256);  // head size 64
+  for (const char* precision : {"fp16", "bf16"})
+    for (const int B : {5, 8}) {
+      SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B));
+      auto mma = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_mma", "1"}});
+      auto eager = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_mma", "1"}, {"graphs", "0"}});
+      const std::string kernels = mma->describe().details.at("kernels");
+      EXPECT_NE(kernels.find("decode steps of <= 8 sequences"), std::string::npos) << kernels;
+      EXPECT_NE(kernels.find("5-8 sequences with mma.sync tensor-core products"), std::string::npos) << kernels;
+      auto cuda_cores = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_mma", "0"}, {"gemv_max_rows", "8"}});
+      const int S = 40, prompt = 16, V = m.config.vocab_size;
+      const auto ids = random_ids(B * S, V, 41 + B);
+      auto run = [&](Backend& backend) {
+        auto session = backend.start_decode(B, S);
+        ForwardOutput out;
+        session->prefill(prompts_of(ids, B, S, prompt), OutputMode::kSummary, out);
+        std::vector<float> logits;
+        for (int pos = prompt; pos < S; ++pos) {
+          session->step(tokens_at(ids, B, S, pos), OutputMode::kLogits, out);
+          logits.insert(logits.end(), out.logits.begin(), out.logits.end());
+        }
+        return logits;
+      };
+      const auto a = run(*mma), c = run(*cuda_cores);
+      ASSERT_EQ(a.size(), c.size());
+      ASSERT_EQ(a.size(), static_cast<std::size_t>((S - prompt) * B * V));
+      EXPECT_NE(a, c) << "the tensor-core products did not run";
+      const double tol = std::string(precision) == "fp16" ? 2e-2 : 6e-2;
+      for (int step = 0; step < S - prompt; ++step)
+        for (int b = 0; b < B; ++b) {
+          double max_abs = 0, max_ref = 0;
+          for (int v = 0; v < V; ++v) {
+            const std::size_t i = (static_cast<std::size_t>(step) * B + b) * V + v;
+            max_abs = std::max(max_abs, static_cast<double>(std::fabs(a[i] - c[i])));
+            max_ref = std::max(max_ref, static_cast<double>(std::fabs(c[i])));
+          }
+          EXPECT_LE(max_abs / max_ref, tol) << "step " << step << " sequence " << b;
+        }
+      EXPECT_EQ(run(*mma), a) << "a second session (reused cache and graphs) differs";
+      EXPECT_EQ(run(*eager), a) << "eager differs from graphs";
     }
 }
 

@@ -99,6 +99,7 @@ class CudaBackend final : public Backend {
     options.gemv_kernels = option_flag(spec, "gemv_kernels", true);
     options.pdl = option_flag(spec, "pdl", false);
     options.decode_persistent = option_flag(spec, "decode_persistent", options.decode_persistent);
+    options.decode_mma = option_flag(spec, "decode_mma", options.decode_mma);
     options.prefill_pdl = option_flag(spec, "prefill_pdl", options.prefill_pdl);
     options.residual_epilogue = option_flag(spec, "residual_epilogue", options.residual_epilogue);
     // fp16: on by default (what "FP16 inference" means in PyTorch and TensorRT; the logits' error against fp32 stays

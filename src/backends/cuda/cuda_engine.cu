@@ -629,7 +629,10 @@ class EngineImpl final : public Engine {
              " sequences through fused LayerNorm+GEMV kernels";
         if (decode_blocks_ > 0)
           s += " (a single kernel for the embedding and every block, " + std::to_string(decode_blocks_) +
-               " blocks with grid barriers between phases)";
+               " blocks with grid barriers between phases" +
+               (!std::is_same_v<T, float> && opt_.decode_mma ? "; 5-8 sequences with mma.sync tensor-core products"
+                                                             : "") +
+               ")";
       }
     }
     if (persistent_blocks_ > 0)
@@ -1424,11 +1427,13 @@ class EngineImpl final : public Engine {
   // them against 1,939 through cuBLASLt. At batch 8 (H200, twenty-fourth session, new tokens/s per sequence):
   // fp32 / tf32 (T float): the persistent step 1,869 against 1,137 through cuBLASLt's true-FP32 products; fp16 /
   // bf16: cuBLASLt's tensor cores win, 2,334 against 2,146 for the persistent step (its CUDA-core products read
-  // 8 input rows from shared memory per weight load) and 1,746 for the 5-kernel chain.
+  // 8 input rows from shared memory per weight load) and 1,746 for the 5-kernel chain. The persistent step with
+  // tensor-core products (decode_mma, twenty-fifth session) was slower still (1,479), so it is off, and with it
+  // gemv_max_rows=8 becomes the default in fp16 / bf16.
   int gemv_rows_limit() const {
     if (opt_.gemv_max_rows > 0) return opt_.gemv_max_rows;
     if (int8_) return 8;
-    return decode_blocks_ > 0 && std::is_same_v<T, float> ? kernels::kDecodeMaxRows : 4;
+    return decode_blocks_ > 0 && (std::is_same_v<T, float> || opt_.decode_mma) ? kernels::kDecodeMaxRows : 4;
   }
   bool use_gemv(Mode mode, int rows) const {
     if (!opt_.gemv_kernels || mode != Mode::kDecodeStep || rows > gemv_rows_limit()) return false;
@@ -1517,6 +1522,7 @@ class EngineImpl final : public Engine {
     a.counter = ws.sync;
     a.eps = static_cast<float>(cfg_.layer_norm_epsilon);
     a.gelu_tanh = gelu_tanh_ ? 1 : 0;
+    a.mma = opt_.decode_mma ? 1 : 0;
     if (opt_.sync_memset) CU(cudaMemsetAsync(ws.sync, 0, sizeof(unsigned), stream_));
     CU(kernels::launch_gpt2_decode_persistent<T>(a, decode_blocks_, stream_));
     mark("decode_persistent_layers");

@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "backends/cuda/attention_mma.cuh"
 #include "backends/cuda/gemv.cuh"
 #include "backends/cuda/kernels.cuh"
 #include "backends/cuda/layers_persistent.cuh"
@@ -77,6 +78,20 @@ struct DecodeArgs {
   unsigned long long* trace = nullptr;
   unsigned long long* trace_done = nullptr;
   int lab_preload_order = 0;
+  // 5-8 sequences in fp16 / bf16: the products on tensor cores (decode_mma below; the engine's option decode_mma)
+  // instead of the CUDA-core products that give the chain's bits. Ignored for float and for <= 4 rows.
+  int mma = 0;
+  int lab_mma_warps = 0;  // lab: warps of a block that take product work on that path (0: all 8)
+  // lab: on that path, the polling warp's first weights requested after the barrier's wait (1) instead of between
+  // arrival and wait like the others' (0, the engine's)
+  int lab_mma_poller_late = 0;
+  // lab, timing only (wrong products): each weight load instruction reads 512 contiguous bytes of one weight row
+  // instead of 64 bytes of 8 rows, the same bytes per warp and product — whether the fragment-shaped loads are
+  // what slows that path's weight stream
+  int lab_mma_row_loads = 0;
+  // lab: the input rows staged by loads into registers and stores (1: the CUDA-core path's old staging) instead of
+  // cp.async copies (0, the engine's)
+  int lab_staging_loads = 0;
 };
 
 namespace decode_detail {
@@ -182,21 +197,243 @@ __device__ __forceinline__ void product(Preloaded& pl, const T* W, const T* bias
   }
 }
 
+// The float residual rows [rows][K] (written by other blocks before the barrier) -> xs [ROWS][K], zeros for the
+// padding rows: cp.async copies, all of a thread's in flight at once (with `loads`: gemv.cuh's staging, 4 loads in
+// flight a thread). The same values either way.
+template <int ROWS>
+__device__ __forceinline__ void stage_float_rows_async(float* xs, const float* x, int rows, int K, bool loads) {
+  if (loads) {
+    gemv_detail::stage_float_rows<ROWS>(xs, x, rows, K);
+    return;
+  }
+  const int K4 = K / 4;
+  for (int i = threadIdx.x; i < ROWS * K4; i += blockDim.x) {
+    float4* dst = reinterpret_cast<float4*>(xs) + i;
+    if (i < rows * K4) mma_detail::cp_async_16(mma_detail::smem_addr(dst), reinterpret_cast<const float4*>(x) + i);
+    else *dst = make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  mma_detail::cp_async_commit();
+  mma_detail::cp_async_wait<0>();
+}
+
 }  // namespace decode_detail
+
+// ---- 8 rows on tensor cores (fp16 / bf16) ------------------------------------------------------------------------
+// Why: at 8 rows the CUDA-core products above read 8 input rows (as float, from shared memory) for every weight
+// load: on an H200 the MLP projection's phase went from 3.4 to 9.8 us a layer from 1 to 8 rows, QKV 3.6 -> 6.6, FC
+// 4.1 -> 7.0 (twenty-fourth session), and cuBLASLt stayed faster at batch 8. One mma.sync.m16n8k16 takes 8 rows x
+// 8 columns x 16 k from registers that one 16-byte weight load and one 16-byte input load a lane fill (two of
+// them per 32 k), so the input's shared-memory traffic drops 32-fold and the phases are back to streaming weights.
+//
+// Fragments: A = the input rows (rows 8-15 of the m16 tile are zero registers), B = 8 weight rows (8 output
+// columns). Lane (g, t) (g = lane / 4, t = lane % 4) loads output column g's 16-byte chunk 4q + t of a "quad" q
+// (32 k) and input row g's same chunk. Inside a quad the k order is relabelled so that these two loads ARE the
+// fragments of two k16 steps: step s's logical k {2t, 2t+1} are the chunk's elements 4s + {0, 1} and its logical k
+// {2t+8, 2t+9} the elements 4s + {2, 3}; A and B are relabelled alike, and a dot product is the same sum in any k
+// order. The accumulator's c0 / c1 are then (row g, columns 2t, 2t+1) of the 8 x 8 result; c2 / c3 (rows 8-15) stay 0.
+//
+// Work: the output columns in groups of 8; group j belongs to block j % G (a block's groups: b, b + G, ...), and a
+// block's warps split every one of its groups' k by quads (warp w: quads w, w + W, ...). A warp's weights for the
+// whole product fit its 12 weight registers at GPT-2's widths on 132 SMs (QKV / FC: <= 3 groups x 3 quads; the
+// MLP projection: 1 group x 12 quads), so the barrier's preload requests all of them. The warps' partial 8 x 8
+// sums meet in shared memory and one thread per output adds them in warp order (bitwise reproducible), adds the
+// bias and finishes the output as the CUDA-core path does. Not the chain's bits: the input rows are rounded to 16
+// bits before the product (as a prefill's are), and the sums run in another order.
+// Measured (H200, twenty-fifth session): correct, but slower than the CUDA-core products (581-597 against 402-411
+// us a step at 8 rows): the weights requested at a barrier arrive 10-13 us later instead of ~3, for reasons not yet
+// found (docs/cuda-engine.md, that session). Off by default (the engine's option decode_mma).
+namespace decode_mma {
+
+using decode_detail::kWarps;
+using decode_detail::kWeightRegs;
+constexpr int kRows = 8;
+constexpr int kGroupCols = 8;
+constexpr int kQuadK = 32;
+
+// Input rows in shared memory: [kRows][xh_stride(K)] 16-bit values; a row is 64 bytes past a multiple of 128 from
+// the one before, so a quarter-warp's 16-byte loads (rows g, g + 1, chunks t = 0..3) hit 32 different banks.
+__host__ __device__ constexpr int xh_stride(int K) { return (K + 63) / 64 * 64 + 32; }
+__host__ __device__ constexpr int groups_per_block(int N, int blocks) {
+  return (N / kGroupCols + blocks - 1) / blocks;
+}
+// Byte offsets in the rows region: the LayerNorm's float rows [kRows][C] first, then the 16-bit rows, then the
+// warps' partial sums [kWarps][groups][64].
+__host__ __device__ constexpr int xh_offset(int C) { return kRows * C * 4; }
+__host__ __device__ constexpr int part_offset(int C, int F) {
+  return xh_offset(C) + kRows * xh_stride(C > F ? C : F) * 2;
+}
+__host__ __device__ constexpr int rows_region_bytes(int C, int F, int blocks) {
+  return part_offset(C, F) +
+         kWarps * groups_per_block(3 * C > F ? 3 * C : F, blocks) * kRows * kGroupCols * 4;
+}
+
+// Which of a product's items (group, quad) this warp takes.
+struct Work {
+  int groups = 0;  // this block's groups
+  int quads = 0;   // this warp's quads of each group
+  int items = 0;   // groups * quads, group-major
+  int warp = 0, warps = 0;
+  bool row_loads = false;  // DecodeArgs::lab_mma_row_loads
+};
+__device__ __forceinline__ Work work_of(int N, int K, int warp, int warps, bool row_loads = false) {
+  Work w;
+  const int ngroups = N / kGroupCols, nquads = K / kQuadK, b = blockIdx.x, G = gridDim.x;
+  w.groups = b < ngroups ? (ngroups - b + G - 1) / G : 0;
+  w.quads = warp < warps && warp < nquads ? (nquads - warp + warps - 1) / warps : 0;
+  w.items = w.groups * w.quads;
+  w.warp = warp;
+  w.warps = warps;
+  w.row_loads = row_loads;
+  return w;
+}
+
+// Requests the weights of this warp's items [i0, i0 + kWeightRegs) (kHere: where the call stands).
+template <typename T, bool kHere>
+__device__ __forceinline__ void load_items(uint4 (&regs)[kWeightRegs], const T* W, int K, const Work& w, int i0,
+                                           int lane) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int j = 0; j < kWeightRegs; ++j) {
+    const int i = i0 + j;
+    if (i < w.items) {
+      const int gi = i / w.quads, q = w.warp + w.warps * (i - gi * w.quads);
+      const int group_row0 = (blockIdx.x + gi * gridDim.x) * kGroupCols;
+      const int n = w.row_loads ? group_row0 + q % kGroupCols : group_row0 + g;
+      const int chunk = w.row_loads ? (q / kGroupCols) * 32 + lane : 4 * q + t;
+      const T* at = W + static_cast<std::int64_t>(n) * K + chunk * 8;
+      regs[j] = kHere ? gemv_detail::ld_weights_here(at) : gemv_detail::ld_weights(at);
+    }
+  }
+}
+
+// The LayerNorm's float rows [kRows][K] -> 16-bit rows (rounded to nearest, as a stored activation is).
+template <typename T>
+__device__ __forceinline__ void float_rows_to_16bit(T* xh, const float* xs, int K) {
+  const int chunks = K / 8;
+  for (int i = threadIdx.x; i < kRows * chunks; i += blockDim.x) {
+    const int r = i / chunks, c = 8 * (i % chunks);
+    const float4 a = *reinterpret_cast<const float4*>(xs + r * K + c);
+    const float4 b = *reinterpret_cast<const float4*>(xs + r * K + c + 4);
+    uint4 v;
+    v.x = mma_detail::pack2<T>(a.x, a.y);
+    v.y = mma_detail::pack2<T>(a.z, a.w);
+    v.z = mma_detail::pack2<T>(b.x, b.y);
+    v.w = mma_detail::pack2<T>(b.z, b.w);
+    *reinterpret_cast<uint4*>(xh + r * xh_stride(K) + c) = v;
+  }
+}
+// 16-bit activation rows [rows][K] (written by other blocks before the barrier: read through L2) -> xh; zeros for
+// the padding rows. cp.async copies (or, with `loads`, loads and stores): a thread's copies are all in flight at
+// once — a loop of loads waited for each (K = 3,072: 12 a thread, ~6 us of the phase in the first measurement).
+template <typename T>
+__device__ __forceinline__ void stage_16bit_rows(T* xh, const T* act, int rows, int K, bool loads) {
+  const int chunks = K / 8;
+  for (int i = threadIdx.x; i < kRows * chunks; i += blockDim.x) {
+    const int r = i / chunks, c = 8 * (i % chunks);
+    T* dst = xh + r * xh_stride(K) + c;
+    const T* src = act + static_cast<std::int64_t>(r) * K + c;
+    if (r >= rows) *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
+    else if (loads) *reinterpret_cast<uint4*>(dst) = __ldcg(reinterpret_cast<const uint4*>(src));
+    else mma_detail::cp_async_16(mma_detail::smem_addr(dst), src);
+  }
+  mma_detail::cp_async_commit();
+  mma_detail::cp_async_wait<0>();
+}
+
+// The product y = xh . W^T + bias for this block's groups, each valid output (row < rows) added to resid[r * N + n]
+// (the float residual stream) or passed to write(r, n, v). With `preloaded`, the first kWeightRegs items' weights
+// are in regs already (load_items<T, true> during the barrier). A thread's first output's bias and old residual
+// value are requested before the MMAs, so their trip from L2 overlaps them.
+template <typename T, typename Write>
+__device__ __forceinline__ void product(uint4 (&regs)[kWeightRegs], const T* W, const T* bias, int N, int K,
+                                        const T* xh, float* part, int rows, int warps, int lane, bool preloaded,
+                                        float* resid, Write write, bool row_loads) {
+  const Work w = work_of(N, K, threadIdx.x / 32, warps, row_loads);
+  const int g = lane >> 2, t = lane & 3;
+  auto output_of = [&](int o, int& r, int& n) {  // output o of the block: (group o / 64, row, column)
+    const int gi = o / 64, rc = o % 64;
+    r = rc / kGroupCols;
+    n = (blockIdx.x + gi * gridDim.x) * kGroupCols + rc % kGroupCols;
+  };
+  float first_bias = 0.f, first_old = 0.f;
+  if (static_cast<int>(threadIdx.x) < w.groups * 64) {
+    int r, n;
+    output_of(threadIdx.x, r, n);
+    if (bias) first_bias = to_f(bias[n]);
+    if (resid && r < rows) first_old = __ldcg(resid + static_cast<std::int64_t>(r) * N + n);
+  }
+  const T* xrow = xh + g * xh_stride(K) + 8 * t;
+  // two accumulator sets (the two k16 steps of a quad): half as long a chain of dependent MMAs
+  float acc0[4] = {0.f, 0.f, 0.f, 0.f}, acc1[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int i0 = 0; i0 < w.items; i0 += kWeightRegs) {  // one round at GPT-2's widths on 132 SMs
+    if (!(preloaded && i0 == 0)) load_items<T, false>(regs, W, K, w, i0, lane);
+#pragma unroll
+    for (int j = 0; j < kWeightRegs; ++j) {
+      const int i = i0 + j;
+      if (i < w.items) {
+        const int gi = i / w.quads, qi = i - gi * w.quads, q = w.warp + w.warps * qi;
+        const uint4 a = *reinterpret_cast<const uint4*>(xrow + q * kQuadK);
+        const uint4 b = regs[j];
+        const std::uint32_t a0[4] = {a.x, 0u, a.y, 0u}, a1[4] = {a.z, 0u, a.w, 0u};
+        mma_detail::mma_16816<T>(acc0, a0, b.x, b.y);
+        mma_detail::mma_16816<T>(acc1, a1, b.z, b.w);
+        if (qi == w.quads - 1) {  // the warp's last quad of group gi: its partial 8 x 8 sums
+          *reinterpret_cast<float2*>(part + (w.warp * w.groups + gi) * 64 + g * 8 + 2 * t) =
+              make_float2(acc0[0] + acc1[0], acc0[1] + acc1[1]);
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc0[e] = acc1[e] = 0.f;
+        }
+      }
+    }
+  }
+  __syncthreads();
+  const int summed = min(warps, K / kQuadK);  // the warps that have quads
+  for (int o = threadIdx.x; o < w.groups * 64; o += blockDim.x) {
+    const bool first = o == static_cast<int>(threadIdx.x);
+    int r, n;
+    output_of(o, r, n);
+    if (r >= rows) continue;
+    float s = 0.f;
+    for (int v = 0; v < summed; ++v) s += part[(v * w.groups + o / 64) * 64 + o % 64];
+    const float v = !bias ? s : s + (first ? first_bias : to_f(bias[n]));
+    if (resid) {
+      float* xp = resid + static_cast<std::int64_t>(r) * N + n;
+      *xp = (first ? first_old : __ldcg(xp)) + v;
+    } else {
+      write(r, n, v);
+    }
+  }
+}
+
+}  // namespace decode_mma
 
 // Dynamic shared memory: the staged input rows [ROWS][max(C, F)] floats, the attention's scores [max_tokens,
 // rounded up to 4: the float4 accesses after them stay 16-byte aligned] and a LayerNorm's weight and bias [2][C].
+// With the tensor-core products (mma_blocks: the grid's blocks; 0 without them), the rows region holds decode_mma's
+// layout instead where that is larger.
 __host__ __device__ constexpr int decode_scores_floats(int max_tokens) { return (max_tokens + 3) / 4 * 4; }
-__host__ __device__ constexpr int decode_persistent_smem(int rows_padded, int C, int F, int max_tokens) {
-  return rows_padded * (C > F ? C : F) * 4 + decode_scores_floats(max_tokens) * 4 + 2 * C * 4;
+__host__ __device__ constexpr int decode_rows_bytes(int rows_padded, int C, int F, int mma_blocks) {
+  const int plain = rows_padded * (C > F ? C : F) * 4;
+  const int mma = mma_blocks > 0 ? decode_mma::rows_region_bytes(C, F, mma_blocks) : 0;
+  return plain > mma ? plain : mma;
+}
+__host__ __device__ constexpr int decode_persistent_smem(int rows_padded, int C, int F, int max_tokens,
+                                                         int mma_blocks = 0) {
+  return decode_rows_bytes(rows_padded, C, F, mma_blocks) + decode_scores_floats(max_tokens) * 4 + 2 * C * 4;
 }
 
 template <typename T, int ROWS>
 __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(const DecodeArgs<T> p) {
   using namespace decode_detail;
   constexpr int D = kDecodeHeadDim;
-  float* xs = reinterpret_cast<float*>(gemv_detail::gemv_smem);  // [ROWS][max(C, F)]
-  float* scores = xs + ROWS * max(p.C, p.F);                      // [max_tokens]
+  // The tensor-core products (decode_mma) for 5-8 sequences in fp16 / bf16.
+  constexpr bool kMmaRows = ROWS == decode_mma::kRows && !std::is_same_v<T, float>;
+  const bool mma = kMmaRows && p.mma;
+  const int mma_warps = p.lab_mma_warps > 0 ? p.lab_mma_warps : kWarps;
+  float* xs = reinterpret_cast<float*>(gemv_detail::gemv_smem);  // [ROWS][max(C, F)] (decode_mma: its own layout)
+  float* scores = xs + decode_rows_bytes(ROWS, p.C, p.F, mma ? gridDim.x : 0) / 4;  // [max_tokens]
+  T* xh = reinterpret_cast<T*>(gemv_detail::gemv_smem + decode_mma::xh_offset(p.C));
+  float* part = reinterpret_cast<float*>(gemv_detail::gemv_smem + decode_mma::part_offset(p.C, p.F));
   float* ln_ws = scores + decode_scores_floats(p.max_tokens);     // [2][C]: a LayerNorm's weight and bias
   __shared__ float partial[decode_attention_keys<T, D>()][D];
   __shared__ float red[kWarps];
@@ -236,13 +473,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
   // lab_preload_order: 0 (the engine's) between arrival and wait, 1 before the arrival, 2 none (after the barrier)
   const int order = p.lab_preload_order;
   const bool pre = order != 2;
-  // ends a phase: the barrier, with `load` (the next product's first weights) where `order` puts it
+  // ends a phase: the barrier, with `load` (the next product's first weights) where `order` puts it; load(true)
+  // after the wait (the lab's lab_mma_poller_late: the tensor-core path's polling warp's share).
   auto barrier = [&](auto load) {
-    if (order == 1) load();
+    if (order == 1) load(false);
     arrive();
-    if (order == 0) load();
+    if (order == 0) load(false);
     wait();
+    if (pre) load(true);
   };
+  const bool staging_loads = p.lab_staging_loads != 0;
   auto no_write = [](int, int, float) {};
   // A LayerNorm's weight and bias into shared memory beside the rows (their loads then overlap the rows').
   auto stage_layernorm_params = [&](const float* w, const float* b) {
@@ -257,7 +497,57 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
   __syncthreads();
 
   Preloaded pl;
-  if (pre) preload<T, ROWS, QkvMap>(pl, layer_table[0].w_qkv, layer_table[0].b_qkv, 3 * C, C, gwarp, lane);
+  // A product's first weights, requested during the barrier before it (late = false) or just after it (late):
+  // the CUDA-core mapping M's (the polling warp has none), or decode_mma's. That path's polling warp has a share
+  // too; its requests before its polls hold the release up (~5 us on an H200: the acquire polls wait for them),
+  // but requested after the wait (lab_mma_poller_late) they were slower still (735 against 581 us a step).
+  const bool poller = tid / 32 == kSyncThread / 32;
+  const bool poller_late = p.lab_mma_poller_late != 0;
+  const bool row_loads = p.lab_mma_row_loads != 0;
+  auto preload_next = [&](auto map, const T* W, const T* bias, int N, int K, bool late) {
+    if constexpr (kMmaRows) {
+      if (mma) {
+        if (late == (poller && poller_late))
+          decode_mma::load_items<T, true>(pl.regs, W, K, decode_mma::work_of(N, K, tid / 32, mma_warps, row_loads), 0,
+                                          lane);
+        return;
+      }
+    }
+    if (!late) preload<T, ROWS, decltype(map)>(pl, W, bias, N, K, gwarp, lane);
+  };
+  // A product of the staged rows (xs, or xh on the tensor-core path): adds into resid, or write(r, n, v).
+  auto run_product = [&](auto map, const T* W, const T* bias, int N, int K, float* resid, auto write) {
+    if constexpr (kMmaRows) {
+      if (mma) {
+        decode_mma::product<T>(pl.regs, W, bias, N, K, xh, part, rows, mma_warps, lane, pre, resid, write, row_loads);
+        return;
+      }
+    }
+    product<T, ROWS, decltype(map)>(pl, W, bias, N, K, xs, rows, gwarp, nwarps, lane, pre, resid, write);
+  };
+  // After the LayerNorm of the staged float rows: the tensor-core path's 16-bit copy of them.
+  auto layernorm_rows_to_16bit = [&] {
+    if constexpr (kMmaRows) {
+      if (mma) {
+        decode_mma::float_rows_to_16bit(xh, xs, C);
+        __syncthreads();
+      }
+    }
+  };
+  // A product's 16-bit input rows (written by other blocks before the barrier) into shared memory.
+  auto stage_input_rows = [&](const T* act, int K) {
+    if constexpr (kMmaRows) {
+      if (mma) {
+        decode_mma::stage_16bit_rows(xh, act, rows, K, staging_loads);
+        return;
+      }
+    }
+    gemv_detail::stage_activation_rows<T, ROWS>(xs, act, rows, K);
+  };
+  if (pre) {
+    preload_next(QkvMap{}, layer_table[0].w_qkv, layer_table[0].b_qkv, 3 * C, C, false);
+    preload_next(QkvMap{}, layer_table[0].w_qkv, layer_table[0].b_qkv, 3 * C, C, true);
+  }
   prefetch_params(layer_table[0].ln1_g, 4 * C, layer_table[0].ln1_b, 4 * C, layer_table[0].b_qkv, 3 * C * sizeof(T));
   for (int l = 0; l < p.n_layers; ++l) {
     const DecodeLayer<T>& L = layer_table[l];
@@ -283,17 +573,18 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
         *reinterpret_cast<float4*>(xs + r * C + c) = v;
       }
     } else {
-      gemv_detail::stage_float_rows<ROWS>(xs, p.x, rows, C);
+      stage_float_rows_async<ROWS>(xs, p.x, rows, C, staging_loads);
     }
     __syncthreads();
     gemv_detail::layernorm_staged_rows(xs, rows, C, ln_ws, ln_ws + C, p.eps);
     __syncthreads();
-    product<T, ROWS, QkvMap>(pl, L.w_qkv, L.b_qkv, 3 * C, C, xs, rows, gwarp, nwarps, lane, pre, nullptr, [&](int r, int n, float v) {
+    layernorm_rows_to_16bit();
+    run_product(QkvMap{}, L.w_qkv, L.b_qkv, 3 * C, C, nullptr, [&](int r, int n, float v) {
       const T t = from_f<T>(v);
       p.qkv[static_cast<std::int64_t>(r) * 3 * C + n] = t;
       if (n >= C) cache[(static_cast<std::int64_t>(r) * p.max_tokens + pos) * 2 * C + (n - C)] = t;
     });
-    barrier([&] { preload<T, ROWS, ProjMap>(pl, L.w_proj, L.b_proj, C, C, gwarp, lane); });
+    barrier([&](bool late) { preload_next(ProjMap{}, L.w_proj, L.b_proj, C, C, late); });
     // B: attention, a block per (sequence, head).
     for (int item = blockIdx.x; item < items; item += gridDim.x) {
       decode_attention_item<T, D>(p.qkv, cache, p.att, C, p.max_tokens, pos + 1, L.scale_log2, item / p.H,
@@ -301,31 +592,32 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
       __syncthreads();  // the next item reuses scores and partial
     }
     prefetch_params(L.b_proj, C * sizeof(T), L.ln2_g, 4 * C, L.ln2_b, 4 * C);
-    barrier([] {});
+    barrier([](bool) {});
     // C: x += att . Wproj^T + b
-    gemv_detail::stage_activation_rows<T, ROWS>(xs, p.att, rows, C);
+    stage_input_rows(p.att, C);
     __syncthreads();
-    product<T, ROWS, ProjMap>(pl, L.w_proj, L.b_proj, C, C, xs, rows, gwarp, nwarps, lane, pre, p.x, no_write);
+    run_product(ProjMap{}, L.w_proj, L.b_proj, C, C, p.x, no_write);
     prefetch_params(L.b_fc, F * sizeof(T), L.b_mproj, C * sizeof(T), nullptr, 0);
-    barrier([&] { preload<T, ROWS, FcMap>(pl, L.w_fc, L.b_fc, F, C, gwarp, lane); });
+    barrier([&](bool late) { preload_next(FcMap{}, L.w_fc, L.b_fc, F, C, late); });
     // D: u = GELU(LN2(x) . Wfc^T + b)
     stage_layernorm_params(L.ln2_g, L.ln2_b);
-    gemv_detail::stage_float_rows<ROWS>(xs, p.x, rows, C);
+    stage_float_rows_async<ROWS>(xs, p.x, rows, C, staging_loads);
     __syncthreads();
     gemv_detail::layernorm_staged_rows(xs, rows, C, ln_ws, ln_ws + C, p.eps);
     __syncthreads();
-    product<T, ROWS, FcMap>(pl, L.w_fc, L.b_fc, F, C, xs, rows, gwarp, nwarps, lane, pre, nullptr, [&](int r, int n, float v) {
+    layernorm_rows_to_16bit();
+    run_product(FcMap{}, L.w_fc, L.b_fc, F, C, nullptr, [&](int r, int n, float v) {
       p.u[static_cast<std::int64_t>(r) * F + n] = from_f<T>(p.gelu_tanh ? gelu_tanh(v) : gelu_erf(v));
     });
-    barrier([&] { preload<T, ROWS, MprojMap>(pl, L.w_mproj, L.b_mproj, C, F, gwarp, lane); });
+    barrier([&](bool late) { preload_next(MprojMap{}, L.w_mproj, L.b_mproj, C, F, late); });
     // E: x += u . Wmproj^T + b
-    gemv_detail::stage_activation_rows<T, ROWS>(xs, p.u, rows, F);
+    stage_input_rows(p.u, F);
     __syncthreads();
-    product<T, ROWS, MprojMap>(pl, L.w_mproj, L.b_mproj, C, F, xs, rows, gwarp, nwarps, lane, pre, p.x, no_write);
+    run_product(MprojMap{}, L.w_mproj, L.b_mproj, C, F, p.x, no_write);
     if (l + 1 < p.n_layers) {
       const DecodeLayer<T>& N = layer_table[l + 1];
       prefetch_params(N.ln1_g, 4 * C, N.ln1_b, 4 * C, N.b_qkv, 3 * C * sizeof(T));
-      barrier([&] { preload<T, ROWS, QkvMap>(pl, N.w_qkv, N.b_qkv, 3 * C, C, gwarp, lane); });
+      barrier([&](bool late) { preload_next(QkvMap{}, N.w_qkv, N.b_qkv, 3 * C, C, late); });
     }
   }
   __syncthreads();  // the block's last poll is behind it
@@ -348,7 +640,7 @@ __host__ __device__ constexpr int decode_rows_padded(int rows) {
 // (kDecodeMaxRows sequences, a cache of max_positions); sets that shared memory limit on the kernels. 0: cannot run.
 template <typename T>
 int decode_persistent_blocks(int sms, int C, int F, int max_positions) {
-  const int smem = decode_persistent_smem(kDecodeMaxRows, C, F, max_positions);
+  const int smem = decode_persistent_smem(kDecodeMaxRows, C, F, max_positions, std::is_same_v<T, float> ? 0 : sms);
   int fit = sms;
   auto probe = [&](auto kernel) {
     int per_sm = 0;
@@ -372,7 +664,8 @@ template <typename T>
 cudaError_t launch_gpt2_decode_persistent(const DecodeArgs<T>& p, int blocks, cudaStream_t stream) {
   if (p.rows < 1 || p.rows > kDecodeMaxRows || p.n_layers > kDecodeMaxLayers) return cudaErrorInvalidValue;
   const int R = decode_rows_padded(p.rows);
-  const LaunchConfig launch(dim3(blocks), dim3(kDecodeThreads), decode_persistent_smem(R, p.C, p.F, p.max_tokens),
+  const int mma_blocks = R == decode_mma::kRows && p.mma && !std::is_same_v<T, float> ? blocks : 0;
+  const LaunchConfig launch(dim3(blocks), dim3(kDecodeThreads), decode_persistent_smem(R, p.C, p.F, p.max_tokens, mma_blocks),
                             stream, false, dim3(1, 1, 1), true);
   switch (R) {
     case 1: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 1>, p);
