@@ -840,8 +840,15 @@ RunOutcome run_experiment(const RunConfig& config, const RunOptions& options) {
     if (options.resume && previous_manifest.is_object()) {
       std::set<std::string> created_now;
       for (const auto& b : backends_info) created_now.insert(b.value("label", ""));
-      for (const auto& b : previous_manifest.value("backends", nlohmann::json::array()))
-        if (!created_now.count(b.value("label", ""))) backends_info.push_back(b);
+      for (const auto& b : previous_manifest.value("backends", nlohmann::json::array())) {
+        const std::string label = b.value("label", "");
+        if (created_now.count(label)) continue;
+        backends_info.push_back(b);
+        // its caveats still qualify the figures it left (kept cells), so they stay warnings of the run
+        if (b.contains("description") && b["description"].is_object())
+          for (const auto& caveat : b["description"].value("caveats", nlohmann::json::array()))
+            if (caveat.is_string()) warnings.push_back(fmt::format("`{}`: {}", label, caveat.get<std::string>()));
+      }
       const std::string previous_artifacts = run_dir + "/processed/artifacts.json";
       if (file_exists(previous_artifacts)) {
         auto old = nlohmann::json::parse(read_text_file(previous_artifacts), nullptr, false);

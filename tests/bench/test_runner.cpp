@@ -268,6 +268,28 @@ TEST(Runner, BackendsThisBuildLacksAreSkippedNotFailed) {
   EXPECT_EQ(ppl["results"][2]["status"], "skipped");
 }
 
+// A resumed run whose backends are all complete creates none of them again; the caveat the int8 backend gave in
+// the first invocation still qualifies its kept figures, so it is still a warning of the run — once.
+TEST(Runner, ResumeKeepsTheCaveatsOfBackendsItDoesNotCreateAgain) {
+  testing::TempDir tmp;
+  const std::string dir = tmp / "run";
+  RunConfig config = parse_run_config(kFakeConfig, "fake.yaml", {"agreement.enabled=false"});
+  {
+    Harness first;
+    RunOutcome o = run_experiment(config, first.options(dir));
+    EXPECT_EQ(o.cells_failed, 0);
+  }
+  Harness second;
+  RunOutcome o = run_experiment(config, second.options(dir, /*resume=*/true));
+  EXPECT_EQ(o.cells_resumed, o.cells_total);
+  EXPECT_TRUE(second.calls.created.empty()) << "a backend was created again";
+  const json manifest = read_json(dir + "/manifest.json");
+  std::vector<std::string> caveat_warnings;
+  for (const auto& w : manifest["warnings"])
+    if (w.get<std::string>().find("fast kernels") != std::string::npos) caveat_warnings.push_back(w);
+  EXPECT_THAT(caveat_warnings, ::testing::ElementsAre("`native/cpu/int8`: the fake int8 ran without its fast kernels"));
+}
+
 TEST(Runner, ResumeSkipsCompleteCellsAndRedoesTheRest) {
   testing::TempDir tmp;
   const std::string dir = tmp / "run";
