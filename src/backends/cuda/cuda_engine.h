@@ -74,8 +74,9 @@ struct EngineOptions {
   // decode_mma: 8 rows x 8 columns from one weight load and one input load a lane) instead of CUDA-core products
   // that read 8 input rows per weight load; with it gemv_max_rows defaults to 8 in fp16 / bf16 too. Not the chain's
   // bits (the inputs are rounded to 16 bits, as in a prefill). Measured slower on an H200 (twenty-fifth session:
-  // 581 against 411 us a step at 8 rows: its weight requests and block-level reduction cost ~345 us a step more
-  // than the CUDA-core path's, for reasons not yet found; docs/cuda-engine.md), hence off.
+  // 506-601 against 411-429 us a step at 8 rows; an ablation finds the cost in none of its work items — not the
+  // MMAs, the weight requests or the reduction — but around them, for reasons not yet found;
+  // docs/cuda-engine.md), hence off.
   bool decode_mma = false;
   // Prefill: the residual + LayerNorm and attention kernels launched as programmatic dependents of the product
   // before them (they wait for it with griddepcontrol.wait), so their launch overlaps its end.

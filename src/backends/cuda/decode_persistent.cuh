@@ -239,9 +239,9 @@ __device__ __forceinline__ void stage_float_rows_async(float* xs, const float* x
 // sums meet in shared memory and one thread per output adds them in warp order (bitwise reproducible), adds the
 // bias and finishes the output as the CUDA-core path does. Not the chain's bits: the input rows are rounded to 16
 // bits before the product (as a prefill's are), and the sums run in another order.
-// Measured (H200, twenty-fifth session): correct, but slower than the CUDA-core products (581-597 against 402-411
-// us a step at 8 rows): the weights requested at a barrier arrive 10-13 us later instead of ~3, for reasons not yet
-// found (docs/cuda-engine.md, that session). Off by default (the engine's option decode_mma).
+// Measured (H200, twenty-fifth session): correct, but slower than the CUDA-core products (506-601 against 402-429
+// us a step at 8 rows, by card). An ablation puts the cost in none of the work items (MMAs, weight requests,
+// reduction), for reasons not yet found (docs/cuda-engine.md, that session). Off by default (option decode_mma).
 namespace decode_mma {
 
 using decode_detail::kWarps;
