@@ -347,11 +347,14 @@ std::vector<double> reference_step(HostModel& m, const std::vector<int>& ids, in
   return x;
 }
 
-double rel_norm(const std::vector<float>& x, const std::vector<double>& ref) {
+// ||x - ref|| / ||ref|| in double (ref: the double reference, or another path's float x).
+template <typename R>
+double rel_norm(const std::vector<float>& x, const std::vector<R>& ref) {
   double num = 0, den = 0;
   for (std::size_t i = 0; i < ref.size(); ++i) {
-    num += (x[i] - ref[i]) * (x[i] - ref[i]);
-    den += ref[i] * ref[i];
+    const double e = static_cast<double>(x[i]) - static_cast<double>(ref[i]);
+    num += e * e;
+    den += static_cast<double>(ref[i]) * static_cast<double>(ref[i]);
   }
   return std::sqrt(num / den);
 }
@@ -405,12 +408,7 @@ void check(int rows, int pos, int blocks) {
     CK(cudaStreamSynchronize(g_stream));
     const std::vector<float> x_mma = download<float>(s.x, rows * C);
     err_mma = rel_norm(x_mma, ref);
-    double num_c = 0, den_c = 0;
-    for (std::size_t i = 0; i < x_mma.size(); ++i) {
-      num_c += (x_mma[i] - x_chain[i]) * (x_mma[i] - x_chain[i]);
-      den_c += static_cast<double>(x_chain[i]) * x_chain[i];
-    }
-    vs_chain = std::sqrt(num_c / den_c);
+    vs_chain = rel_norm(x_mma, x_chain);
     ok_mma = err_mma <= tol && vs_chain > 0;  // > 0: the tensor-core path ran
     g_failures += !ok_mma;
     std::printf("check %-5s rows %d pos %3d: tensor cores: x rel-norm err vs double %.2e (tol %.0e), vs the chain "
@@ -438,7 +436,7 @@ void timing(int rows, int pos, int blocks) {
   CK(cudaMemcpy(s.pos, &pos, sizeof(int), cudaMemcpyHostToDevice));
   const double chain = time_graph_best(g_stream, [&](int) { launch_chain<T>(d, s); return true; }, g_iters);
   // The persistent kernel as the engine runs it, then with one lab switch each; at 5-8 rows in half / bf16 also
-  // the tensor-core products (the engine's default there) and their switches.
+  // the tensor-core products (the engine's option decode_mma, off by default) and their switches.
   struct Variant {
     const char* name;
     LabOptions o;
@@ -472,9 +470,8 @@ void timing(int rows, int pos, int blocks) {
                    "\"layers\":%d,\"chain_us\":%.2f,\"variant\":\"%s\",\"us\":%.2f,\"blocks\":%d}\n",
                    g_gpu.c_str(), tname<T>(), rows, pos, L, chain, v.name, us, blocks);
   }
-  // One step's phases from block 0's stamps (the engine's path; at 5-8 rows in half / bf16 also the CUDA-core
-  // products): per phase (mean over layers), the slowest block's work from the releasing barrier to its arrival,
-  // and the whole phase up to the next release.
+  // One step's phases from block 0's stamps: per phase (mean over layers), the slowest block's work from the
+  // releasing barrier to its arrival, and the whole phase up to the next release.
   const int barriers = 5 * L - 1;
   unsigned long long *trace = nullptr, *done = nullptr;
   CK(cudaMalloc(&trace, (barriers + 1) * sizeof(unsigned long long)));

@@ -112,6 +112,16 @@ nlohmann::json backend_info_json(const BackendDescription& d, double setup_secon
           {"setup_seconds", setup_seconds}};
 }
 
+// The run's warnings for a backend's caveats (the "caveats" of its backend_info_json), one "`label`: caveat" each:
+// for a backend created in this invocation, and on --resume for one whose kept cells come from an earlier one.
+std::vector<std::string> caveat_warnings(const std::string& label, const nlohmann::json& backend_info) {
+  std::vector<std::string> out;
+  if (backend_info.is_object())
+    for (const auto& caveat : backend_info.value("caveats", nlohmann::json::array()))
+      if (caveat.is_string()) out.push_back(fmt::format("`{}`: {}", label, caveat.get<std::string>()));
+  return out;
+}
+
 nlohmann::json cell_base_record(const std::string& run_id, const Cell& cell) {
   return {{"schema", "gptbench.bench/1"},
           {"run_id", run_id},
@@ -528,9 +538,9 @@ RunOutcome run_experiment(const RunConfig& config, const RunOptions& options) {
         continue;
       }
       backends_info.push_back({{"label", label}, {"status", "ok"}, {"description", backend_info}});
-      for (const auto& caveat : backend_info["caveats"]) {
-        warnings.push_back(fmt::format("`{}`: {}", label, caveat.get<std::string>()));
-        log("warning: " + warnings.back());
+      for (const auto& w : caveat_warnings(label, backend_info)) {
+        warnings.push_back(w);
+        log("warning: " + w);
       }
       for (const auto& a : backend_info["artifacts"]) {
         nlohmann::json entry = a;
@@ -845,9 +855,8 @@ RunOutcome run_experiment(const RunConfig& config, const RunOptions& options) {
         if (created_now.count(label)) continue;
         backends_info.push_back(b);
         // its caveats still qualify the figures it left (kept cells), so they stay warnings of the run
-        if (b.contains("description") && b["description"].is_object())
-          for (const auto& caveat : b["description"].value("caveats", nlohmann::json::array()))
-            if (caveat.is_string()) warnings.push_back(fmt::format("`{}`: {}", label, caveat.get<std::string>()));
+        for (auto& w : caveat_warnings(label, b.value("description", nlohmann::json::object())))
+          warnings.push_back(std::move(w));
       }
       const std::string previous_artifacts = run_dir + "/processed/artifacts.json";
       if (file_exists(previous_artifacts)) {

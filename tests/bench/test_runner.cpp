@@ -136,6 +136,14 @@ probe_hardware: false
 perplexity: {enabled: true, dataset: "${shared}/data/wikitext-2-raw/wiki.test.raw", ctx: 32, stride: 16, max_tokens: 200}
 )";
 
+// The run's warnings (manifest.json) that contain `text`.
+std::vector<std::string> warnings_containing(const json& manifest, const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& w : manifest["warnings"])
+    if (w.get<std::string>().find(text) != std::string::npos) out.push_back(w);
+  return out;
+}
+
 struct Harness {
   Calls calls;
   int calibrations = 0;
@@ -284,10 +292,8 @@ TEST(Runner, ResumeKeepsTheCaveatsOfBackendsItDoesNotCreateAgain) {
   EXPECT_EQ(o.cells_resumed, o.cells_total);
   EXPECT_TRUE(second.calls.created.empty()) << "a backend was created again";
   const json manifest = read_json(dir + "/manifest.json");
-  std::vector<std::string> caveat_warnings;
-  for (const auto& w : manifest["warnings"])
-    if (w.get<std::string>().find("fast kernels") != std::string::npos) caveat_warnings.push_back(w);
-  EXPECT_THAT(caveat_warnings, ::testing::ElementsAre("`native/cpu/int8`: the fake int8 ran without its fast kernels"));
+  EXPECT_THAT(warnings_containing(manifest, "fast kernels"),
+              ::testing::ElementsAre("`native/cpu/int8`: the fake int8 ran without its fast kernels"));
 }
 
 TEST(Runner, ResumeSkipsCompleteCellsAndRedoesTheRest) {
@@ -387,10 +393,8 @@ TEST(Runner, OutputFilesFollowTheRunFormat) {
   EXPECT_EQ(manifest["config"]["repetitions"], 3);
   // A backend's caveat becomes a warning of the run (the report lists them), named by its backend; once, though
   // the backend ran several cells. The other backends have none.
-  std::vector<std::string> caveat_warnings;
-  for (const auto& w : manifest["warnings"])
-    if (w.get<std::string>().find("fast kernels") != std::string::npos) caveat_warnings.push_back(w);
-  EXPECT_THAT(caveat_warnings, ::testing::ElementsAre("`native/cpu/int8`: the fake int8 ran without its fast kernels"));
+  EXPECT_THAT(warnings_containing(manifest, "fast kernels"),
+              ::testing::ElementsAre("`native/cpu/int8`: the fake int8 ran without its fast kernels"));
   for (const char* key : {"tool_version", "git_revision", "build_type", "build_optimised", "host", "os", "cpu_model",
                           "cpu_threads", "gpu", "model"})
     EXPECT_TRUE(manifest["provenance"].contains(key)) << key;
