@@ -215,13 +215,14 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
   const int n_tiles = p.N / S::BNB, tiles = S::tiles(p.M, p.N);
   const int kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // provably warp-uniform for ptxas
+  using Registers = wgmma_detail::RegisterSplit<40, CW == 2 ? 232 : 152, CW>;  // 128 x (CW + 1) threads
 
   wgmma_detail::init_ring<STAGES>(bar0, 128 * CW);  // every consumer thread releases
   __syncthreads();
   asm volatile("griddepcontrol.wait;" ::: "memory");  // as a programmatic dependent: inputs only after the writer
 
   if (wg == 0) {  // producer warpgroup: one thread issues the copies
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    Registers::producer();
     if (tid == 0)
       folded_detail::produce_tiles<STAGES>(&map_a, &map_w, base, bar0, S::kStage, S::kABytes, S::BM, S::BNB, BN,
                                            n_tiles, tiles, kt_n);
@@ -229,8 +230,7 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1)
   }
 
   // three consumer warpgroups: 128 registers a thread at launch, the producers' 88 spread over 384 consumers
-  if constexpr (CW == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-  else asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
+  Registers::consumer();
   const int cw = wg - 1, wwarp = (tid / 32) % 4, wtid = tid % 128;
   // Row statistics: the row's chunks (eight of 16 bytes in a slot) lie in its own 128 bytes — the swizzle only
   // permutes them, and a sum does not care. Stacked, thread pair (2i, 2i + 1) of a warpgroup sums row i of its 64,
@@ -403,6 +403,7 @@ __global__ void __launch_bounds__(384, 1)
   const int n_tiles = p.N / BN, tiles = S::tiles(p.M, p.N);
   const int kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
+  using Registers = wgmma_detail::RegisterSplit<SW ? 56 : 24, SW ? 224 : 240>;
   const std::uint32_t sbar0 = static_cast<std::uint32_t>(__cvta_generic_to_shared(stat_bars));
   auto stat_full = [&](int c) { return sbar0 + 8u * c; };
   auto stat_empty = [&](int c) { return sbar0 + 8u * (2 + c); };
@@ -418,8 +419,7 @@ __global__ void __launch_bounds__(384, 1)
   if (wg == 0) {
     // SW: the statistics warps keep 56 registers (their loop's), the consumers 224 (the same 64,512 in all); else 24
     // and 240 (thirteenth session: 128 x 192 tiles spilled with 40 and 232)
-    if constexpr (SW) asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
-    else asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    Registers::producer();
     if (tid == 0) {
       folded_detail::produce_tiles<STAGES>(&map_a, &map_w, base, bar0, S::kStage, S::kABytes, S::BM, BN, BN, n_tiles,
                                            tiles, kt_n);
@@ -452,8 +452,7 @@ __global__ void __launch_bounds__(384, 1)
     }
     return;
   }
-  if constexpr (SW) asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
-  else asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  Registers::consumer();
   const int cw = wg - 1, wwarp = (tid / 32) % 4, wtid = tid % 128;
   const std::uint32_t out = base + STAGES * S::kStage + cw * S::kOutBytes;
   float acc0[BN / 2], acc1[BN / 2];
@@ -589,17 +588,18 @@ __global__ void __launch_bounds__(384, 1)
   const int n_tiles = p.N / S::BNB, tiles = S::tiles(p.M, p.N);
   const int kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
+  using Registers = wgmma_detail::RegisterSplit<40, 232>;
   wgmma_detail::init_ring<STAGES>(bar0, 256);
   __syncthreads();
   asm volatile("griddepcontrol.wait;" ::: "memory");
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    Registers::producer();
     if (tid == 0)
       folded_detail::produce_tiles<STAGES>(&map_a, &map_w, base, bar0, S::kStage, S::kABytes, S::BM, S::BNB, S::BNB,
                                            n_tiles, tiles, kt_n);
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  Registers::consumer();
   const int cw = wg - 1, wwarp = (tid / 32) % 4, wtid = tid % 128;
   const int srow = cw * 128 + wtid;  // this thread's row of the statistics (none past 191)
   const bool has_row = srow < S::BM && LAB != 1;

@@ -86,16 +86,17 @@ __global__ void __launch_bounds__(384, 1)
   const int m_tiles = (p.M + S::BM - 1) / S::BM, n_tiles = p.N / BN;
   const int work = m_tiles * n_tiles, kt_n = p.K / 64;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // provably warp-uniform
+  using Registers = wgmma_detail::RegisterSplit<24, 240>;
 
   init_ring<STAGES>(bar0, 128);
   __syncthreads();
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    Registers::producer();
     if (tid == 0)
       lm_head_detail::produce_tiles<STAGES>(&map_a, &map_w, base, bar0, S::kStage, S::kABytes, BN, m_tiles, work, kt_n);
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  Registers::consumer();
   const int cw = wg - 1, wtid = tid % 128;
   unsigned char* staged = pps_smem + (base - raw) + STAGES * S::kStage + cw * S::kStagedBytes;
   float acc0[BN / 2], acc1[BN / 2];

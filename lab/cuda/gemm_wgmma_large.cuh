@@ -60,6 +60,7 @@ __global__ void __launch_bounds__(384, 1)
   const int unit0 = blockIdx.x / kCta, units = gridDim.x / kCta;
   // The warpgroup index through a shuffle: provably warp-uniform for ptxas (wgmma in divergent code serialises).
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
+  using Registers = wgmma_detail::RegisterSplit<40, 232>;
 
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
@@ -74,7 +75,7 @@ __global__ void __launch_bounds__(384, 1)
   asm volatile("griddepcontrol.launch_dependents;");
 
   if (wg == 0) {  // producer warpgroup: registers handed to the consumers, one thread issues every copy
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    Registers::producer();
     if (tid == 0) {
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_w)) : "memory");
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_a)) : "memory");
@@ -102,7 +103,7 @@ __global__ void __launch_bounds__(384, 1)
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    Registers::consumer();
     const int cw = wg - 1;  // consumer warpgroup: rows 64 cw .. 64 cw + 63 of the tile
     const int wwarp = (tid / 32) % 4;
     // Releasing a slot: every thread (one block), or lane 0 of each warp on both blocks' barriers (MC).

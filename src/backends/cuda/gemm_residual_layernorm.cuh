@@ -96,6 +96,7 @@ __global__ void __launch_bounds__(384, 1)
   using namespace wgmma_detail;
   using residual_ln_detail::cluster_sync_relaxed;
   using S = ResidualLnTile<BN, STAGES, SPLIT_N>;
+  using Registers = RegisterSplit<40, 232>;
   constexpr int kChunks = S::BNB / 8;  // 8-column (16-byte) chunks of a block row
   extern __shared__ __align__(1024) unsigned char rln_smem[];
   __shared__ alignas(8) std::uint64_t bars[2 * STAGES];  // full[s], empty[s]
@@ -124,7 +125,7 @@ __global__ void __launch_bounds__(384, 1)
   if constexpr (LAB == 1) return;
 
   if (wg == 0) {  // producer warpgroup
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    Registers::producer();
     if (tid == 0 && LAB != 3) {
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_w)) : "memory");
       asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(&map_a)) : "memory");
@@ -146,7 +147,7 @@ __global__ void __launch_bounds__(384, 1)
     return;
   }
 
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  Registers::consumer();
   const int cw = wg - 1, wwarp = (tid / 32) % 4, ctid = tid - 128, cwarp = ctid / 32;
   const std::uint32_t xs = base + S::kRingBytes;  // the old values' tile, [row][column] in T
   // While the first tiles arrive (neither depends on the product): the block's columns of the parameters into

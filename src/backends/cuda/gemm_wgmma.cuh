@@ -90,6 +90,26 @@ __device__ __forceinline__ void tma_load_2d(std::uint32_t dst, const CUtensorMap
       "l"(reinterpret_cast<std::uint64_t>(map)), "r"(k), "r"(row), "r"(bar)
       : "memory");
 }
+// How a block of one producer warpgroup and CONSUMERS consumer warpgroups moves registers with setmaxnreg: the
+// producer's threads go down to PRODUCER registers (producer()), the consumers' up to CONSUMER (consumer()).
+// setmaxnreg.inc waits until the block's pool can serve it, so a split the pool cannot serve hangs the kernel; it
+// does not fail. The pool is what the block was launched with: its threads x the registers ptxas gives a thread of
+// a one-block-per-SM kernel that uses setmaxnreg — the whole bound, 65,536 / threads in multiples of 8 (cuobjdump:
+// REG:168 at 384 threads). Checked here at compile time. (Twenty-sixth session: an edit that raised the LM head's
+// consumers from 232 to 240 next to a producer at 40 hung it: 128 x 40 + 256 x 240 = 66,560 > 64,512.)
+template <int PRODUCER, int CONSUMER, int CONSUMERS = 2>
+struct RegisterSplit {
+  static constexpr int kThreads = 128 * (1 + CONSUMERS);
+  static constexpr int kLaunch = 65536 / kThreads / 8 * 8;  // registers a thread at launch
+  static_assert(PRODUCER % 8 == 0 && CONSUMER % 8 == 0 && PRODUCER >= 24 && CONSUMER <= 256,
+                "setmaxnreg takes a multiple of 8 in [24, 256]");
+  static_assert(PRODUCER <= kLaunch && CONSUMER >= kLaunch, "the producer gives registers, the consumers take them");
+  static_assert(128 * PRODUCER + 128 * CONSUMERS * CONSUMER <= kThreads * kLaunch,
+                "more registers than the block has: the consumers' setmaxnreg.inc would wait forever");
+  __device__ static void producer() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER)); }
+  __device__ static void consumer() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER)); }
+};
+
 // Shared-memory matrix descriptor of a K-major tile written with the 128-byte swizzle (rows of 128 bytes).
 __device__ __forceinline__ std::uint64_t sw128_desc(std::uint32_t addr) {
   return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);

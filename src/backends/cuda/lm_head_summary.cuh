@@ -175,6 +175,7 @@ __global__ void __launch_bounds__(384, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace wgmma_detail;
   using S = WideTileShape<BN, STAGES>;
+  using Registers = RegisterSplit<40, 232>;  // the producer thread's loop needs few
   extern __shared__ __align__(1024) unsigned char lm_smem[];
   __shared__ alignas(8) std::uint64_t bars[2 * STAGES];  // full[s], empty[s]
   const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(lm_smem)) + 1023u) & ~1023u;
@@ -192,11 +193,11 @@ __global__ void __launch_bounds__(384, 1)
   asm volatile("griddepcontrol.launch_dependents;");
 
   if (wg == 0) {  // producer warpgroup: registers handed to the consumers, one thread issues every copy
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    Registers::producer();
     if (tid == 0)
       lm_head_detail::produce_tiles<STAGES>(&map_h, &map_w, base, bar0, S::kStage, S::kABytes, BN, m_tiles, work, kt_n);
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    Registers::consumer();
     asm volatile("griddepcontrol.wait;" ::: "memory");  // (STORE writes memory the kernels before may read)
     const int cw = wg - 1;  // consumer warpgroup: rows 64 cw .. 64 cw + 63 of the tile
     const int wwarp = (tid / 32) % 4;
@@ -318,6 +319,7 @@ __global__ void __launch_bounds__(384, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace wgmma_detail;
   using S = LmHeadPingPongShape<BN, STAGES, STAGED>;
+  using Registers = RegisterSplit<24, 240>;  // two 128 x 192 accumulators a consumer thread (spilled at 232)
   extern __shared__ __align__(1024) unsigned char lmp_smem[];
   __shared__ alignas(8) std::uint64_t bars[2 * STAGES];  // full[s], empty[s]
   const std::uint32_t base = (static_cast<std::uint32_t>(__cvta_generic_to_shared(lmp_smem)) + 1023u) & ~1023u;
@@ -334,12 +336,12 @@ __global__ void __launch_bounds__(384, 1)
   asm volatile("griddepcontrol.launch_dependents;");
 
   if (wg == 0) {  // producer warpgroup, as in lm_head_summary
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    Registers::producer();
     if (tid == 0)
       lm_head_detail::produce_tiles<STAGES>(&map_h, &map_w, base, bar0, S::kStage, S::kABytes, BN, m_tiles, work, kt_n);
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  Registers::consumer();
   asm volatile("griddepcontrol.wait;" ::: "memory");  // (STORE writes memory the kernels before may read)
   const int cw = wg - 1, wwarp = (tid / 32) % 4;
   float acc0[BN / 2], acc1[BN / 2];
