@@ -27,7 +27,7 @@ if [[ $with_bundle == 1 ]] && tar -tJf "$root/.device-carry/gptbench/bundle.tar.
   echo "pack_cuda_carry.sh: WITH_BUNDLE=1 but .device-carry/gptbench/bundle.tar.xz holds ONNX Runtime: with it, binaries, bundle and tree exceed a call's 64 MiB (rebuild it with WITH_ORT=0 scripts/gpu/bundle_gptbench.sh)" >&2
   exit 1
 fi
-labs="attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab wgmma_chain_lab persistent_lab gemm_large_lab lm_head_lab residual_layernorm_lab layernorm_folded_lab tma_fill_lab decode_persistent_lab gemm_pingpong_lab"
+labs="attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab wgmma_chain_lab persistent_lab gemm_large_lab lm_head_lab residual_layernorm_lab layernorm_folded_lab tma_fill_lab decode_persistent_lab gemm_pingpong_lab row_groups_lab"
 [[ $with_bundle == 1 ]] && labs=${LABS:-}
 targets=(gptbench_cuda_check)
 known=$(ninja -C "$build" -t targets all 2>/dev/null | cut -d: -f1)
