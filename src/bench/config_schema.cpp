@@ -1,7 +1,6 @@
 #include "bench/config_schema.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,10 +11,6 @@
 #include "common/error.h"
 
 namespace gptbench::bench {
-
-std::string join_list(const std::vector<std::string>& items, const std::string& separator) {
-  return fmt::format("{}", fmt::join(items, separator));
-}
 
 void config_fail(const std::string& file, const std::string& path, const std::string& problem,
                  const std::string& allowed) {

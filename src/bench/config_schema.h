@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "common/strings.h"  // join_list, for the messages that list what is allowed
+
 namespace gptbench::bench {
 
 // "<file>: <path>: <problem>[; allowed: <allowed>]" as a gptbench::Error.
@@ -88,8 +90,5 @@ class ConfigMap {
   std::string path_;
   std::vector<std::string> allowed_;  // in the order they were asked for, for the error message
 };
-
-// "a, b, c"
-std::string join_list(const std::vector<std::string>& items, const std::string& separator = ", ");
 
 }  // namespace gptbench::bench

@@ -9,11 +9,11 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "checks/roofline.h"
 #include "common/stats.h"
 #include "common/paths.h"
+#include "common/strings.h"
 
 namespace gptbench {
 namespace {
@@ -46,13 +46,11 @@ std::string result_key(const json& r) {
 
 bool is_int8(const std::string& precision) { return precision.rfind("int8", 0) == 0; }
 
-std::string join(const std::vector<std::string>& items) { return fmt::format("{}", fmt::join(items, "; ")); }
-
 // "at most 3 items, then '… and N more'": summaries must stay one line.
 std::string join_capped(const std::vector<std::string>& items, std::size_t cap = 3) {
-  if (items.size() <= cap) return join(items);
+  if (items.size() <= cap) return join_list(items, "; ");
   std::vector<std::string> head(items.begin(), items.begin() + static_cast<long>(cap));
-  return fmt::format("{}; and {} more", join(head), items.size() - cap);
+  return fmt::format("{}; and {} more", join_list(head, "; "), items.size() - cap);
 }
 
 std::string basename(const std::string& path) { return std::filesystem::path(path).filename().string(); }
@@ -111,7 +109,7 @@ GateResult gate_model_identity(const RunData& run, const GateThresholds&) {
   check(implied, "the shape in the manifest implies");
   check(m.expected_parameters, "the configured expectation");
   check(known, fmt::format("the known count of {}", claimed_name(m)).c_str());
-  if (!problems.empty()) return set(g, GateStatus::fail, join(problems));
+  if (!problems.empty()) return set(g, GateStatus::fail, join_list(problems, "; "));
   if (m.expected_parameters <= 0 && m.expected_name.empty())
     return set(g, GateStatus::warn, fmt::format("{} parameters, but the config names no expected identity", m.parameters));
   return set(g, GateStatus::pass,
