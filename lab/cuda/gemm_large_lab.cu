@@ -192,13 +192,9 @@ int main(int argc, char** argv) {
     }
   }
   cudaDeviceProp prop{};
-  CK(cudaGetDeviceProperties(&prop, 0));
+  if (!lab::sm90_device("gemm_large_lab", prop)) return 0;
   g_gpu = prop.name;
   g_sms = prop.multiProcessorCount;
-  if (prop.major != 9 || prop.minor != 0) {
-    std::printf("gemm_large_lab needs a compute capability 9.0 card (this is %s): nothing to do\n", prop.name);
-    return 0;
-  }
   g_flush_bytes = static_cast<size_t>(prop.l2CacheSize) * 2;
   CK(cudaMalloc(&g_flush, g_flush_bytes));
   std::printf("gemm_large_lab on %s (%d SMs)\n", prop.name, g_sms);

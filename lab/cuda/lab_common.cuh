@@ -205,6 +205,15 @@ inline std::vector<int> checked_rows(int M, int spread) {
   return rows;
 }
 
+// Device 0's properties into `prop`; false, after a line saying so, unless it is a compute capability 9.0 card (the
+// labs built for sm_90a only: wgmma, TMA, clusters), on which such a lab has nothing to do and exits 0.
+inline bool sm90_device(const char* lab_name, cudaDeviceProp& prop) {
+  CK(cudaGetDeviceProperties(&prop, 0));
+  if (prop.major == 9 && prop.minor == 0) return true;
+  std::printf("%s needs a compute capability 9.0 card (this is %s): nothing to do\n", lab_name, prop.name);
+  return false;
+}
+
 // A JSON number, or null where there is none (not checked, or not finite).
 inline std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";

@@ -715,11 +715,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   cudaDeviceProp prop{};
-  CK(cudaGetDeviceProperties(&prop, 0));
-  if (prop.major != 9 || prop.minor != 0) {
-    std::printf("row_groups_lab needs a compute capability 9.0 card (this is %s): nothing to do\n", prop.name);
-    return 0;
-  }
+  if (!lab::sm90_device("row_groups_lab", prop)) return 0;
   std::printf("row_groups_lab on %s (%d SMs, L2 %d MB)\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20);
   int failures = 0;
   if (o.stream) failures += run_stream(o, prop);

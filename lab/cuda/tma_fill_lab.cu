@@ -212,11 +212,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   cudaDeviceProp prop{};
-  CK(cudaGetDeviceProperties(&prop, 0));
-  if (prop.major != 9 || prop.minor != 0) {
-    std::printf("tma_fill_lab needs a compute capability 9.0 card (this is %s): nothing to do\n", prop.name);
-    return 0;
-  }
+  if (!sm90_device("tma_fill_lab", prop)) return 0;
   const int sms = prop.multiProcessorCount;
   std::printf("tma_fill_lab on %s (%d SMs)\n", prop.name, sms);
   // The activations: 128 rows x 768 (12 chunks of 64 columns), fp16, random.
