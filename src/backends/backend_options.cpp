@@ -1,11 +1,11 @@
 #include "backends/backend_options.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace gptbench {
 
@@ -51,7 +51,7 @@ void check_backend_options(const BackendSpec& spec) {
   if (const auto key = unknown_backend_option(spec.name, spec.device, spec.options)) {
     const auto& known = backend_option_keys(spec.name, spec.device);
     throw Error(fmt::format("backend {}: unknown option '{}' (known: {})", spec.label(), *key,
-                            known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", "))));
+                            known.empty() ? std::string("none") : join_list(known)));
   }
 }
 

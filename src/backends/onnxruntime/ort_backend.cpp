@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -20,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/strings.h"
 #include "common/float16.h"
 #include "export/onnx_export.h"
 #include "export/onnx_qdq.h"
@@ -471,7 +471,7 @@ class OrtBackend final : public Backend {
     d.details["library"] = library_path_;
     d.details["graph_optimization"] = level_name_;
     d.details["execution_provider"] = settings_.cuda ? "CUDAExecutionProvider" : "CPUExecutionProvider";
-    d.details["providers_available"] = fmt::format("{}", fmt::join(providers_, ", "));
+    d.details["providers_available"] = join_list(providers_);
     if (!cuda_offered_) d.details["cuda"] = cuda_note_;
     d.details["threads"] = spec_.threads > 0 ? std::to_string(spec_.threads) : "default";
     d.details["model_path"] = prefill_.graph.path;
