@@ -251,13 +251,32 @@ __global__ void __launch_bounds__(128 * (1 + CONSUMERS), 1) stream_slices(const 
 __device__ __forceinline__ unsigned exchange_word(int it, int rank, std::uint32_t offset) {
   return static_cast<unsigned>(it) * 7919u + static_cast<unsigned>(rank) * 131u + offset;
 }
+__device__ __forceinline__ void cluster_rank_and_size(unsigned& rank, unsigned& size) {
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(size));
+}
+// The shared-memory address `local` of this block as seen in the cluster's block `rank`.
+__device__ __forceinline__ std::uint32_t cluster_address(std::uint32_t local, unsigned rank) {
+  std::uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(local), "r"(rank));
+  return remote;
+}
+// After iteration `it`: threads q < CL check the first and last word of part q of the gather buffer just filled;
+// the number of wrong words.
+__device__ __forceinline__ unsigned bad_exchange_words(const unsigned char* buffer, int part_bytes, unsigned cl,
+                                                       int it) {
+  if (part_bytes <= 0 || threadIdx.x >= cl) return 0;
+  const int q = static_cast<int>(threadIdx.x);
+  const unsigned* part = reinterpret_cast<const unsigned*>(buffer + q * part_bytes);
+  const std::uint32_t last = static_cast<std::uint32_t>(part_bytes) - 16;
+  return (part[0] != exchange_word(it, q, 0)) + (part[last / 4 + 3] != exchange_word(it, q, last) + 3);
+}
 __global__ void __launch_bounds__(128, 1) cluster_exchange(int part_bytes, int iters, unsigned long long* ns,
                                                            unsigned* errors) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(16) unsigned char gather[];
   unsigned rank, cl;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
-  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(cl));
+  cluster_rank_and_size(rank, cl);
   const std::uint32_t buffer_bytes = cl * static_cast<std::uint32_t>(part_bytes);
   const std::uint32_t local = smem_addr(gather);
   unsigned bad = 0;
@@ -266,8 +285,7 @@ __global__ void __launch_bounds__(128, 1) cluster_exchange(int part_bytes, int i
   for (int it = 0; it < iters; ++it) {
     const std::uint32_t buf = (it & 1) * buffer_bytes + rank * part_bytes;
     for (unsigned q = 0; q < cl; ++q) {
-      std::uint32_t remote;
-      asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(local + buf), "r"(q));
+      const std::uint32_t remote = cluster_address(local + buf, q);
       for (std::uint32_t off = threadIdx.x * 16; off < static_cast<std::uint32_t>(part_bytes); off += 128 * 16) {
         const unsigned w = exchange_word(it, static_cast<int>(rank), off);
         asm volatile("st.shared::cluster.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(remote + off), "r"(w), "r"(w + 1),
@@ -276,13 +294,7 @@ __global__ void __launch_bounds__(128, 1) cluster_exchange(int part_bytes, int i
       }
     }
     cluster_sync();
-    if (part_bytes > 0 && threadIdx.x < cl) {
-      const int q = static_cast<int>(threadIdx.x);
-      const unsigned* part = reinterpret_cast<const unsigned*>(gather + (it & 1) * buffer_bytes + q * part_bytes);
-      const std::uint32_t last = static_cast<std::uint32_t>(part_bytes) - 16;
-      bad += part[0] != exchange_word(it, q, 0);
-      bad += part[last / 4 + 3] != exchange_word(it, q, last) + 3;
-    }
+    bad += bad_exchange_words(gather + (it & 1) * buffer_bytes, part_bytes, cl, it);
   }
   const unsigned long long t1 = globaltimer_ns();
   if (bad) atomicAdd(errors, bad);
@@ -304,8 +316,7 @@ __global__ void __launch_bounds__(128, 1) cluster_exchange_bulk(int part_bytes, 
   extern __shared__ __align__(128) unsigned char xbuf[];  // send buffer (P), then two gather buffers (CL x P each)
   __shared__ alignas(8) std::uint64_t bars[2];
   unsigned rank, cl;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
-  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(cl));
+  cluster_rank_and_size(rank, cl);
   const std::uint32_t p_bytes = static_cast<std::uint32_t>(part_bytes), buffer_bytes = cl * p_bytes;
   const std::uint32_t send = smem_addr(xbuf), gather0 = send + p_bytes;
   if (threadIdx.x == 0) {
@@ -329,25 +340,16 @@ __global__ void __launch_bounds__(128, 1) cluster_exchange_bulk(int part_bytes, 
     if (threadIdx.x == 0) {
       mbar_expect_tx(bar, buffer_bytes);
       for (unsigned q = 0; q < cl; ++q) {
-        std::uint32_t remote_dst, remote_bar;
-        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote_dst) : "r"(dst), "r"(q));
-        asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote_bar) : "r"(bar), "r"(q));
         asm volatile(
             "cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
-                remote_dst),
-            "r"(send), "r"(p_bytes), "r"(remote_bar)
+                cluster_address(dst, q)),
+            "r"(send), "r"(p_bytes), "r"(cluster_address(bar, q))
             : "memory");
       }
       asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
     }
     mbar_wait(bar, (it >> 1) & 1);
-    if (threadIdx.x < cl) {
-      const int q = static_cast<int>(threadIdx.x);
-      const unsigned* part = reinterpret_cast<const unsigned*>(xbuf + p_bytes + (it & 1) * buffer_bytes + q * p_bytes);
-      const std::uint32_t last = p_bytes - 16;
-      bad += part[0] != exchange_word(it, q, 0);
-      bad += part[last / 4 + 3] != exchange_word(it, q, last) + 3;
-    }
+    bad += bad_exchange_words(xbuf + p_bytes + (it & 1) * buffer_bytes, part_bytes, cl, it);
   }
   const unsigned long long t1 = globaltimer_ns();
   if (threadIdx.x == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
