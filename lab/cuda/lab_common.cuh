@@ -205,6 +205,13 @@ inline std::vector<int> checked_rows(int M, int spread) {
   return rows;
 }
 
+// The GPU's nanosecond clock (%globaltimer), the same on every SM: a kernel's own start and end stamps.
+__device__ __forceinline__ unsigned long long globaltimer_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+  return t;
+}
+
 // Device 0's properties into `prop`; false, after a line saying so, unless it is a compute capability 9.0 card (the
 // labs built for sm_90a only: wgmma, TMA, clusters), on which such a lab has nothing to do and exits 0.
 inline bool sm90_device(const char* lab_name, cudaDeviceProp& prop) {

@@ -64,6 +64,7 @@ using gptbench::cuda_engine::kernels::wgmma_detail::mbar_expect_tx;
 using gptbench::cuda_engine::kernels::wgmma_detail::mbar_init;
 using gptbench::cuda_engine::kernels::wgmma_detail::mbar_wait;
 using gptbench::cuda_engine::kernels::wgmma_detail::sw128_desc;
+using lab::globaltimer_ns;
 
 constexpr int kLayers = 12;
 constexpr unsigned long long kLayerBytes = 2ull * (768 * 2304 + 768 * 768 + 2 * 768 * 3072);  // GPT-2 124M, fp16
@@ -71,11 +72,6 @@ constexpr int kPieceBytes = 4096;  // the host's sums are kept per piece; every 
 constexpr int kTileBytes = 8192;   // one wgmma A operand: 64 rows x 64 k of fp16, 128-byte swizzle
 constexpr int kMaxStages = 32;
 
-__device__ __forceinline__ unsigned long long globaltimer_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
-  return t;
-}
 __device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
 }

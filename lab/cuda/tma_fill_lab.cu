@@ -37,12 +37,6 @@ using namespace lab;
 
 namespace {
 
-__device__ __forceinline__ unsigned long long globaltimer_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
-  return t;
-}
-
 // The block's time and its check: a sum of the `bytes` / 4 32-bit words it holds from `base` on (the swizzle moves
 // 16-byte pieces within 128-byte rows, which a sum does not see).
 __device__ __forceinline__ void report_block(const unsigned char* smem, std::uint32_t base, std::uint32_t bytes,
