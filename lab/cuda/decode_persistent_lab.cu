@@ -12,9 +12,8 @@
 // Timing (T = half, rows 1, 4 and 8, and bf16 rows 8; pos 127): a CUDA graph of --iters steps (the persistent
 // kernel: counter memset + kernel; the chain: its 61 kernels), best of 3 replays; the weights (170 MB) stream from
 // HBM each step, as in a real decode step. Prints us / step for the chain and for the persistent kernel as the
-// engine runs it and with one lab switch each (input rows staged by loads instead of cp.async; the products' first
-// weights requested before the barrier's arrival, or after the barrier; at 5-8 rows in half / bf16 the
-// tensor-core products and their switches), then one step's phases from %globaltimer stamps.
+// engine runs it (at 5-8 rows in half / bf16 also with the tensor-core products, the kernel's other instance),
+// then one step's phases from %globaltimer stamps.
 //
 // Build: part of the CMake build. Run: ./decode_persistent_lab [--iters N] [--json FILE] [--timing-only]
 #include <cuda_runtime.h>
@@ -194,26 +193,16 @@ struct Step {
   }
 };
 
-// Lab switches and stamps of the persistent kernel (DecodeArgs' lab fields).
+// The persistent kernel's path and stamps (DecodeArgs' mma and lab fields).
 struct LabOptions {
-  int preload_order = 0;  // DecodeArgs::lab_preload_order
-  int mma = 0;            // DecodeArgs::mma (5-8 rows in half / bf16: tensor-core products)
-  int mma_warps = 0;      // DecodeArgs::lab_mma_warps
-  int poller_late = 0;    // DecodeArgs::lab_mma_poller_late
-  int row_loads = 0;      // DecodeArgs::lab_mma_row_loads (timing only)
-  int staging_loads = 0;  // DecodeArgs::lab_staging_loads
+  int mma = 0;  // DecodeArgs::mma (5-8 rows in half / bf16: tensor-core products)
   unsigned long long *trace = nullptr, *trace_done = nullptr;
 };
 
 template <typename T>
 void launch_persistent(const DeviceModel<T>& d, const Step<T>& s, int blocks, const LabOptions& lab = {}) {
   K::DecodeArgs<T> a;
-  a.lab_preload_order = lab.preload_order;
   a.mma = lab.mma;
-  a.lab_mma_warps = lab.mma_warps;
-  a.lab_mma_poller_late = lab.poller_late;
-  a.lab_mma_row_loads = lab.row_loads;
-  a.lab_staging_loads = lab.staging_loads;
   a.trace = lab.trace;
   a.trace_done = lab.trace_done;
   a.layers = d.table;
@@ -435,8 +424,8 @@ void timing(int rows, int pos, int blocks) {
   CK(cudaMemcpy(s.ids, ids.data(), rows * sizeof(int), cudaMemcpyHostToDevice));
   CK(cudaMemcpy(s.pos, &pos, sizeof(int), cudaMemcpyHostToDevice));
   const double chain = time_graph_best(g_stream, [&](int) { launch_chain<T>(d, s); return true; }, g_iters);
-  // The persistent kernel as the engine runs it, then with one lab switch each; at 5-8 rows in half / bf16 also
-  // the tensor-core products (the engine's option decode_mma, off by default) and their switches.
+  // The persistent kernel as the engine runs it; at 5-8 rows in half / bf16 also the tensor-core products (the
+  // engine's option decode_mma, off by default).
   struct Variant {
     const char* name;
     LabOptions o;
@@ -448,17 +437,7 @@ void timing(int rows, int pos, int blocks) {
     variants.push_back(v);
   };
   add("persistent", [](LabOptions&) {});
-  add("persistent, rows staged by loads", [](LabOptions& o) { o.staging_loads = 1; });
-  add("persistent, first weights before the arrival", [](LabOptions& o) { o.preload_order = 1; });
-  add("persistent, first weights after the barrier", [](LabOptions& o) { o.preload_order = 2; });
-  const bool mma_rows = !std::is_same_v<T, float> && rows > 4;
-  if (mma_rows) {
-    add("tensor cores", [](LabOptions& o) { o.mma = 1; });
-    add("tensor cores, rows staged by loads", [](LabOptions& o) { o.mma = 1, o.staging_loads = 1; });
-    add("tensor cores, poller's weights after the wait", [](LabOptions& o) { o.mma = 1, o.poller_late = 1; });
-    add("tensor cores, weights read row by row (timing only)", [](LabOptions& o) { o.mma = 1, o.row_loads = 1; });
-    add("tensor cores, 7 product warps", [](LabOptions& o) { o.mma = 1, o.mma_warps = 7; });
-  }
+  if (!std::is_same_v<T, float> && rows > 4) add("tensor cores", [](LabOptions& o) { o.mma = 1; });
   std::printf("time  %-5s rows %d pos %3d (%d blocks): chain (61 kernels) %7.1f us / step\n", tname<T>(), rows, pos,
               blocks, chain);
   for (const Variant& v : variants) {
@@ -476,11 +455,7 @@ void timing(int rows, int pos, int blocks) {
   unsigned long long *trace = nullptr, *done = nullptr;
   CK(cudaMalloc(&trace, (barriers + 1) * sizeof(unsigned long long)));
   CK(cudaMalloc(&done, static_cast<std::size_t>(barriers) * blocks * sizeof(unsigned long long)));
-  // traced: the engine's path, and at 5-8 rows in half / bf16 every tensor-core variant too
-  std::vector<Variant> traced_variants{variants[0]};
-  for (const Variant& v : variants)
-    if (v.o.mma && !v.o.row_loads) traced_variants.push_back(v);
-  for (const Variant& tv : traced_variants) {
+  for (const Variant& tv : variants) {  // the engine's path, and at 5-8 rows in half / bf16 the tensor cores
     LabOptions lab = tv.o;
     lab.trace = trace;
     lab.trace_done = done;

@@ -71,27 +71,18 @@ struct DecodeArgs {
   unsigned* counter = nullptr;
   float eps = 1e-5f;
   int gelu_tanh = 1;             // GELU's tanh form (GPT-2's gelu_new), else erf
-  // lab (decode_persistent_lab; the engine sets none): block 0's %globaltimer at the start and after each barrier
-  // [5 L], each block's when its work before barrier i was done [5 L - 1][blocks]; and where the products' first
-  // weights are loaded: 0 between the barrier's arrival and its wait (the engine's), 1 before the arrival, 2 after
-  // the barrier (in the product).
+  // lab (decode_persistent_lab; the engine sets neither): block 0's %globaltimer at the start and after each
+  // barrier [5 L], each block's when its work before barrier i was done [5 L - 1][blocks].
   unsigned long long* trace = nullptr;
   unsigned long long* trace_done = nullptr;
-  int lab_preload_order = 0;
   // 5-8 sequences in fp16 / bf16: the products on tensor cores (decode_mma below; the engine's option decode_mma)
-  // instead of the CUDA-core products that give the chain's bits. Ignored for float and for <= 4 rows.
+  // instead of the CUDA-core products that give the chain's bits. Ignored for float and for <= 4 rows. The two
+  // paths are separate instances of the kernel (gpt2_decode_persistent's kTensorCores).
   int mma = 0;
-  int lab_mma_warps = 0;  // lab: warps of a block that take product work on that path (0: all 8)
-  // lab: on that path, the polling warp's first weights requested after the barrier's wait (1) instead of between
-  // arrival and wait like the others' (0, the engine's)
-  int lab_mma_poller_late = 0;
-  // lab, timing only (wrong products): each weight load instruction reads 512 contiguous bytes of one weight row
-  // instead of 64 bytes of 8 rows, the same bytes per warp and product — whether the fragment-shaped loads are
-  // what slows that path's weight stream
-  int lab_mma_row_loads = 0;
-  // lab: the input rows staged by loads into registers and stores (1: the CUDA-core path's old staging) instead of
-  // cp.async copies (0, the engine's)
-  int lab_staging_loads = 0;
+  // The twenty-fifth session's lab switches (the first weights requested before the arrival or after the
+  // barrier, the rows staged by loads, the tensor-core path's 7 product warps, its polling warp's weights after
+  // the wait, its weights read row by row) are gone: each was measured slower or no faster
+  // (docs/cuda-engine.md, the twenty-fifth session; docs/results/2026-11-29-session25/).
 };
 
 namespace decode_detail {
@@ -153,13 +144,13 @@ __device__ __forceinline__ void preload(Preloaded& pl, const T* W, const T* bias
   if (bias && n < N) pl.bias = to_f(bias[n]);
 }
 
-// This warp's groups of y = W . xs (the input rows staged as float). With `preloaded`, the first stage of its
-// first group and that group's bias are already in pl (preload); every later stage is loaded when it is needed.
+// This warp's groups of y = W . xs (the input rows staged as float). The first stage of its first group and that
+// group's bias are already in pl (preload, during the barrier before the product); every later stage is loaded when it is needed.
 // Each valid output v (bias added) is added to resid[r * N + n] (resid: the residual stream, whose old values are
 // requested before the products) or else passed to write(r, n, v).
 template <typename T, int ROWS, typename M, typename Write>
 __device__ __forceinline__ void product(Preloaded& pl, const T* W, const T* bias, int N, int K, const float* xs,
-                                        int rows, int gwarp, int nwarps, int lane, bool preloaded, float* resid,
+                                        int rows, int gwarp, int nwarps, int lane, float* resid,
                                         Write write) {
   constexpr int COLS = M::COLS, U = M::U;
   constexpr int kVec = 16 / static_cast<int>(sizeof(T));
@@ -179,13 +170,13 @@ __device__ __forceinline__ void product(Preloaded& pl, const T* W, const T* bias
 #pragma unroll
     for (int i = 0; i < kV; ++i) acc[i] = 0.f;
     for (int k0 = 0; k0 < nchunks; k0 += 32 * U) {
-      if (!(first && preloaded && k0 == 0)) gemv_detail::load_weight_stage<COLS, U>(cur, W, row_bytes, N, nchunks, g, k0, lane);
+      if (!(first && k0 == 0)) gemv_detail::load_weight_stage<COLS, U>(cur, W, row_bytes, N, nchunks, g, k0, lane);
       gemv_detail::accumulate_stage<T, ROWS, COLS, U>(cur, xs, K, nchunks, k0, lane, acc);
     }
     const float s = gemv_detail::warp_reduce_multi<kV>(acc, lane);
     const int n = g * COLS + lc;
     if (writer && lr < rows && n < N) {
-      const float v = !bias ? s : s + (first && preloaded ? pl.bias : to_f(bias[n]));
+      const float v = !bias ? s : s + (first ? pl.bias : to_f(bias[n]));
       if (resid) {
         float* xp = resid + static_cast<std::int64_t>(lr) * N + n;
         *xp = (first ? old : __ldcg(xp)) + v;
@@ -198,14 +189,10 @@ __device__ __forceinline__ void product(Preloaded& pl, const T* W, const T* bias
 }
 
 // The float residual rows [rows][K] (written by other blocks before the barrier) -> xs [ROWS][K], zeros for the
-// padding rows: cp.async copies, all of a thread's in flight at once (with `loads`: gemv.cuh's staging, 4 loads in
-// flight a thread). The same values either way.
+// padding rows: cp.async copies, all of a thread's in flight at once (gemv.cuh's staging by loads, 4 in flight a
+// thread, was 1.4-1.9 % slower at 4-8 rows: twenty-fifth session).
 template <int ROWS>
-__device__ __forceinline__ void stage_float_rows_async(float* xs, const float* x, int rows, int K, bool loads) {
-  if (loads) {
-    gemv_detail::stage_float_rows<ROWS>(xs, x, rows, K);
-    return;
-  }
+__device__ __forceinline__ void stage_float_rows_async(float* xs, const float* x, int rows, int K) {
   const int K4 = K / 4;
   for (int i = threadIdx.x; i < ROWS * K4; i += blockDim.x) {
     float4* dst = reinterpret_cast<float4*>(xs) + i;
@@ -272,18 +259,16 @@ struct Work {
   int groups = 0;  // this block's groups
   int quads = 0;   // this warp's quads of each group
   int items = 0;   // groups * quads, group-major
-  int warp = 0, warps = 0;
-  bool row_loads = false;  // DecodeArgs::lab_mma_row_loads
+  int warp = 0;
 };
-__device__ __forceinline__ Work work_of(int N, int K, int warp, int warps, bool row_loads = false) {
+__device__ __forceinline__ Work work_of(int N, int K, int warp) {
+  constexpr int warps = kWarps;
   Work w;
   const int ngroups = N / kGroupCols, nquads = K / kQuadK, b = blockIdx.x, G = gridDim.x;
   w.groups = b < ngroups ? (ngroups - b + G - 1) / G : 0;
   w.quads = warp < warps && warp < nquads ? (nquads - warp + warps - 1) / warps : 0;
   w.items = w.groups * w.quads;
   w.warp = warp;
-  w.warps = warps;
-  w.row_loads = row_loads;
   return w;
 }
 
@@ -296,10 +281,8 @@ __device__ __forceinline__ void load_items(uint4 (&regs)[kWeightRegs], const T* 
   for (int j = 0; j < kWeightRegs; ++j) {
     const int i = i0 + j;
     if (i < w.items) {
-      const int gi = i / w.quads, q = w.warp + w.warps * (i - gi * w.quads);
-      const int group_row0 = (blockIdx.x + gi * gridDim.x) * kGroupCols;
-      const int n = w.row_loads ? group_row0 + q % kGroupCols : group_row0 + g;
-      const int chunk = w.row_loads ? (q / kGroupCols) * 32 + lane : 4 * q + t;
+      const int gi = i / w.quads, q = w.warp + kWarps * (i - gi * w.quads);
+      const int n = (blockIdx.x + gi * gridDim.x) * kGroupCols + g, chunk = 4 * q + t;
       const T* at = W + static_cast<std::int64_t>(n) * K + chunk * 8;
       regs[j] = kHere ? gemv_detail::ld_weights_here(at) : gemv_detail::ld_weights(at);
     }
@@ -323,17 +306,16 @@ __device__ __forceinline__ void float_rows_to_16bit(T* xh, const float* xs, int 
   }
 }
 // 16-bit activation rows [rows][K] (written by other blocks before the barrier: read through L2) -> xh; zeros for
-// the padding rows. cp.async copies (or, with `loads`, loads and stores): a thread's copies are all in flight at
-// once — a loop of loads waited for each (K = 3,072: 12 a thread, ~6 us of the phase in the first measurement).
+// the padding rows. cp.async copies: a thread's copies are all in flight at once — a loop of loads waited for each
+// (K = 3,072: 12 a thread, ~6 us of the phase in the first measurement).
 template <typename T>
-__device__ __forceinline__ void stage_16bit_rows(T* xh, const T* act, int rows, int K, bool loads) {
+__device__ __forceinline__ void stage_16bit_rows(T* xh, const T* act, int rows, int K) {
   const int chunks = K / 8;
   for (int i = threadIdx.x; i < kRows * chunks; i += blockDim.x) {
     const int r = i / chunks, c = 8 * (i % chunks);
     T* dst = xh + r * xh_stride(K) + c;
     const T* src = act + static_cast<std::int64_t>(r) * K + c;
     if (r >= rows) *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
-    else if (loads) *reinterpret_cast<uint4*>(dst) = __ldcg(reinterpret_cast<const uint4*>(src));
     else mma_detail::cp_async_16(mma_detail::smem_addr(dst), src);
   }
   mma_detail::cp_async_commit();
@@ -341,14 +323,13 @@ __device__ __forceinline__ void stage_16bit_rows(T* xh, const T* act, int rows, 
 }
 
 // The product y = xh . W^T + bias for this block's groups, each valid output (row < rows) added to resid[r * N + n]
-// (the float residual stream) or passed to write(r, n, v). With `preloaded`, the first kWeightRegs items' weights
-// are in regs already (load_items<T, true> during the barrier). A thread's first output's bias and old residual
+// (the float residual stream) or passed to write(r, n, v). The first kWeightRegs items' weights are in regs
+// already (load_items<T, true> during the barrier before the product). A thread's first output's bias and old residual
 // value are requested before the MMAs, so their trip from L2 overlaps them.
 template <typename T, typename Write>
 __device__ __forceinline__ void product(uint4 (&regs)[kWeightRegs], const T* W, const T* bias, int N, int K,
-                                        const T* xh, float* part, int rows, int warps, int lane, bool preloaded,
-                                        float* resid, Write write, bool row_loads) {
-  const Work w = work_of(N, K, threadIdx.x / 32, warps, row_loads);
+                                        const T* xh, float* part, int rows, int lane, float* resid, Write write) {
+  const Work w = work_of(N, K, threadIdx.x / 32);
   const int g = lane >> 2, t = lane & 3;
   auto output_of = [&](int o, int& r, int& n) {  // output o of the block: (group o / 64, row, column)
     const int gi = o / 64, rc = o % 64;
@@ -366,12 +347,12 @@ __device__ __forceinline__ void product(uint4 (&regs)[kWeightRegs], const T* W, 
   // two accumulator sets (the two k16 steps of a quad): half as long a chain of dependent MMAs
   float acc0[4] = {0.f, 0.f, 0.f, 0.f}, acc1[4] = {0.f, 0.f, 0.f, 0.f};
   for (int i0 = 0; i0 < w.items; i0 += kWeightRegs) {  // one round at GPT-2's widths on 132 SMs
-    if (!(preloaded && i0 == 0)) load_items<T, false>(regs, W, K, w, i0, lane);
+    if (i0 > 0) load_items<T, false>(regs, W, K, w, i0, lane);
 #pragma unroll
     for (int j = 0; j < kWeightRegs; ++j) {
       const int i = i0 + j;
       if (i < w.items) {
-        const int gi = i / w.quads, qi = i - gi * w.quads, q = w.warp + w.warps * qi;
+        const int gi = i / w.quads, qi = i - gi * w.quads, q = w.warp + kWarps * qi;
         const uint4 a = *reinterpret_cast<const uint4*>(xrow + q * kQuadK);
         const uint4 b = regs[j];
         const std::uint32_t a0[4] = {a.x, 0u, a.y, 0u}, a1[4] = {a.z, 0u, a.w, 0u};
@@ -387,7 +368,7 @@ __device__ __forceinline__ void product(uint4 (&regs)[kWeightRegs], const T* W, 
     }
   }
   __syncthreads();
-  const int summed = min(warps, K / kQuadK);  // the warps that have quads
+  const int summed = min(kWarps, K / kQuadK);  // the warps that have quads
   for (int o = threadIdx.x; o < w.groups * 64; o += blockDim.x) {
     const bool first = o == static_cast<int>(threadIdx.x);
     int r, n;
@@ -422,16 +403,17 @@ __host__ __device__ constexpr int decode_persistent_smem(int rows_padded, int C,
   return decode_rows_bytes(rows_padded, C, F, mma_blocks) + decode_scores_floats(max_tokens) * 4 + 2 * C * 4;
 }
 
-template <typename T, int ROWS>
+// kTensorCores: the products of decode_mma (5-8 sequences in fp16 / bf16, ROWS = 8), else the CUDA-core products.
+// Two instances rather than a run-time switch, so that neither carries the other's code (one 8-row kernel with
+// both was 27,960 SASS instructions, against ~8,300 for the 4-row kernel).
+template <typename T, int ROWS, bool kTensorCores>
 __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(const DecodeArgs<T> p) {
   using namespace decode_detail;
   constexpr int D = kDecodeHeadDim;
-  // The tensor-core products (decode_mma) for 5-8 sequences in fp16 / bf16.
-  constexpr bool kMmaRows = ROWS == decode_mma::kRows && !std::is_same_v<T, float>;
-  const bool mma = kMmaRows && p.mma;
-  const int mma_warps = p.lab_mma_warps > 0 ? p.lab_mma_warps : kWarps;
+  static_assert(!kTensorCores || (ROWS == decode_mma::kRows && !std::is_same_v<T, float>),
+                "the tensor-core products take 8 rows of fp16 / bf16");
   float* xs = reinterpret_cast<float*>(gemv_detail::gemv_smem);  // [ROWS][max(C, F)] (decode_mma: its own layout)
-  float* scores = xs + decode_rows_bytes(ROWS, p.C, p.F, mma ? gridDim.x : 0) / 4;  // [max_tokens]
+  float* scores = xs + decode_rows_bytes(ROWS, p.C, p.F, kTensorCores ? gridDim.x : 0) / 4;  // [max_tokens]
   T* xh = reinterpret_cast<T*>(gemv_detail::gemv_smem + decode_mma::xh_offset(p.C));
   float* part = reinterpret_cast<float*>(gemv_detail::gemv_smem + decode_mma::part_offset(p.C, p.F));
   float* ln_ws = scores + decode_scores_floats(p.max_tokens);     // [2][C]: a LayerNorm's weight and bias
@@ -470,19 +452,15 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
     else if (c && i >= la + lb && i < la + lb + lc) persistent_detail::prefetch_l2(static_cast<const char*>(c) + 128 * (i - la - lb));
   };
   if (p.trace && blockIdx.x == 0 && tid == kSyncThread) p.trace[0] = persistent_detail::globaltimer();
-  // lab_preload_order: 0 (the engine's) between arrival and wait, 1 before the arrival, 2 none (after the barrier)
-  const int order = p.lab_preload_order;
-  const bool pre = order != 2;
-  // ends a phase: the barrier, with `load` (the next product's first weights) where `order` puts it; load(true)
-  // after the wait (the lab's lab_mma_poller_late: the tensor-core path's polling warp's share).
+  // Ends a phase: the barrier, with `load` (the next product's first weights) between this block's arrival and
+  // the wait. Requested before the arrival or after the wait they were slower (lab, H200, batch 1: 225.3 and
+  // 234.3 against 198.8 us a step, fifteenth session; the tensor-core path's polling warp's share after the wait:
+  // 735 against 581 at 8 rows, twenty-fifth session).
   auto barrier = [&](auto load) {
-    if (order == 1) load(false);
     arrive();
-    if (order == 0) load(false);
+    load();
     wait();
-    if (pre) load(true);
   };
-  const bool staging_loads = p.lab_staging_loads != 0;
   auto no_write = [](int, int, float) {};
   // A LayerNorm's weight and bias into shared memory beside the rows (their loads then overlap the rows').
   auto stage_layernorm_params = [&](const float* w, const float* b) {
@@ -497,57 +475,37 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
   __syncthreads();
 
   Preloaded pl;
-  // A product's first weights, requested during the barrier before it (late = false) or just after it (late):
-  // the CUDA-core mapping M's (the polling warp has none), or decode_mma's. That path's polling warp has a share
-  // too; its requests before its polls hold the release up (~5 us on an H200: the acquire polls wait for them),
-  // but requested after the wait (lab_mma_poller_late) they were slower still (735 against 581 us a step).
-  const bool poller = tid / 32 == kSyncThread / 32;
-  const bool poller_late = p.lab_mma_poller_late != 0;
-  const bool row_loads = p.lab_mma_row_loads != 0;
-  auto preload_next = [&](auto map, const T* W, const T* bias, int N, int K, bool late) {
-    if constexpr (kMmaRows) {
-      if (mma) {
-        if (late == (poller && poller_late))
-          decode_mma::load_items<T, true>(pl.regs, W, K, decode_mma::work_of(N, K, tid / 32, mma_warps, row_loads), 0,
-                                          lane);
-        return;
-      }
-    }
-    if (!late) preload<T, ROWS, decltype(map)>(pl, W, bias, N, K, gwarp, lane);
+  // A product's first weights, requested during the barrier before it: the CUDA-core mapping M's (the polling
+  // warp has none), or decode_mma's. That path's polling warp has a share too; its requests before its polls hold
+  // the release up (~5 us on an H200: the acquire polls wait for them).
+  auto preload_next = [&](auto map, const T* W, const T* bias, int N, int K) {
+    if constexpr (kTensorCores)
+      decode_mma::load_items<T, true>(pl.regs, W, K, decode_mma::work_of(N, K, tid / 32), 0, lane);
+    else
+      preload<T, ROWS, decltype(map)>(pl, W, bias, N, K, gwarp, lane);
   };
   // A product of the staged rows (xs, or xh on the tensor-core path): adds into resid, or write(r, n, v).
   auto run_product = [&](auto map, const T* W, const T* bias, int N, int K, float* resid, auto write) {
-    if constexpr (kMmaRows) {
-      if (mma) {
-        decode_mma::product<T>(pl.regs, W, bias, N, K, xh, part, rows, mma_warps, lane, pre, resid, write, row_loads);
-        return;
-      }
-    }
-    product<T, ROWS, decltype(map)>(pl, W, bias, N, K, xs, rows, gwarp, nwarps, lane, pre, resid, write);
+    if constexpr (kTensorCores)
+      decode_mma::product<T>(pl.regs, W, bias, N, K, xh, part, rows, lane, resid, write);
+    else
+      product<T, ROWS, decltype(map)>(pl, W, bias, N, K, xs, rows, gwarp, nwarps, lane, resid, write);
   };
   // After the LayerNorm of the staged float rows: the tensor-core path's 16-bit copy of them.
   auto layernorm_rows_to_16bit = [&] {
-    if constexpr (kMmaRows) {
-      if (mma) {
-        decode_mma::float_rows_to_16bit(xh, xs, C);
-        __syncthreads();
-      }
+    if constexpr (kTensorCores) {
+      decode_mma::float_rows_to_16bit(xh, xs, C);
+      __syncthreads();
     }
   };
   // A product's 16-bit input rows (written by other blocks before the barrier) into shared memory.
   auto stage_input_rows = [&](const T* act, int K) {
-    if constexpr (kMmaRows) {
-      if (mma) {
-        decode_mma::stage_16bit_rows(xh, act, rows, K, staging_loads);
-        return;
-      }
-    }
-    gemv_detail::stage_activation_rows<T, ROWS>(xs, act, rows, K);
+    if constexpr (kTensorCores)
+      decode_mma::stage_16bit_rows(xh, act, rows, K);
+    else
+      gemv_detail::stage_activation_rows<T, ROWS>(xs, act, rows, K);
   };
-  if (pre) {
-    preload_next(QkvMap{}, layer_table[0].w_qkv, layer_table[0].b_qkv, 3 * C, C, false);
-    preload_next(QkvMap{}, layer_table[0].w_qkv, layer_table[0].b_qkv, 3 * C, C, true);
-  }
+  preload_next(QkvMap{}, layer_table[0].w_qkv, layer_table[0].b_qkv, 3 * C, C);
   prefetch_params(layer_table[0].ln1_g, 4 * C, layer_table[0].ln1_b, 4 * C, layer_table[0].b_qkv, 3 * C * sizeof(T));
   for (int l = 0; l < p.n_layers; ++l) {
     const DecodeLayer<T>& L = layer_table[l];
@@ -573,7 +531,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
         *reinterpret_cast<float4*>(xs + r * C + c) = v;
       }
     } else {
-      stage_float_rows_async<ROWS>(xs, p.x, rows, C, staging_loads);
+      stage_float_rows_async<ROWS>(xs, p.x, rows, C);
     }
     __syncthreads();
     gemv_detail::layernorm_staged_rows(xs, rows, C, ln_ws, ln_ws + C, p.eps);
@@ -584,7 +542,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
       p.qkv[static_cast<std::int64_t>(r) * 3 * C + n] = t;
       if (n >= C) cache[(static_cast<std::int64_t>(r) * p.max_tokens + pos) * 2 * C + (n - C)] = t;
     });
-    barrier([&](bool late) { preload_next(ProjMap{}, L.w_proj, L.b_proj, C, C, late); });
+    barrier([&] { preload_next(ProjMap{}, L.w_proj, L.b_proj, C, C); });
     // B: attention, a block per (sequence, head).
     for (int item = blockIdx.x; item < items; item += gridDim.x) {
       decode_attention_item<T, D>(p.qkv, cache, p.att, C, p.max_tokens, pos + 1, L.scale_log2, item / p.H,
@@ -592,16 +550,16 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
       __syncthreads();  // the next item reuses scores and partial
     }
     prefetch_params(L.b_proj, C * sizeof(T), L.ln2_g, 4 * C, L.ln2_b, 4 * C);
-    barrier([](bool) {});
+    barrier([] {});
     // C: x += att . Wproj^T + b
     stage_input_rows(p.att, C);
     __syncthreads();
     run_product(ProjMap{}, L.w_proj, L.b_proj, C, C, p.x, no_write);
     prefetch_params(L.b_fc, F * sizeof(T), L.b_mproj, C * sizeof(T), nullptr, 0);
-    barrier([&](bool late) { preload_next(FcMap{}, L.w_fc, L.b_fc, F, C, late); });
+    barrier([&] { preload_next(FcMap{}, L.w_fc, L.b_fc, F, C); });
     // D: u = GELU(LN2(x) . Wfc^T + b)
     stage_layernorm_params(L.ln2_g, L.ln2_b);
-    stage_float_rows_async<ROWS>(xs, p.x, rows, C, staging_loads);
+    stage_float_rows_async<ROWS>(xs, p.x, rows, C);
     __syncthreads();
     gemv_detail::layernorm_staged_rows(xs, rows, C, ln_ws, ln_ws + C, p.eps);
     __syncthreads();
@@ -609,7 +567,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
     run_product(FcMap{}, L.w_fc, L.b_fc, F, C, nullptr, [&](int r, int n, float v) {
       p.u[static_cast<std::int64_t>(r) * F + n] = from_f<T>(p.gelu_tanh ? gelu_tanh(v) : gelu_erf(v));
     });
-    barrier([&](bool late) { preload_next(MprojMap{}, L.w_mproj, L.b_mproj, C, F, late); });
+    barrier([&] { preload_next(MprojMap{}, L.w_mproj, L.b_mproj, C, F); });
     // E: x += u . Wmproj^T + b
     stage_input_rows(p.u, F);
     __syncthreads();
@@ -617,7 +575,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
     if (l + 1 < p.n_layers) {
       const DecodeLayer<T>& N = layer_table[l + 1];
       prefetch_params(N.ln1_g, 4 * C, N.ln1_b, 4 * C, N.b_qkv, 3 * C * sizeof(T));
-      barrier([&](bool late) { preload_next(QkvMap{}, N.w_qkv, N.b_qkv, 3 * C, C, late); });
+      barrier([&] { preload_next(QkvMap{}, N.w_qkv, N.b_qkv, 3 * C, C); });
     }
   }
   __syncthreads();  // the block's last poll is behind it
@@ -651,10 +609,11 @@ int decode_persistent_blocks(int sms, int C, int F, int max_positions) {
     }
     if (per_sm < 1) fit = 0;
   };
-  probe(gpt2_decode_persistent<T, 1>);
-  probe(gpt2_decode_persistent<T, 2>);
-  probe(gpt2_decode_persistent<T, 4>);
-  probe(gpt2_decode_persistent<T, 8>);
+  probe(gpt2_decode_persistent<T, 1, false>);
+  probe(gpt2_decode_persistent<T, 2, false>);
+  probe(gpt2_decode_persistent<T, 4, false>);
+  probe(gpt2_decode_persistent<T, 8, false>);
+  if constexpr (!std::is_same_v<T, float>) probe(gpt2_decode_persistent<T, decode_mma::kRows, true>);
   return fit;
 }
 
@@ -667,11 +626,13 @@ cudaError_t launch_gpt2_decode_persistent(const DecodeArgs<T>& p, int blocks, cu
   const int mma_blocks = R == decode_mma::kRows && p.mma && !std::is_same_v<T, float> ? blocks : 0;
   const LaunchConfig launch(dim3(blocks), dim3(kDecodeThreads), decode_persistent_smem(R, p.C, p.F, p.max_tokens, mma_blocks),
                             stream, false, dim3(1, 1, 1), true);
+  if constexpr (!std::is_same_v<T, float>)
+    if (mma_blocks > 0) return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, decode_mma::kRows, true>, p);
   switch (R) {
-    case 1: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 1>, p);
-    case 2: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 2>, p);
-    case 4: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 4>, p);
-    default: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 8>, p);
+    case 1: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 1, false>, p);
+    case 2: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 2, false>, p);
+    case 4: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 4, false>, p);
+    default: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 8, false>, p);
   }
 }
 
