@@ -3,6 +3,7 @@
 //
 //   gptbench_cuda_check logits --model DIR --precision P --ids F --batch B --seq S --ref F
 //   gptbench_cuda_check ppl    --model DIR --precision P --tokens F [--ctx 1024 --stride 512]
+//   gptbench_cuda_check profile --model DIR --precision P [--shapes 1x128,8x512|none] [--decode-batch 1]
 //   gptbench_cuda_check bench  --model DIR --precision P [--shapes 1x128,8x512] [--iters 50 --warmup 10]
 //                              [--decode-prompt 128 --decode-new 128] [--peak-tflops X --peak-tbps Y]
 // Each prints one JSON object per result on stdout (and appends it to --json FILE when given).
@@ -289,7 +290,8 @@ std::vector<std::pair<int, int>> parse_shapes(const std::string& s) {
   return out;
 }
 
-// Per-kernel times (graphs off) for each shape and for decode steps; the table comes from the engine on stderr.
+// Per-kernel times (graphs off) for each shape (--shapes none: no prefill) and for decode steps of --decode-batch
+// sequences (default 1); the table comes from the engine on stderr.
 void cmd_profile() {
   const Gpt2Model model = load_hf_dir(arg("model"));
   const std::string precision = arg("precision");
@@ -297,7 +299,8 @@ void cmd_profile() {
   opts.insert_or_assign("profile", std::string(1, '1'));  // (not opts["profile"] = "1": GCC 12 -Wrestrict false positive)
   std::mt19937 rng(99);
   std::uniform_int_distribution<int> tok(0, model.config.vocab_size - 1);
-  for (auto [B, S] : parse_shapes(arg("shapes", "1x128,8x512"))) {
+  const std::string shapes = arg("shapes", "1x128,8x512");
+  for (auto [B, S] : shapes == "none" ? std::vector<std::pair<int, int>>{} : parse_shapes(shapes)) {
     std::cerr << "== profile prefill " << B << "x" << S << " (10 calls)\n";
     auto backend = make_backend(model, precision, opts);
     TokenBatch tb{B, S, {}};
@@ -305,10 +308,11 @@ void cmd_profile() {
     ForwardOutput out;
     for (int i = 0; i < 10; ++i) backend->prefill(tb, OutputMode::kSummary, out);
   }
-  std::cerr << "== profile decode B1 prompt 128 + 32 steps (the prefill included)\n";
+  const int batch = std::stoi(arg("decode-batch", "1"));
+  std::cerr << "== profile decode B" << batch << " prompt 128 + 32 steps (the prefill included)\n";
   auto backend = make_backend(model, precision, opts);
-  auto session = backend->start_decode(1, 160);
-  TokenBatch pb{1, 128, std::vector<std::int32_t>(128, 11)};
+  auto session = backend->start_decode(batch, 160);
+  TokenBatch pb{batch, 128, std::vector<std::int32_t>(static_cast<std::size_t>(batch) * 128, 11)};
   ForwardOutput out;
   session->prefill(pb, OutputMode::kSummary, out);
   for (int k = 0; k < 32; ++k) session->step(out.top1, OutputMode::kSummary, out);

@@ -28,7 +28,9 @@ if [[ $with_bundle == 1 ]] && tar -tJf "$root/.device-carry/gptbench/bundle.tar.
   exit 1
 fi
 labs="attention_lab gemv_lab gemm_lab cublaslt_lab wgmma_lab wgmma_chain_lab persistent_lab gemm_large_lab lm_head_lab residual_layernorm_lab layernorm_folded_lab tma_fill_lab decode_persistent_lab gemm_pingpong_lab row_groups_lab"
-[[ $with_bundle == 1 ]] && labs=${LABS:-}
+# LABS="a_lab b_lab" packs only those (with the bundle: none unless named); a call that carries the tiny model and
+# the libraries here has room for the tree, ~18 MB of data and ~30 MB of binaries, not for every lab beside the rest.
+if [[ $with_bundle == 1 ]]; then labs=${LABS:-}; else labs=${LABS:-$labs}; fi
 targets=(gptbench_cuda_check)
 known=$(ninja -C "$build" -t targets all 2>/dev/null | cut -d: -f1)
 for t in cuda_engine_test $labs; do
