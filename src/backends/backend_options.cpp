@@ -25,7 +25,7 @@ const std::vector<std::string>& backend_option_keys(const std::string& name, con
   static const std::vector<std::string> native_cuda = sorted({
       "attention", "attention_ksplit", "attention_warps", "calibration_cache", "decode_mma", "decode_persistent", "decode_reuse",
       "device", "fused_layernorm_rows", "gelu_epilogue", "gemm_autotune", "gemm_tune_l2", "gemv_kernels",
-      "gemv_max_rows", "graphs", "int8_fused", "layernorm_rows", "lm_head_pingpong", "lm_head_summary_min_rows",
+      "gemv_lm_head_max_rows", "gemv_max_rows", "graphs", "int8_fused", "layernorm_rows", "lm_head_pingpong", "lm_head_summary_min_rows",
       "lm_head_summary_rows", "mapped_outputs", "pdl", "persistent", "persistent_embed", "persistent_head_flags",
       "persistent_lm_head", "persistent_pairs", "prefill_pdl", "profile", "residual_16bit", "residual_epilogue",
       "sync_memset", "wgmma_lm_head", "wgmma_max_rows", "wgmma_pdl", "wgmma_tile"});

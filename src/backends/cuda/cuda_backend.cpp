@@ -113,6 +113,7 @@ class CudaBackend final : public Backend {
     options.fused_layernorm_rows =
         option_int(spec, "fused_layernorm_rows", options.fused_layernorm_rows, 0, 1 << 20);
     options.gemv_max_rows = option_int(spec, "gemv_max_rows", 0, 1, 8);
+    options.gemv_lm_head_max_rows = option_int(spec, "gemv_lm_head_max_rows", 0, 1, 8);
     options.wgmma_max_rows = option_int(spec, "wgmma_max_rows", options.wgmma_max_rows, 0, 1 << 20);
     if (auto it = spec.options.find("wgmma_tile"); it != spec.options.end()) {
       static const char* kTiles[] = {"128x64", "64x64", "64x32", "128x32"};  // kernels::kWgmmaConfigs' order

@@ -26,15 +26,18 @@
 //   "gemv_kernels"    "1" (default): decode steps of <= 8 sequences (gemv_max_rows) through fused LayerNorm +
 //                     matrix-vector kernels (one persistent kernel, or 5 a layer); "0": cuBLASLt + separate
 //                     LayerNorm kernels as in prefill
-//   "gemv_max_rows"   the largest decode batch that uses those kernels (1..8; default 8 for fp32 / tf32 where the
-//                     persistent step runs, for fp16 / bf16 with decode_mma, and for int8, else 4: measured)
+//   "gemv_max_rows"   the largest decode batch that uses those kernels (1..8; default 8 where the persistent step
+//                     runs and for int8, else 4: measured)
+//   "gemv_lm_head_max_rows" those decode steps of at most this many sequences (1..8; default 4 in fp16 / bf16,
+//                     8 in fp32 / tf32: measured) take ln_f + the LM head as one fused LayerNorm + matrix-vector
+//                     kernel; larger ones as the LayerNorm kernel + cuBLASLt's product (not int8)
 //   "pdl"             "1": those kernels start early (programmatic dependent launch, Hopper) and wait for their
 //                     inputs; "0" (default): plain stream order (PDL measured no faster on an H200)
 //   "decode_persistent" "1" (default): those decode steps (not int8, head size 64, <= 8 sequences) run the
 //                     embedding and every block in one persistent kernel (grid barriers between phases; the same
 //                     bits as the 5-kernel chain); "0": the chain
 //   "decode_mma"      "1": in fp16 / bf16, those persistent steps of 5-8 sequences take their products on tensor
-//                     cores (mma.sync; then gemv_max_rows defaults to 8 there too); "0" (default; the tensor-core
+//                     cores (mma.sync, a kernel instance of its own); "0" (default; the tensor-core
 //                     form measured slower on an H200): CUDA-core products (the chain's bits)
 //   "prefill_pdl"     "1": the prefill's LayerNorm and attention kernels as programmatic dependents of the product
 //                     before them; "0" (default; measured no faster on an H200, again slower in the twenty-second

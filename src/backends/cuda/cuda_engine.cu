@@ -633,6 +633,9 @@ class EngineImpl final : public Engine {
                (!std::is_same_v<T, float> && opt_.decode_mma ? "; 5-8 sequences with mma.sync tensor-core products"
                                                              : "") +
                ")";
+        if (gemv_lm_head_rows_limit() < gemv_rows_limit())
+          s += ", ln_f + the LM head of more than " + std::to_string(gemv_lm_head_rows_limit()) +
+               " through the LayerNorm kernel + cuBLASLt";
       }
     }
     if (persistent_blocks_ > 0)
@@ -1428,12 +1431,16 @@ class EngineImpl final : public Engine {
   // fp32 / tf32 (T float): the persistent step 1,869 against 1,137 through cuBLASLt's true-FP32 products; fp16 /
   // bf16: cuBLASLt's tensor cores win, 2,334 against 2,146 for the persistent step (its CUDA-core products read
   // 8 input rows from shared memory per weight load) and 1,746 for the 5-kernel chain. The persistent step with
-  // tensor-core products (decode_mma, twenty-fifth session) was slower still (1,479), so it is off, and with it
-  // gemv_max_rows=8 becomes the default in fp16 / bf16.
+  // tensor-core products (decode_mma, twenty-fifth session) was slower still (1,479). The twenty-eighth session
+  // made the persistent step's CUDA-core and tensor-core products two kernel instances (the one 8-row kernel had
+  // carried both: 27,960 SASS instructions; lab, 8 rows: 406 -> 365 and 588 -> 374 us a step) and gave 5-8
+  // sequences in fp16 / bf16 the cuBLASLt LM head (gemv_lm_head_rows_limit): batch 8 fp16 2,375 against 2,264
+  // through cuBLASLt, bf16 2,307 against 2,287 (H200). So the persistent step takes up to 8 sequences wherever it
+  // runs; the tensor-core products stay off (fp16 2,310, bf16 2,278).
   int gemv_rows_limit() const {
     if (opt_.gemv_max_rows > 0) return opt_.gemv_max_rows;
     if (int8_) return 8;
-    return decode_blocks_ > 0 && (std::is_same_v<T, float> || opt_.decode_mma) ? kernels::kDecodeMaxRows : 4;
+    return decode_blocks_ > 0 ? kernels::kDecodeMaxRows : 4;
   }
   bool use_gemv(Mode mode, int rows) const {
     if (!opt_.gemv_kernels || mode != Mode::kDecodeStep || rows > gemv_rows_limit()) return false;
@@ -1536,9 +1543,25 @@ class EngineImpl final : public Engine {
     } else {
       decode_layers_chain(ws, batch, cache, max_tokens);
     }
-    gemv(lm_head_, GemvIn::kLayerNorm, GemvOut::kStore, ws.x, lnf_w_, lnf_b_, nullptr, ws.logits, Vp_, nullptr,
-         nullptr, 0, nullptr, rows);
-    mark("ln+gemv_lm_head");
+    if (int8_ || rows <= gemv_lm_head_rows_limit()) {  // int8: its dp4a kernel, W8A8 as the layers
+      gemv(lm_head_, GemvIn::kLayerNorm, GemvOut::kStore, ws.x, lnf_w_, lnf_b_, nullptr, ws.logits, Vp_, nullptr,
+           nullptr, 0, nullptr, rows);
+      mark("ln+gemv_lm_head");
+      return;
+    }
+    layernorm(ws.x, nullptr, lnf_w_, lnf_b_, ws.h, rows);
+    mark("layernorm");
+    lm_head(ws.h, ws.logits, rows, ws);
+    mark("gemm_lm_head");
+  }
+  // ln_f + the LM head of a decode step through gemv.cuh's fused kernel up to this many rows, else the LayerNorm
+  // kernel + cuBLASLt. The matrix-vector kernel reads every input row per weight load: at 8 rows in fp16 it takes
+  // 53 us for the LM head's 77 MB, against 4.5 + 23 us for the LayerNorm kernel and cuBLASLt; in fp32 (154 MB,
+  // half the FMAs a byte) it keeps the memory's pace, 47 us against cuBLASLt's true-FP32 82 (H200, twenty-eighth
+  // session; batch 8 fp32 1,931 against 1,797 new tokens/s). So 4 for fp16 / bf16, all 8 for fp32 / tf32.
+  int gemv_lm_head_rows_limit() const {
+    if (opt_.gemv_lm_head_max_rows > 0) return opt_.gemv_lm_head_max_rows;
+    return std::is_same_v<T, float> ? kernels::kDecodeMaxRows : 4;
   }
   // The embedding and every block as 1 + 5 kernels a layer.
   void decode_layers_chain(Workspace<T>& ws, int batch, std::vector<T*>& cache, int max_tokens) {

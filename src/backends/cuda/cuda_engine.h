@@ -57,9 +57,15 @@ struct EngineOptions {
   // quantized in the prologue).
   bool gemv_kernels = true;
   // The largest decode batch that uses them (1..8); 0: measured on an H200 at batch 8: 8 for int8 (1,810 vs 1,538
-  // new tokens/s per sequence through cuBLASLt IMMA) and for fp32 / tf32 where the persistent step runs (1,869 vs
-  // 1,137; twenty-fourth session), else 4 (fp16: cuBLASLt 2,334, the persistent step 2,146, the chain 1,746).
+  // new tokens/s per sequence through cuBLASLt IMMA) and wherever the persistent step runs (fp32 / tf32 1,869 vs
+  // 1,137, twenty-fourth session; fp16 2,375 vs 2,264 and bf16 2,307 vs 2,287 since the twenty-eighth session's
+  // kernel instances and LM head), else 4 (the 5-kernel chain: fp16 1,746 against cuBLASLt's 2,334).
   int gemv_max_rows = 0;
+  // Those decode steps of at most this many sequences (1..8) take ln_f + the LM head as the fused matrix-vector
+  // kernel (LayerNorm in its prologue); larger ones as the LayerNorm kernel + cuBLASLt's product. 0: 4 in fp16 /
+  // bf16 (at 8 rows the CUDA-core kernel, reading 8 input rows per weight load, took 53 us against 28), all 8 in
+  // fp32 / tf32 (47 us against cuBLASLt's 82). Not int8 (its own kernels).
+  int gemv_lm_head_max_rows = 0;
   // Those decode kernels launched with programmatic dependent launch (Hopper): each may start, and stream its
   // first weights in, while the kernel before it finishes; it waits for that kernel before reading inputs.
   // Measured on an H200: no gain (3,262 vs 3,294 new tokens/s at batch 1), since each kernel's blocks fill the
@@ -72,11 +78,10 @@ struct EngineOptions {
   bool decode_persistent = true;
   // Its steps of 5-8 sequences in fp16 / bf16 with the products on tensor cores (mma.sync, decode_persistent.cuh's
   // decode_mma: 8 rows x 8 columns from one weight load and one input load a lane) instead of CUDA-core products
-  // that read 8 input rows per weight load; with it gemv_max_rows defaults to 8 in fp16 / bf16 too. Not the chain's
-  // bits (the inputs are rounded to 16 bits, as in a prefill). Measured slower on an H200 (twenty-fifth session:
-  // 506-601 against 411-429 us a step at 8 rows; an ablation finds the cost in none of its work items — not the
-  // MMAs, the weight requests or the reduction — but around them, for reasons not yet found;
-  // docs/cuda-engine.md), hence off.
+  // that read 8 input rows per weight load. Not the chain's bits (the inputs are rounded to 16 bits, as in a
+  // prefill). Measured slower on an H200: 506-601 against 411-429 us a step at 8 rows while both paths shared one
+  // kernel (twenty-fifth session); as a kernel instance of its own 374 against 365 (lab), batch 8 fp16 2,310
+  // against 2,375 new tokens/s (twenty-eighth session; docs/cuda-engine.md). Hence off.
   bool decode_mma = false;
   // Prefill: the residual + LayerNorm and attention kernels launched as programmatic dependents of the product
   // before them (they wait for it with griddepcontrol.wait), so their launch overlaps its end.
