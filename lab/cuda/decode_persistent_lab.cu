@@ -7,8 +7,9 @@
 //   - the persistent kernel gives the chain's bits: the final x, and every layer's new cache row (exit 1 if not);
 //   - x against a CPU reference in double that rounds to T where the kernels store T (qkv and the cache, att, u):
 //     ||x - ref|| / ||ref|| <= 5e-3 (half), 3e-2 (bf16), 1e-4 (float).
-// For 6 and 8 rows in half / bf16 also the tensor-core products (DecodeArgs::mma): x against the double reference
-// (same tolerance) and its distance from the chain's x (> 0: that path ran).
+// For 6 and 8 rows in half / bf16 also the tensor-core products (DecodeArgs::mma: all four products, and the MLP
+// projection alone): x against the double reference (same tolerance) and its distance from the chain's x (> 0:
+// that path ran).
 // Timing (T = half, rows 1, 4 and 8, and bf16 rows 8; pos 127): a CUDA graph of --iters steps (the persistent
 // kernel: counter memset + kernel; the chain: its 61 kernels), best of 3 replays; the weights (170 MB) stream from
 // HBM each step, as in a real decode step. Prints us / step for the chain and for the persistent kernel as the
@@ -195,7 +196,7 @@ struct Step {
 
 // The persistent kernel's path and stamps (DecodeArgs' mma and lab fields).
 struct LabOptions {
-  int mma = 0;  // DecodeArgs::mma (5-8 rows in half / bf16: tensor-core products)
+  int mma = 0;  // DecodeArgs::mma (5-8 rows in half / bf16: which products run on tensor cores, K::kDecode* bits)
   unsigned long long *trace = nullptr, *trace_done = nullptr;
 };
 
@@ -386,23 +387,28 @@ void check(int rows, int pos, int blocks) {
   g_failures += !ok;
   std::printf("check %-5s rows %d pos %3d: chain's bits %s, x rel-norm err vs double %.2e (tol %.0e)  %s\n",
               tname<T>(), rows, pos, same ? "yes" : "NO", err, tol, ok ? "ok" : "FAILED");
-  // 5-8 rows in half / bf16: the tensor-core products (not the chain's bits: their inputs are rounded to T first)
+  // 5-8 rows in half / bf16: the tensor-core products, every product's and the MLP projection's alone (not the
+  // chain's bits: their inputs are rounded to T first)
   double err_mma = -1, vs_chain = -1;
   bool ok_mma = true;
   if (!std::is_same_v<T, float> && rows > 4) {
-    CK(cudaMemset(s.x, 0, rows * C * sizeof(float)));
-    LabOptions o;
-    o.mma = 1;
-    launch_persistent<T>(d, s, blocks, o);
-    CK(cudaStreamSynchronize(g_stream));
-    const std::vector<float> x_mma = download<float>(s.x, rows * C);
-    err_mma = rel_norm(x_mma, ref);
-    vs_chain = rel_norm(x_mma, x_chain);
-    ok_mma = err_mma <= tol && vs_chain > 0;  // > 0: the tensor-core path ran
-    g_failures += !ok_mma;
-    std::printf("check %-5s rows %d pos %3d: tensor cores: x rel-norm err vs double %.2e (tol %.0e), vs the chain "
-                "%.2e  %s\n",
-                tname<T>(), rows, pos, err_mma, tol, vs_chain, ok_mma ? "ok" : "FAILED");
+    for (const unsigned mask : {K::kDecodeMmaAll, K::kDecodeMproj}) {
+      CK(cudaMemset(s.x, 0, rows * C * sizeof(float)));
+      LabOptions o;
+      o.mma = static_cast<int>(mask);
+      launch_persistent<T>(d, s, blocks, o);
+      CK(cudaStreamSynchronize(g_stream));
+      const std::vector<float> x_mma = download<float>(s.x, rows * C);
+      const double e = rel_norm(x_mma, ref), v = rel_norm(x_mma, x_chain);
+      const bool ok_this = e <= tol && v > 0;  // > 0: the tensor-core path ran
+      g_failures += !ok_this;
+      ok_mma = ok_mma && ok_this;
+      if (mask == K::kDecodeMmaAll) err_mma = e, vs_chain = v;
+      std::printf("check %-5s rows %d pos %3d: tensor cores (%s): x rel-norm err vs double %.2e (tol %.0e), vs the "
+                  "chain %.2e  %s\n",
+                  tname<T>(), rows, pos, mask == K::kDecodeMmaAll ? "all products" : "MLP projection", e, tol, v,
+                  ok_this ? "ok" : "FAILED");
+    }
   }
   if (g_json)
     std::fprintf(g_json,
@@ -437,7 +443,10 @@ void timing(int rows, int pos, int blocks) {
     variants.push_back(v);
   };
   add("persistent", [](LabOptions&) {});
-  if (!std::is_same_v<T, float> && rows > 4) add("tensor cores", [](LabOptions& o) { o.mma = 1; });
+  if (!std::is_same_v<T, float> && rows > 4) {
+    add("tensor cores", [](LabOptions& o) { o.mma = static_cast<int>(K::kDecodeMmaAll); });
+    add("tensor cores, MLP projection only", [](LabOptions& o) { o.mma = static_cast<int>(K::kDecodeMproj); });
+  }
   std::printf("time  %-5s rows %d pos %3d (%d blocks): chain (61 kernels) %7.1f us / step\n", tname<T>(), rows, pos,
               blocks, chain);
   for (const Variant& v : variants) {

@@ -253,7 +253,7 @@ TEST(CudaEngine, BadOptionValuesAreOneClearError) {
            {"residual_epilogue", "enabled"}, {"gemm_tune_l2", "warm"}, {"wgmma_max_rows", "-1"},
            {"wgmma_max_rows", "all"}, {"wgmma_tile", "32x32"}, {"wgmma_pdl", "sometimes"},
            {"lm_head_summary_rows", "-1"}, {"lm_head_summary_rows", "many"}, {"lm_head_summary_min_rows", "0"},
-           {"lm_head_pingpong", "fast"}, {"decode_reuse", "maybe"}, {"decode_persistent", "yes"}, {"decode_mma", "enabled"},
+           {"lm_head_pingpong", "fast"}, {"decode_reuse", "maybe"}, {"decode_persistent", "yes"}, {"decode_mma", "enabled"}, {"decode_mma", "qkv"},
            {"residual_16bit", "half"}, {"layernorm_rows", "3"}, {"layernorm_rows", "8"},
            {"fused_layernorm_rows", "-1"}, {"fused_layernorm_rows", "4k"}}) {
     try {
@@ -818,21 +818,25 @@ TEST(CudaEngine, PersistentDecodeGivesTheChainsBits) {
     }
 }
 
-// The persistent step's tensor-core products (decode_mma=1, fp16 / bf16, 5-8 sequences: 8 rows on mma.sync instead
-// of CUDA cores; off by default, measured slower) against its CUDA-core products (decode_mma=0, the chain's bits):
-// close logits at every step, not the same bits (the path ran); its own results reproducible to the bit (a second
-// session, and eager against graphs). describe() names it. Batch 5 runs as 8 rows with three padding rows.
+// The persistent step's tensor-core products (fp16 / bf16, 5-8 sequences: 8 rows on mma.sync instead of CUDA
+// cores; off by default) — all four (decode_mma=1) or the MLP projection alone (decode_mma=mproj), each a kernel
+// instance — against its CUDA-core products (decode_mma=0, the chain's bits): close logits at every step, not the
+// same bits (the path ran); its own results reproducible to the bit (a second session, and eager against graphs).
+// describe() names it. Batch 5 runs as 8 rows with three padding rows.
 TEST(CudaEngine, TensorCoreDecodeStepsMatchTheCudaCoreStep) {
   REQUIRE_DEVICE();
   const Gpt2Model m = small_model(4, 31, 256);  // head size 64
+  for (const char* which : {"1", "mproj"})
   for (const char* precision : {"fp16", "bf16"})
     for (const int B : {5, 8}) {
-      SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B));
-      auto mma = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_mma", "1"}});
-      auto eager = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_mma", "1"}, {"graphs", "0"}});
+      SCOPED_TRACE(std::string(precision) + " B" + std::to_string(B) + " decode_mma=" + which);
+      auto mma = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_mma", which}});
+      auto eager = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_mma", which}, {"graphs", "0"}});
       const std::string kernels = mma->describe().details.at("kernels");
       EXPECT_NE(kernels.find("decode steps of <= 8 sequences"), std::string::npos) << kernels;
-      EXPECT_NE(kernels.find("5-8 sequences with mma.sync tensor-core products"), std::string::npos) << kernels;
+      const std::string named = std::string(which) == "1" ? "5-8 sequences with mma.sync tensor-core products"
+                                                          : "5-8 sequences with the MLP projection on mma.sync";
+      EXPECT_NE(kernels.find(named), std::string::npos) << kernels;
       auto cuda_cores = cuda_backend(m, precision, {{"gemm_autotune", "0"}, {"decode_mma", "0"}, {"gemv_max_rows", "8"}});
       const int S = 40, prompt = 16, V = m.config.vocab_size;
       const auto ids = random_ids(B * S, V, 41 + B);

@@ -99,7 +99,13 @@ class CudaBackend final : public Backend {
     options.gemv_kernels = option_flag(spec, "gemv_kernels", true);
     options.pdl = option_flag(spec, "pdl", false);
     options.decode_persistent = option_flag(spec, "decode_persistent", options.decode_persistent);
-    options.decode_mma = option_flag(spec, "decode_mma", options.decode_mma);
+    if (auto it = spec.options.find("decode_mma"); it != spec.options.end()) {
+      const std::string& v = it->second;
+      if (v == "mproj") options.decode_mma = cuda_engine::DecodeMma::kMproj;
+      else if (v == "1" || v == "true" || v == "on") options.decode_mma = cuda_engine::DecodeMma::kAll;
+      else if (v == "0" || v == "false" || v == "off") options.decode_mma = cuda_engine::DecodeMma::kOff;
+      else throw Error(spec.label() + ": option decode_mma must be 0, 1 or mproj, got '" + v + "'");
+    }
     options.prefill_pdl = option_flag(spec, "prefill_pdl", options.prefill_pdl);
     options.residual_epilogue = option_flag(spec, "residual_epilogue", options.residual_epilogue);
     // fp16: on by default (what "FP16 inference" means in PyTorch and TensorRT; the logits' error against fp32 stays

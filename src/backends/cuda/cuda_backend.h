@@ -37,7 +37,8 @@
 //                     embedding and every block in one persistent kernel (grid barriers between phases; the same
 //                     bits as the 5-kernel chain); "0": the chain
 //   "decode_mma"      "1": in fp16 / bf16, those persistent steps of 5-8 sequences take their products on tensor
-//                     cores (mma.sync, a kernel instance of its own); "0" (default; the tensor-core
+//                     cores (mma.sync, a kernel instance of its own); "mproj": the MLP projection alone; "0"
+//                     (default; the tensor-core
 //                     form measured slower on an H200): CUDA-core products (the chain's bits)
 //   "prefill_pdl"     "1": the prefill's LayerNorm and attention kernels as programmatic dependents of the product
 //                     before them; "0" (default; measured no faster on an H200, again slower in the twenty-second

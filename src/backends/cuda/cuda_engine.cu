@@ -630,8 +630,9 @@ class EngineImpl final : public Engine {
         if (decode_blocks_ > 0)
           s += " (a single kernel for the embedding and every block, " + std::to_string(decode_blocks_) +
                " blocks with grid barriers between phases" +
-               (!std::is_same_v<T, float> && opt_.decode_mma ? "; 5-8 sequences with mma.sync tensor-core products"
-                                                             : "") +
+               (std::is_same_v<T, float> || opt_.decode_mma == DecodeMma::kOff ? ""
+                : opt_.decode_mma == DecodeMma::kAll ? "; 5-8 sequences with mma.sync tensor-core products"
+                                                     : "; 5-8 sequences with the MLP projection on mma.sync tensor cores") +
                ")";
         if (gemv_lm_head_rows_limit() < gemv_rows_limit())
           s += ", ln_f + the LM head of more than " + std::to_string(gemv_lm_head_rows_limit()) +
@@ -1529,7 +1530,9 @@ class EngineImpl final : public Engine {
     a.counter = ws.sync;
     a.eps = static_cast<float>(cfg_.layer_norm_epsilon);
     a.gelu_tanh = gelu_tanh_ ? 1 : 0;
-    a.mma = opt_.decode_mma ? 1 : 0;
+    a.mma = opt_.decode_mma == DecodeMma::kAll     ? static_cast<int>(kernels::kDecodeMmaAll)
+            : opt_.decode_mma == DecodeMma::kMproj ? static_cast<int>(kernels::kDecodeMproj)
+                                                   : 0;
     if (opt_.sync_memset) CU(cudaMemsetAsync(ws.sync, 0, sizeof(unsigned), stream_));
     CU(kernels::launch_gpt2_decode_persistent<T>(a, decode_blocks_, stream_));
     mark("decode_persistent_layers");

@@ -22,6 +22,11 @@ namespace gptbench::cuda_engine {
 // projections of every block and the LM head, through cuBLASLt integer GEMMs; everything else in fp16.
 enum class Precision { kFp32, kTf32, kFp16, kBf16, kInt8 };
 
+// Which products of a persistent decode step of 5-8 sequences in fp16 / bf16 run on tensor cores (option
+// decode_mma): none, all four, or the MLP projection alone (K = 4 C, where the CUDA-core products read the most
+// input per weight).
+enum class DecodeMma { kOff, kAll, kMproj };
+
 // Parses "fp32" | "tf32" | "fp16" | "bf16" | "int8"; false for anything else.
 bool parse_precision(const std::string& name, Precision& out);
 const char* precision_name(Precision p);
@@ -81,8 +86,9 @@ struct EngineOptions {
   // that read 8 input rows per weight load. Not the chain's bits (the inputs are rounded to 16 bits, as in a
   // prefill). Measured slower on an H200: 506-601 against 411-429 us a step at 8 rows while both paths shared one
   // kernel (twenty-fifth session); as a kernel instance of its own 374 against 365 (lab), batch 8 fp16 2,310
-  // against 2,375 new tokens/s (twenty-eighth session; docs/cuda-engine.md). Hence off.
-  bool decode_mma = false;
+  // against 2,375 new tokens/s (twenty-eighth session; docs/cuda-engine.md). Hence off. kMproj: the MLP
+  // projection alone on tensor cores (its phase 5.2 against 8.5 us a layer in that session's lab).
+  DecodeMma decode_mma = DecodeMma::kOff;
   // Prefill: the residual + LayerNorm and attention kernels launched as programmatic dependents of the product
   // before them (they wait for it with griddepcontrol.wait), so their launch overlaps its end.
   bool prefill_pdl = false;

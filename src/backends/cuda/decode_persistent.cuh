@@ -43,6 +43,10 @@ constexpr int kDecodeMaxLayers = 64;  // the cache pointers travel in the kernel
 constexpr int kDecodeMaxRows = 8;
 constexpr int kDecodeThreads = 256;
 constexpr int kDecodeHeadDim = 64;
+// The products of a layer, a bit each: which of them run on tensor cores (decode_mma below) in a step of 5-8
+// sequences in fp16 / bf16 (DecodeArgs::mma); the others on CUDA cores.
+constexpr unsigned kDecodeQkv = 1, kDecodeProj = 2, kDecodeFc = 4, kDecodeMproj = 8;
+constexpr unsigned kDecodeMmaAll = kDecodeQkv | kDecodeProj | kDecodeFc | kDecodeMproj;
 
 // One block's parameters (device pointers; weights [out][in], K contiguous, as the gemv kernels read them).
 template <typename T>
@@ -75,9 +79,10 @@ struct DecodeArgs {
   // barrier [5 L], each block's when its work before barrier i was done [5 L - 1][blocks].
   unsigned long long* trace = nullptr;
   unsigned long long* trace_done = nullptr;
-  // 5-8 sequences in fp16 / bf16: the products on tensor cores (decode_mma below; the engine's option decode_mma)
-  // instead of the CUDA-core products that give the chain's bits. Ignored for float and for <= 4 rows. The two
-  // paths are separate instances of the kernel (gpt2_decode_persistent's kTensorCores).
+  // 5-8 sequences in fp16 / bf16: the products on tensor cores (decode_mma below), a kDecode* bit each —
+  // kDecodeMmaAll (the engine's option decode_mma) or, in the lab, kDecodeMproj alone — instead of the CUDA-core
+  // products that give the chain's bits. Ignored for float and for <= 4 rows. Each mask is a kernel instance of
+  // its own (gpt2_decode_persistent's kMma).
   int mma = 0;
   // The twenty-fifth session's lab switches (the first weights requested before the arrival or after the
   // barrier, the rows staged by loads, the tensor-core path's 7 product warps, its polling warp's weights after
@@ -403,17 +408,22 @@ __host__ __device__ constexpr int decode_persistent_smem(int rows_padded, int C,
   return decode_rows_bytes(rows_padded, C, F, mma_blocks) + decode_scores_floats(max_tokens) * 4 + 2 * C * 4;
 }
 
-// kTensorCores: the products of decode_mma (5-8 sequences in fp16 / bf16, ROWS = 8), else the CUDA-core products.
-// Two instances rather than a run-time switch, so that neither carries the other's code (one 8-row kernel with
-// both was 27,960 SASS instructions, against ~8,300 for the 4-row kernel).
-template <typename T, int ROWS, bool kTensorCores>
+// kMma: the products (kDecode* bits) that run decode_mma's tensor-core products (5-8 sequences in fp16 / bf16,
+// ROWS = 8), the others CUDA-core products. An instance per mask rather than a run-time switch, so that no kernel
+// carries code it does not run (one 8-row kernel with both paths was 27,960 SASS instructions, against ~8,300 for
+// the 4-row kernel, and its steps ran 406 and 588 us against 365 and 374 as two instances: H200, lab).
+template <typename T, int ROWS, unsigned kMma>
 __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(const DecodeArgs<T> p) {
   using namespace decode_detail;
   constexpr int D = kDecodeHeadDim;
-  static_assert(!kTensorCores || (ROWS == decode_mma::kRows && !std::is_same_v<T, float>),
+  static_assert(kMma == 0 || (ROWS == decode_mma::kRows && !std::is_same_v<T, float>),
                 "the tensor-core products take 8 rows of fp16 / bf16");
+  using Qkv = std::integral_constant<unsigned, kDecodeQkv>;
+  using Proj = std::integral_constant<unsigned, kDecodeProj>;
+  using Fc = std::integral_constant<unsigned, kDecodeFc>;
+  using Mproj = std::integral_constant<unsigned, kDecodeMproj>;
   float* xs = reinterpret_cast<float*>(gemv_detail::gemv_smem);  // [ROWS][max(C, F)] (decode_mma: its own layout)
-  float* scores = xs + decode_rows_bytes(ROWS, p.C, p.F, kTensorCores ? gridDim.x : 0) / 4;  // [max_tokens]
+  float* scores = xs + decode_rows_bytes(ROWS, p.C, p.F, kMma ? gridDim.x : 0) / 4;  // [max_tokens]
   T* xh = reinterpret_cast<T*>(gemv_detail::gemv_smem + decode_mma::xh_offset(p.C));
   float* part = reinterpret_cast<float*>(gemv_detail::gemv_smem + decode_mma::part_offset(p.C, p.F));
   float* ln_ws = scores + decode_scores_floats(p.max_tokens);     // [2][C]: a LayerNorm's weight and bias
@@ -478,34 +488,34 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
   // A product's first weights, requested during the barrier before it: the CUDA-core mapping M's (the polling
   // warp has none), or decode_mma's. That path's polling warp has a share too; its requests before its polls hold
   // the release up (~5 us on an H200: the acquire polls wait for them).
-  auto preload_next = [&](auto map, const T* W, const T* bias, int N, int K) {
-    if constexpr (kTensorCores)
+  auto preload_next = [&](auto which, auto map, const T* W, const T* bias, int N, int K) {
+    if constexpr ((kMma & decltype(which)::value) != 0)
       decode_mma::load_items<T, true>(pl.regs, W, K, decode_mma::work_of(N, K, tid / 32), 0, lane);
     else
       preload<T, ROWS, decltype(map)>(pl, W, bias, N, K, gwarp, lane);
   };
   // A product of the staged rows (xs, or xh on the tensor-core path): adds into resid, or write(r, n, v).
-  auto run_product = [&](auto map, const T* W, const T* bias, int N, int K, float* resid, auto write) {
-    if constexpr (kTensorCores)
+  auto run_product = [&](auto which, auto map, const T* W, const T* bias, int N, int K, float* resid, auto write) {
+    if constexpr ((kMma & decltype(which)::value) != 0)
       decode_mma::product<T>(pl.regs, W, bias, N, K, xh, part, rows, lane, resid, write);
     else
       product<T, ROWS, decltype(map)>(pl, W, bias, N, K, xs, rows, gwarp, nwarps, lane, resid, write);
   };
   // After the LayerNorm of the staged float rows: the tensor-core path's 16-bit copy of them.
-  auto layernorm_rows_to_16bit = [&] {
-    if constexpr (kTensorCores) {
+  auto layernorm_rows_to_16bit = [&](auto which) {
+    if constexpr ((kMma & decltype(which)::value) != 0) {
       decode_mma::float_rows_to_16bit(xh, xs, C);
       __syncthreads();
     }
   };
   // A product's 16-bit input rows (written by other blocks before the barrier) into shared memory.
-  auto stage_input_rows = [&](const T* act, int K) {
-    if constexpr (kTensorCores)
+  auto stage_input_rows = [&](auto which, const T* act, int K) {
+    if constexpr ((kMma & decltype(which)::value) != 0)
       decode_mma::stage_16bit_rows(xh, act, rows, K);
     else
       gemv_detail::stage_activation_rows<T, ROWS>(xs, act, rows, K);
   };
-  preload_next(QkvMap{}, layer_table[0].w_qkv, layer_table[0].b_qkv, 3 * C, C);
+  preload_next(Qkv{}, QkvMap{}, layer_table[0].w_qkv, layer_table[0].b_qkv, 3 * C, C);
   prefetch_params(layer_table[0].ln1_g, 4 * C, layer_table[0].ln1_b, 4 * C, layer_table[0].b_qkv, 3 * C * sizeof(T));
   for (int l = 0; l < p.n_layers; ++l) {
     const DecodeLayer<T>& L = layer_table[l];
@@ -536,13 +546,13 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
     __syncthreads();
     gemv_detail::layernorm_staged_rows(xs, rows, C, ln_ws, ln_ws + C, p.eps);
     __syncthreads();
-    layernorm_rows_to_16bit();
-    run_product(QkvMap{}, L.w_qkv, L.b_qkv, 3 * C, C, nullptr, [&](int r, int n, float v) {
+    layernorm_rows_to_16bit(Qkv{});
+    run_product(Qkv{}, QkvMap{}, L.w_qkv, L.b_qkv, 3 * C, C, nullptr, [&](int r, int n, float v) {
       const T t = from_f<T>(v);
       p.qkv[static_cast<std::int64_t>(r) * 3 * C + n] = t;
       if (n >= C) cache[(static_cast<std::int64_t>(r) * p.max_tokens + pos) * 2 * C + (n - C)] = t;
     });
-    barrier([&] { preload_next(ProjMap{}, L.w_proj, L.b_proj, C, C); });
+    barrier([&] { preload_next(Proj{}, ProjMap{}, L.w_proj, L.b_proj, C, C); });
     // B: attention, a block per (sequence, head).
     for (int item = blockIdx.x; item < items; item += gridDim.x) {
       decode_attention_item<T, D>(p.qkv, cache, p.att, C, p.max_tokens, pos + 1, L.scale_log2, item / p.H,
@@ -552,30 +562,30 @@ __global__ void __launch_bounds__(kDecodeThreads, 1) gpt2_decode_persistent(cons
     prefetch_params(L.b_proj, C * sizeof(T), L.ln2_g, 4 * C, L.ln2_b, 4 * C);
     barrier([] {});
     // C: x += att . Wproj^T + b
-    stage_input_rows(p.att, C);
+    stage_input_rows(Proj{}, p.att, C);
     __syncthreads();
-    run_product(ProjMap{}, L.w_proj, L.b_proj, C, C, p.x, no_write);
+    run_product(Proj{}, ProjMap{}, L.w_proj, L.b_proj, C, C, p.x, no_write);
     prefetch_params(L.b_fc, F * sizeof(T), L.b_mproj, C * sizeof(T), nullptr, 0);
-    barrier([&] { preload_next(FcMap{}, L.w_fc, L.b_fc, F, C); });
+    barrier([&] { preload_next(Fc{}, FcMap{}, L.w_fc, L.b_fc, F, C); });
     // D: u = GELU(LN2(x) . Wfc^T + b)
     stage_layernorm_params(L.ln2_g, L.ln2_b);
     stage_float_rows_async<ROWS>(xs, p.x, rows, C);
     __syncthreads();
     gemv_detail::layernorm_staged_rows(xs, rows, C, ln_ws, ln_ws + C, p.eps);
     __syncthreads();
-    layernorm_rows_to_16bit();
-    run_product(FcMap{}, L.w_fc, L.b_fc, F, C, nullptr, [&](int r, int n, float v) {
+    layernorm_rows_to_16bit(Fc{});
+    run_product(Fc{}, FcMap{}, L.w_fc, L.b_fc, F, C, nullptr, [&](int r, int n, float v) {
       p.u[static_cast<std::int64_t>(r) * F + n] = from_f<T>(p.gelu_tanh ? gelu_tanh(v) : gelu_erf(v));
     });
-    barrier([&] { preload_next(MprojMap{}, L.w_mproj, L.b_mproj, C, F); });
+    barrier([&] { preload_next(Mproj{}, MprojMap{}, L.w_mproj, L.b_mproj, C, F); });
     // E: x += u . Wmproj^T + b
-    stage_input_rows(p.u, F);
+    stage_input_rows(Mproj{}, p.u, F);
     __syncthreads();
-    run_product(MprojMap{}, L.w_mproj, L.b_mproj, C, F, p.x, no_write);
+    run_product(Mproj{}, MprojMap{}, L.w_mproj, L.b_mproj, C, F, p.x, no_write);
     if (l + 1 < p.n_layers) {
       const DecodeLayer<T>& N = layer_table[l + 1];
       prefetch_params(N.ln1_g, 4 * C, N.ln1_b, 4 * C, N.b_qkv, 3 * C * sizeof(T));
-      barrier([&] { preload_next(QkvMap{}, N.w_qkv, N.b_qkv, 3 * C, C); });
+      barrier([&] { preload_next(Qkv{}, QkvMap{}, N.w_qkv, N.b_qkv, 3 * C, C); });
     }
   }
   __syncthreads();  // the block's last poll is behind it
@@ -609,11 +619,14 @@ int decode_persistent_blocks(int sms, int C, int F, int max_positions) {
     }
     if (per_sm < 1) fit = 0;
   };
-  probe(gpt2_decode_persistent<T, 1, false>);
-  probe(gpt2_decode_persistent<T, 2, false>);
-  probe(gpt2_decode_persistent<T, 4, false>);
-  probe(gpt2_decode_persistent<T, 8, false>);
-  if constexpr (!std::is_same_v<T, float>) probe(gpt2_decode_persistent<T, decode_mma::kRows, true>);
+  probe(gpt2_decode_persistent<T, 1, 0>);
+  probe(gpt2_decode_persistent<T, 2, 0>);
+  probe(gpt2_decode_persistent<T, 4, 0>);
+  probe(gpt2_decode_persistent<T, 8, 0>);
+  if constexpr (!std::is_same_v<T, float>) {
+    probe(gpt2_decode_persistent<T, decode_mma::kRows, kDecodeMmaAll>);
+    probe(gpt2_decode_persistent<T, decode_mma::kRows, kDecodeMproj>);
+  }
   return fit;
 }
 
@@ -624,15 +637,21 @@ cudaError_t launch_gpt2_decode_persistent(const DecodeArgs<T>& p, int blocks, cu
   if (p.rows < 1 || p.rows > kDecodeMaxRows || p.n_layers > kDecodeMaxLayers) return cudaErrorInvalidValue;
   const int R = decode_rows_padded(p.rows);
   const int mma_blocks = R == decode_mma::kRows && p.mma && !std::is_same_v<T, float> ? blocks : 0;
+  if (mma_blocks > 0 && p.mma != static_cast<int>(kDecodeMmaAll) && p.mma != static_cast<int>(kDecodeMproj))
+    return cudaErrorInvalidValue;  // masks without a kernel instance
   const LaunchConfig launch(dim3(blocks), dim3(kDecodeThreads), decode_persistent_smem(R, p.C, p.F, p.max_tokens, mma_blocks),
                             stream, false, dim3(1, 1, 1), true);
-  if constexpr (!std::is_same_v<T, float>)
-    if (mma_blocks > 0) return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, decode_mma::kRows, true>, p);
+  if constexpr (!std::is_same_v<T, float>) {
+    if (mma_blocks > 0 && p.mma == static_cast<int>(kDecodeMproj))
+      return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, decode_mma::kRows, kDecodeMproj>, p);
+    if (mma_blocks > 0)
+      return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, decode_mma::kRows, kDecodeMmaAll>, p);
+  }
   switch (R) {
-    case 1: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 1, false>, p);
-    case 2: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 2, false>, p);
-    case 4: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 4, false>, p);
-    default: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 8, false>, p);
+    case 1: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 1, 0>, p);
+    case 2: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 2, 0>, p);
+    case 4: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 4, 0>, p);
+    default: return cudaLaunchKernelEx(&launch.cfg, gpt2_decode_persistent<T, 8, 0>, p);
   }
 }
 
