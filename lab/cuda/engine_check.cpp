@@ -279,8 +279,10 @@ void cmd_ppl() {
   emit(j);
 }
 
+// "BxS,BxS,..." -> (B, S) pairs; "none" -> no shapes.
 std::vector<std::pair<int, int>> parse_shapes(const std::string& s) {
   std::vector<std::pair<int, int>> out;
+  if (s == "none") return out;
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -299,8 +301,7 @@ void cmd_profile() {
   opts.insert_or_assign("profile", std::string(1, '1'));  // (not opts["profile"] = "1": GCC 12 -Wrestrict false positive)
   std::mt19937 rng(99);
   std::uniform_int_distribution<int> tok(0, model.config.vocab_size - 1);
-  const std::string shapes = arg("shapes", "1x128,8x512");
-  for (auto [B, S] : shapes == "none" ? std::vector<std::pair<int, int>>{} : parse_shapes(shapes)) {
+  for (auto [B, S] : parse_shapes(arg("shapes", "1x128,8x512"))) {
     std::cerr << "== profile prefill " << B << "x" << S << " (10 calls)\n";
     auto backend = make_backend(model, precision, opts);
     TokenBatch tb{B, S, {}};
@@ -330,8 +331,7 @@ void cmd_bench() {
   const double bytes_per_param = precision == "int8" ? 1.0 : (precision == "fp16" || precision == "bf16") ? 2.0 : 4.0;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int> tok(0, V - 1);
-  const std::string shapes = arg("shapes", "1x128,1x512,8x128,8x512,32x128,1x1024");
-  for (auto [B, S] : shapes == "none" ? std::vector<std::pair<int, int>>{} : parse_shapes(shapes)) {
+  for (auto [B, S] : parse_shapes(arg("shapes", "1x128,1x512,8x128,8x512,32x128,1x1024"))) {
     TokenBatch tb{B, S, {}};
     for (int i = 0; i < B * S; ++i) tb.ids.push_back(tok(rng));
     ForwardOutput out;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "backends/backend_options.h"
 #include "backends/cuda/cuda_engine.h"
@@ -101,10 +102,12 @@ class CudaBackend final : public Backend {
     options.decode_persistent = option_flag(spec, "decode_persistent", options.decode_persistent);
     if (auto it = spec.options.find("decode_mma"); it != spec.options.end()) {
       const std::string& v = it->second;
-      if (v == "mproj") options.decode_mma = cuda_engine::DecodeMma::kMproj;
-      else if (v == "1" || v == "true" || v == "on") options.decode_mma = cuda_engine::DecodeMma::kAll;
-      else if (v == "0" || v == "false" || v == "off") options.decode_mma = cuda_engine::DecodeMma::kOff;
-      else throw Error(spec.label() + ": option decode_mma must be 0, 1 or mproj, got '" + v + "'");
+      const std::optional<bool> flag = flag_value(v);
+      if (v != "mproj" && !flag)
+        throw Error(spec.label() + ": option decode_mma must be 0, 1 or mproj, got '" + v + "'");
+      options.decode_mma = v == "mproj" ? cuda_engine::DecodeMma::kMproj
+                           : *flag      ? cuda_engine::DecodeMma::kAll
+                                        : cuda_engine::DecodeMma::kOff;
     }
     options.prefill_pdl = option_flag(spec, "prefill_pdl", options.prefill_pdl);
     options.residual_epilogue = option_flag(spec, "residual_epilogue", options.residual_epilogue);
@@ -247,11 +250,16 @@ class CudaBackend final : public Backend {
   double last_ms() const { return last_ms_; }
 
  private:
+  // A flag's spellings: 1 / true / on, 0 / false / off; nothing for any other text.
+  static std::optional<bool> flag_value(const std::string& text) {
+    if (text == "1" || text == "true" || text == "on") return true;
+    if (text == "0" || text == "false" || text == "off") return false;
+    return std::nullopt;
+  }
   static bool option_flag(const BackendSpec& spec, const std::string& key, bool fallback) {
     auto it = spec.options.find(key);
     if (it == spec.options.end()) return fallback;
-    if (it->second == "1" || it->second == "true" || it->second == "on") return true;
-    if (it->second == "0" || it->second == "false" || it->second == "off") return false;
+    if (const std::optional<bool> flag = flag_value(it->second)) return *flag;
     throw Error(spec.label() + ": option " + key + " must be 0 or 1, got '" + it->second + "'");
   }
   // The option's integer value in [lo, hi], or fallback when absent; anything else is one clear error.
